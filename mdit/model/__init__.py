@@ -1,0 +1,17 @@
+"""The MDiT transformer: attention strategies, per-stream LoRA and the static K/V cache."""
+
+from mdit.model.adapters import MASK_ADAPTER, LoraSettings
+from mdit.model.cache import StaticKVCache
+from mdit.model.mdit import MDiTTransformer
+from mdit.model.strategies import STRATEGIES, AttentionStrategy, UnknownStrategyError, get_strategy
+
+__all__ = [
+    "MASK_ADAPTER",
+    "STRATEGIES",
+    "AttentionStrategy",
+    "LoraSettings",
+    "MDiTTransformer",
+    "StaticKVCache",
+    "UnknownStrategyError",
+    "get_strategy",
+]

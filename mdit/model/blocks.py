@@ -1,0 +1,144 @@
+"""Multi-stream forward of diffusers' FLUX blocks, reading their sub-modules by name.
+
+`block.forward` is not called: its signature changed across diffusers releases and it
+knows only two streams. Here a block runs any list of streams with one attention call
+over the concatenation of their keys, plus optional extra (cached) keys and values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+from diffusers.models.attention_dispatch import dispatch_attention_fn
+from diffusers.models.embeddings import apply_rotary_emb
+from peft.tuners.lora import LoraLayer
+
+from mdit.model.adapters import active_adapters
+
+KV = tuple[torch.Tensor, torch.Tensor]
+Rope = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class Stream:
+    """Tokens of one stream and what they are computed with.
+
+    `weights` picks the block's text-side ("context") or image-side ("image") modules in
+    double blocks; single blocks share one set. `adapters` are the LoRA adapters active for
+    these tokens only. `emb` is the adaLN modulation input ([B, D]).
+    """
+
+    hidden: torch.Tensor
+    emb: torch.Tensor
+    rope: Rope
+    weights: str = "image"
+    adapters: tuple[str, ...] = ()
+    final: bool = True  # its hidden states are wanted after the last block (False for mask streams)
+
+
+@dataclass(frozen=True)
+class _DoubleModules:
+    norm1: nn.Module
+    to_q: nn.Module
+    to_k: nn.Module
+    to_v: nn.Module
+    norm_q: nn.Module
+    norm_k: nn.Module
+    to_out: nn.Module
+    norm2: nn.Module
+    ff: nn.Module
+
+
+def _double_modules(block: nn.Module, weights: str) -> _DoubleModules:
+    attn = block.attn
+    if weights == "image":
+        return _DoubleModules(block.norm1, attn.to_q, attn.to_k, attn.to_v, attn.norm_q, attn.norm_k,
+                              attn.to_out[0], block.norm2, block.ff)
+    if weights == "context":
+        return _DoubleModules(block.norm1_context, attn.add_q_proj, attn.add_k_proj, attn.add_v_proj,
+                              attn.norm_added_q, attn.norm_added_k, attn.to_add_out, block.norm2_context,
+                              block.ff_context)
+    raise ValueError(f"unknown stream weights {weights!r}; valid: image, context")
+
+
+def _attend(qs: Sequence[torch.Tensor], ks: Sequence[torch.Tensor], vs: Sequence[torch.Tensor],
+            extra_kv: KV | None) -> list[torch.Tensor]:
+    """One attention call: all query streams over all keys (+ extra); output split per query stream."""
+    if not qs:
+        return []
+    if extra_kv is not None:
+        ks, vs = [*ks, extra_kv[0]], [*vs, extra_kv[1]]
+    q = torch.cat(list(qs), dim=1)
+    out = dispatch_attention_fn(q, torch.cat(list(ks), dim=1), torch.cat(list(vs), dim=1))
+    out = out.flatten(2, 3).to(q.dtype)
+    return list(out.split([x.shape[1] for x in qs], dim=1))
+
+
+def double_block(block: nn.Module, streams: Sequence[Stream], extra_kv: KV | None = None,
+                 layers: Sequence[LoraLayer] = (), n_queries: int | None = None
+                 ) -> tuple[list[torch.Tensor], list[KV]]:
+    """FluxTransformerBlock over any streams; returns new hidden states of the first `n_queries` streams
+    (default all) and every stream's (k, v). The other streams only lend keys and values.
+
+    `layers` are the block's LoRA layers (precomputed once by the caller).
+    """
+    n_queries = len(streams) if n_queries is None else n_queries
+    head_dim = block.attn.head_dim
+    qs, ks, vs, kvs, post = [], [], [], [], []
+    for i, s in enumerate(streams):
+        mods = _double_modules(block, s.weights)
+        with active_adapters(layers, s.adapters):
+            normed, gate_msa, shift_mlp, scale_mlp, gate_mlp = mods.norm1(s.hidden, emb=s.emb)
+            k = mods.norm_k(mods.to_k(normed).unflatten(-1, (-1, head_dim)))
+            v = mods.to_v(normed).unflatten(-1, (-1, head_dim))
+            if i < n_queries:
+                q = mods.norm_q(mods.to_q(normed).unflatten(-1, (-1, head_dim)))
+                qs.append(apply_rotary_emb(q, s.rope, sequence_dim=1))
+                post.append((s, mods, gate_msa, shift_mlp, scale_mlp, gate_mlp))
+        k = apply_rotary_emb(k, s.rope, sequence_dim=1)
+        ks.append(k), vs.append(v), kvs.append((k, v))
+
+    outs = []
+    for attn_out, (s, mods, gate_msa, shift_mlp, scale_mlp, gate_mlp) in zip(_attend(qs, ks, vs, extra_kv), post):
+        with active_adapters(layers, s.adapters):
+            h = s.hidden + gate_msa.unsqueeze(1) * mods.to_out(attn_out.contiguous())
+            normed = mods.norm2(h) * (1 + scale_mlp[:, None]) + shift_mlp[:, None]
+            h = h + gate_mlp.unsqueeze(1) * mods.ff(normed)
+        if h.dtype == torch.float16:
+            h = h.clip(-65504, 65504)
+        outs.append(h)
+    return outs, kvs
+
+
+def single_block(block: nn.Module, streams: Sequence[Stream], extra_kv: KV | None = None,
+                 layers: Sequence[LoraLayer] = (), n_queries: int | None = None
+                 ) -> tuple[list[torch.Tensor], list[KV]]:
+    """FluxSingleTransformerBlock over any streams (shared weights, per-stream modulation and adapters);
+    `n_queries` as in `double_block`."""
+    n_queries = len(streams) if n_queries is None else n_queries
+    attn = block.attn
+    head_dim = attn.head_dim
+    qs, ks, vs, kvs, post = [], [], [], [], []
+    for i, s in enumerate(streams):
+        with active_adapters(layers, s.adapters):
+            normed, gate = block.norm(s.hidden, emb=s.emb)
+            k = attn.norm_k(attn.to_k(normed).unflatten(-1, (-1, head_dim)))
+            v = attn.to_v(normed).unflatten(-1, (-1, head_dim))
+            if i < n_queries:
+                q = attn.norm_q(attn.to_q(normed).unflatten(-1, (-1, head_dim)))
+                qs.append(apply_rotary_emb(q, s.rope, sequence_dim=1))
+                post.append((s, block.act_mlp(block.proj_mlp(normed)), gate))
+        k = apply_rotary_emb(k, s.rope, sequence_dim=1)
+        ks.append(k), vs.append(v), kvs.append((k, v))
+
+    outs = []
+    for attn_out, (s, mlp, gate) in zip(_attend(qs, ks, vs, extra_kv), post):
+        with active_adapters(layers, s.adapters):
+            h = s.hidden + gate.unsqueeze(1) * block.proj_out(torch.cat([attn_out, mlp], dim=2))
+        if h.dtype == torch.float16:
+            h = h.clip(-65504, 65504)
+        outs.append(h)
+    return outs, kvs

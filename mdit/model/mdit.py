@@ -1,0 +1,229 @@
+"""The MDiT transformer: diffusers' FluxTransformer2DModel, untouched, driven by a multi-stream forward.
+
+Streams: T (text), X (noisy image), M (mask). The strategy (see `strategies.py`) decides
+whether M exists, whether it is static (computed once per sample, K/V cached) and which
+tokens attend to which. With the mask absent and adapters at zero, every strategy is
+exactly the base FLUX forward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+import torch
+import torch.nn as nn
+from diffusers import FluxTransformer2DModel
+from torch.utils.checkpoint import checkpoint
+
+from mdit.conditioning.visual_embedder import VisualEmbedder
+from mdit.model.adapters import MASK_ADAPTER, LoraSettings, active_adapters, inject_lora, lora_layers
+from mdit.model.blocks import KV, Stream, double_block, single_block
+from mdit.model.cache import StaticKVCache
+from mdit.model.strategies import AttentionStrategy, get_strategy
+from mdit.model.widening import widen_x_embedder
+
+STATIC_MODULATIONS = ("reference_t", "pooled_text")
+DEFAULT_LORA = LoraSettings()
+
+BlockFn = Callable[..., tuple[list[torch.Tensor], list[KV]]]
+
+
+class MDiTTransformer(nn.Module):
+    """Mask + text conditioned FLUX transformer with one attention strategy.
+
+    Args:
+        base: a FluxTransformer2DModel (from `from_pretrained` or the constructor); composed, not copied.
+        attention: a strategy name: none, concat, holistic, hard_decoupled, improved_decoupled.
+        lora: the mask stream's adapter (rank, alpha, targets); None = no adapter (full fine-tuning
+            of the visual embedder / widened embedder only).
+        static_modulation: timestep-free modulation of the static streams: "reference_t" (FLUX's
+            time embedding at the fixed `reference_t`, guidance and pooled text as usual) or
+            "pooled_text" (the pooled-text projection alone, no time or guidance embedding).
+        reference_t: the fixed t in [0, 1] for "reference_t"; 0 = clean, the mask is a clean signal.
+    """
+
+    def __init__(self, base: FluxTransformer2DModel, attention: str = "improved_decoupled",
+                 lora: LoraSettings | None = DEFAULT_LORA, static_modulation: str = "reference_t",
+                 reference_t: float = 0.0) -> None:
+        super().__init__()
+        if static_modulation not in STATIC_MODULATIONS:
+            raise ValueError(f"unknown static_modulation {static_modulation!r}; valid: {', '.join(STATIC_MODULATIONS)}")
+        if not 0.0 <= reference_t <= 1.0:
+            raise ValueError(f"reference_t must be in [0, 1], got {reference_t}")
+        self.strategy: AttentionStrategy = get_strategy(attention)
+        self.static_modulation = static_modulation
+        self.reference_t = reference_t
+        self.base = base
+        self.latent_channels = base.x_embedder.in_features
+        self.gradient_checkpointing = False
+        self.static_passes = 0  # static-path runs, for tests and profiling
+
+        if self.strategy.mask_channels:
+            widen_x_embedder(base, self.latent_channels)
+        self.visual_embedder = VisualEmbedder(base.x_embedder) if self.strategy.mask_tokens else None
+        if self.strategy.mask_tokens and lora is not None:
+            inject_lora(base, lora, MASK_ADAPTER, exclude=_unread_on_mask_tokens(base))
+            inject_lora(self.visual_embedder, replace(lora, targets=("proj",)), MASK_ADAPTER)
+        self._blocks: list[tuple[BlockFn, nn.Module, list]] = (
+            [(double_block, b, lora_layers(b)) for b in base.transformer_blocks]
+            + [(single_block, b, lora_layers(b)) for b in base.single_transformer_blocks]
+        )
+        self._embedder_layers = lora_layers(self.visual_embedder) if self.visual_embedder is not None else []
+
+    @property
+    def num_blocks(self) -> int:
+        return len(self._blocks)
+
+    def forward(self, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor,
+                pooled_projections: torch.Tensor, timestep: torch.Tensor, img_ids: torch.Tensor,
+                txt_ids: torch.Tensor, guidance: torch.Tensor | None = None,
+                mask_hidden_states: torch.Tensor | None = None,
+                static_cache: StaticKVCache | None = None) -> torch.Tensor:
+        """Velocity for packed latents `hidden_states` [B, N, C]; FLUX's argument names and units (t in [0, 1]).
+
+        `mask_hidden_states` are the packed mask latents [B, N, C] (None = mask dropped; ignored
+        by `none`). `static_cache`: in write mode the forward fills it with the mask's per-block
+        K/V; in read mode it takes no mask and attends to the cached K/V instead.
+        """
+        strategy = self.strategy
+        mask = mask_hidden_states if strategy.uses_mask else None
+        reading = static_cache is not None and static_cache.mode == "read"
+        if reading and mask is not None:
+            raise ValueError("a read-mode static cache takes no mask: its static path is already cached")
+        if mask is not None and mask.shape[:2] != hidden_states.shape[:2]:
+            raise ValueError(f"mask tokens {tuple(mask.shape)} do not match image tokens {tuple(hidden_states.shape)}")
+        if self.base.config.guidance_embeds and guidance is None:
+            raise ValueError("this backbone has a guidance embedding (FLUX.1-dev style): pass `guidance`")
+
+        if strategy.mask_channels:
+            if mask is None:  # dropped mask = zero mask channels
+                mask = hidden_states.new_zeros(*hidden_states.shape[:2], self.latent_channels)
+            hidden_states, mask = torch.cat([hidden_states, mask], dim=-1), None
+
+        base = self.base
+        x = base.x_embedder(hidden_states)
+        temb = self._time_embedding(timestep, guidance, pooled_projections, x.dtype)
+        txt = base.context_embedder(encoder_hidden_states)
+        rope_t, rope_x = self._ropes(txt_ids, img_ids)
+        n_txt = txt.shape[1]
+        streams = [Stream(txt, temb, rope_t, "context"), Stream(x, temb, rope_x, "image")]
+
+        mask_kv: list[KV] | None = None
+        if reading:
+            mask_kv = static_cache.load()
+        elif mask is not None and strategy.static_mask:
+            mask_kv = self._static_pass(mask, txt, pooled_projections, guidance, rope_t, rope_x)
+            if static_cache is not None:
+                static_cache.store(mask_kv)
+        elif mask is not None:  # holistic: M is a dynamic stream like X
+            streams.append(Stream(self._embed_mask(mask), temb, rope_x, "image", (MASK_ADAPTER,), final=False))
+
+        record = static_cache is not None and not reading and len(streams) == 3
+        streams, recorded = self._run_blocks(streams, mask_kv, record=record)
+        if record:  # frozen holistic K/V: only the negative control of the cache tests does this
+            static_cache.store(recorded)
+        x = streams[0].hidden[:, n_txt:]
+        return base.proj_out(base.norm_out(x, temb))
+
+    def prepare_static_cache(self, mask_hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor,
+                             pooled_projections: torch.Tensor, img_ids: torch.Tensor, txt_ids: torch.Tensor,
+                             guidance: torch.Tensor | None = None) -> StaticKVCache:
+        """Run the static path once (decoupled strategies) and return the filled, read-mode cache."""
+        if not self.strategy.static_mask:
+            raise ValueError(f"attention {self.strategy.name!r} has no static path to cache")
+        txt = self.base.context_embedder(encoder_hidden_states)
+        rope_t, rope_x = self._ropes(txt_ids, img_ids)
+        cache = StaticKVCache()
+        cache.store(self._static_pass(mask_hidden_states, txt, pooled_projections, guidance, rope_t, rope_x))
+        return cache
+
+    def _ropes(self, txt_ids: torch.Tensor, img_ids: torch.Tensor) -> tuple[tuple, tuple]:
+        """RoPE (cos, sin) of the text and image positions; mask tokens share the image positions."""
+        cos, sin = self.base.pos_embed(torch.cat([txt_ids, img_ids], dim=0))
+        n_txt = txt_ids.shape[0]
+        return (cos[:n_txt], sin[:n_txt]), (cos[n_txt:], sin[n_txt:])
+
+    def _time_embedding(self, timestep: torch.Tensor, guidance: torch.Tensor | None, pooled: torch.Tensor,
+                        dtype: torch.dtype) -> torch.Tensor:
+        """FLUX's timestep (+ guidance) + pooled-text embedding; t and guidance scaled by 1000 as diffusers does."""
+        embed = self.base.time_text_embed
+        t = timestep.to(dtype) * 1000
+        if guidance is None:
+            return embed(t, pooled)
+        return embed(t, guidance.to(dtype) * 1000, pooled)
+
+    def static_embedding(self, pooled: torch.Tensor, guidance: torch.Tensor | None) -> torch.Tensor:
+        """Timestep-free modulation of the static streams (provably free of t: t is not an input)."""
+        if self.static_modulation == "pooled_text":
+            return self.base.time_text_embed.text_embedder(pooled)
+        t_ref = torch.full((pooled.shape[0],), self.reference_t, device=pooled.device)
+        return self._time_embedding(t_ref, guidance, pooled, pooled.dtype)
+
+    def _embed_mask(self, mask: torch.Tensor) -> torch.Tensor:
+        with active_adapters(self._embedder_layers, (MASK_ADAPTER,)):
+            return self.visual_embedder(mask)
+
+    def _static_pass(self, mask: torch.Tensor, txt: torch.Tensor, pooled: torch.Tensor,
+                     guidance: torch.Tensor | None, rope_t, rope_x) -> list[KV]:
+        """The mask path, once per sample: M over M (hard) or [T_s;M] over [T_s;M] (improved)."""
+        self.static_passes += 1
+        emb = self.static_embedding(pooled, guidance)
+        streams = [Stream(self._embed_mask(mask), emb, rope_x, "image", (MASK_ADAPTER,), final=False)]
+        if self.strategy.static_text:
+            streams.insert(0, Stream(txt, emb, rope_t, "context", final=False))
+        _, kv = self._run_blocks(streams, None, record=True)
+        return kv
+
+    def _run_blocks(self, streams: list[Stream], extra_kv: Sequence[KV] | None, record: bool
+                    ) -> tuple[list[Stream], list[KV]]:
+        """All double then single blocks; `record` collects the last stream's (k, v) per block.
+
+        In the last block, streams that are not `final` only lend keys and values (their outputs
+        would never be read); with no final stream (the static pass) only the recorded one runs.
+        """
+        recorded: list[KV] = []
+        n_double, last = len(self.base.transformer_blocks), len(self._blocks) - 1
+        for i, (fn, block, layers) in enumerate(self._blocks):
+            if i == n_double:
+                streams = _merge_shared(streams)
+            n_queries = len(streams)
+            if i == last:
+                finals = [s for s in streams if s.final]
+                lenders = [s for s in streams if not s.final]
+                if not finals:  # nobody queries: only the recorded stream's K/V are needed
+                    lenders = lenders[-1:] if record else []
+                streams, n_queries = finals + lenders, len(finals)
+            extra = extra_kv[i] if extra_kv is not None else None
+            if self.gradient_checkpointing and torch.is_grad_enabled():
+                hiddens, kvs = checkpoint(fn, block, streams, extra, layers, n_queries, use_reentrant=False)
+            else:
+                hiddens, kvs = fn(block, streams, extra, layers, n_queries)
+            if record:
+                recorded.append(kvs[-1])
+            streams = [replace(s, hidden=h) for s, h in zip(streams, hiddens)]
+        return _merge_shared(streams), recorded
+
+
+def _merge_shared(streams: list[Stream]) -> list[Stream]:
+    """Join adjacent streams with the same modulation and adapters into one (FLUX's [T;X] in single blocks)."""
+    merged: list[Stream] = []
+    for s in streams:
+        last = merged[-1] if merged else None
+        if last is not None and s.emb is last.emb and s.adapters == last.adapters:
+            rope = tuple(torch.cat([a, b], dim=0) for a, b in zip(last.rope, s.rope))
+            merged[-1] = Stream(torch.cat([last.hidden, s.hidden], dim=1), s.emb, rope, "image", s.adapters,
+                                final=last.final and s.final)
+        else:
+            merged.append(s)
+    return merged
+
+
+def _unread_on_mask_tokens(base: FluxTransformer2DModel) -> list[str]:
+    """The last block's modules whose outputs on mask tokens are never read (only its K/V are):
+    an adapter there would be a dead parameter."""
+    if len(base.single_transformer_blocks):
+        last = f"single_transformer_blocks.{len(base.single_transformer_blocks) - 1}."
+        return [last + n for n in ("attn.to_q", "proj_mlp", "proj_out")]
+    last = f"transformer_blocks.{len(base.transformer_blocks) - 1}."
+    return [last + n for n in ("attn.to_q", "attn.to_out.0", "ff.net.0.proj", "ff.net.2")]

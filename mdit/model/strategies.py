@@ -1,0 +1,70 @@
+"""The attention strategies of the ablation, keyed by the labels of the paper's tables.
+
+A strategy is data, not code: it says how the mask enters the transformer and which
+tokens are static. `mdit.model.mdit.MDiTTransformer` reads these flags; the same
+string is a config value, a sweep value and a table row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class UnknownStrategyError(ValueError):
+    """An attention strategy name that is not in the registry."""
+
+
+@dataclass(frozen=True)
+class AttentionStrategy:
+    """How the mask condition enters the MDiT transformer."""
+
+    name: str
+    description: str
+    mask_tokens: bool = False  # the mask is its own token stream M
+    mask_channels: bool = False  # the mask latent is concatenated to the image latent's channels
+    static_mask: bool = False  # M is timestep-free and computed once per sample (K/V cached)
+    static_text: bool = False  # the static pass also carries a timestep-free text stream T_s
+
+    @property
+    def uses_mask(self) -> bool:
+        return self.mask_tokens or self.mask_channels
+
+
+STRATEGIES: dict[str, AttentionStrategy] = {
+    s.name: s
+    for s in (
+        AttentionStrategy("none", "text only: base FLUX, no mask (the baseline for cost deltas)"),
+        AttentionStrategy(
+            "concat",
+            "channel concat: mask latent appended to the image latent's channels, x_embedder widened",
+            mask_channels=True,
+        ),
+        AttentionStrategy(
+            "holistic",
+            "holistic tri-stream: [T;X;M] attend jointly, M modulated by the timestep, every step",
+            mask_tokens=True,
+        ),
+        AttentionStrategy(
+            "hard_decoupled",
+            "hard-decoupled: static M over M once per sample; dynamic [T;X] over [T;X;M_cached]",
+            mask_tokens=True,
+            static_mask=True,
+        ),
+        AttentionStrategy(
+            "improved_decoupled",
+            "improved-decoupled: static [T_s;M] over [T_s;M] once per sample; dynamic [T;X] over [T;X;M_cached]",
+            mask_tokens=True,
+            static_mask=True,
+            static_text=True,
+        ),
+    )
+}
+
+
+def get_strategy(name: str) -> AttentionStrategy:
+    """Look a strategy up by its table label; unknown names list the valid ones."""
+    try:
+        return STRATEGIES[name]
+    except (KeyError, TypeError):
+        valid = ", ".join(STRATEGIES)
+        raise UnknownStrategyError(f"unknown attention strategy {name!r}; valid: {valid}") from None

@@ -1,0 +1,67 @@
+"""Sampling as pure functions: FLUX's shifted sigma schedule, Euler steps, the static cache once per sample."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from diffusers.pipelines.flux.pipeline_flux import calculate_shift
+
+from mdit.model.cache import StaticKVCache
+from mdit.model.mdit import MDiTTransformer
+
+Velocity = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def flux_sigmas(num_steps: int, image_seq_len: int, base_shift: float = 0.5, max_shift: float = 1.15,
+                base_seq_len: int = 256, max_seq_len: int = 4096) -> torch.Tensor:
+    """num_steps + 1 noise levels from 1 to 0, shifted by FLUX's resolution-dependent mu."""
+    if num_steps < 1:
+        raise ValueError(f"num_steps must be >= 1, got {num_steps}")
+    mu = calculate_shift(image_seq_len, base_seq_len, max_seq_len, base_shift, max_shift)
+    t = torch.linspace(1.0, 0.0, num_steps + 1, dtype=torch.float64)
+    shifted = math.exp(mu) / (math.exp(mu) + (1.0 / t[:-1] - 1.0))
+    return torch.cat([shifted, t[-1:]]).float()
+
+
+def euler_sample(velocity: Velocity, noise: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
+    """Integrate dx/dt = v(x, t) from sigmas[0] (noise) to sigmas[-1] (data)."""
+    x = noise
+    for t, t_next in zip(sigmas[:-1], sigmas[1:]):
+        x = x + (t_next - t) * velocity(x, t.expand(x.shape[0]).to(x))
+    return x
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """Everything but the noisy latents that a forward needs; mask None = mask dropped."""
+
+    text_tokens: torch.Tensor
+    pooled: torch.Tensor
+    txt_ids: torch.Tensor
+    img_ids: torch.Tensor
+    mask: torch.Tensor | None = None
+    guidance: torch.Tensor | None = None
+
+
+def mdit_velocity(model: MDiTTransformer, cond: Conditions, use_cache: bool | None = None) -> Velocity:
+    """The model as v(x, t). Decoupled strategies run their static path here, once, before any step.
+
+    `use_cache=False` recomputes the static path at every step (the reference the cache is
+    tested against); `use_cache=True` on `holistic` freezes its step-0 mask K/V (a negative control).
+    """
+    strategy = model.strategy
+    use_cache = strategy.static_mask if use_cache is None else use_cache
+    cache = None
+    if use_cache and cond.mask is not None and strategy.mask_tokens:
+        cache = (model.prepare_static_cache(cond.mask, cond.text_tokens, cond.pooled, cond.img_ids, cond.txt_ids,
+                                            cond.guidance)
+                 if strategy.static_mask else StaticKVCache())
+
+    def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        mask = cond.mask if cache is None or cache.mode == "write" else None
+        return model(x, cond.text_tokens, cond.pooled, t, cond.img_ids, cond.txt_ids, cond.guidance, mask, cache)
+
+    return velocity
