@@ -15,8 +15,14 @@ from mdit.model.mdit import MDiTTransformer
 Velocity = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def flux_sigmas(num_steps: int, image_seq_len: int, base_shift: float = 0.5, max_shift: float = 1.15,
-                base_seq_len: int = 256, max_seq_len: int = 4096) -> torch.Tensor:
+def flux_sigmas(
+    num_steps: int,
+    image_seq_len: int,
+    base_shift: float = 0.5,
+    max_shift: float = 1.15,
+    base_seq_len: int = 256,
+    max_seq_len: int = 4096,
+) -> torch.Tensor:
     """num_steps + 1 noise levels from 1 to 0, shifted by FLUX's resolution-dependent mu."""
     if num_steps < 1:
         raise ValueError(f"num_steps must be >= 1, got {num_steps}")
@@ -56,9 +62,13 @@ def mdit_velocity(model: MDiTTransformer, cond: Conditions, use_cache: bool | No
     use_cache = strategy.static_mask if use_cache is None else use_cache
     cache = None
     if use_cache and cond.mask is not None and strategy.mask_tokens:
-        cache = (model.prepare_static_cache(cond.mask, cond.text_tokens, cond.pooled, cond.img_ids, cond.txt_ids,
-                                            cond.guidance)
-                 if strategy.static_mask else StaticKVCache())
+        cache = (
+            model.prepare_static_cache(
+                cond.mask, cond.text_tokens, cond.pooled, cond.img_ids, cond.txt_ids, cond.guidance
+            )
+            if strategy.static_mask
+            else StaticKVCache()
+        )
 
     def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         mask = cond.mask if cache is None or cache.mode == "write" else None

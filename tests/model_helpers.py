@@ -18,8 +18,15 @@ TEXT_LEN = 6
 def tiny_flux(guidance: bool, seed: int = 0) -> FluxTransformer2DModel:
     torch.manual_seed(seed)
     model = FluxTransformer2DModel(
-        patch_size=1, in_channels=LATENT, num_layers=2, num_single_layers=2, attention_head_dim=16,
-        num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32, guidance_embeds=guidance,
+        patch_size=1,
+        in_channels=LATENT,
+        num_layers=2,
+        num_single_layers=2,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=32,
+        pooled_projection_dim=32,
+        guidance_embeds=guidance,
         axes_dims_rope=(4, 4, 8),
     )
     with torch.no_grad():  # FLUX zero-inits nothing here, but make modulation gates clearly non-trivial
@@ -62,12 +69,28 @@ def randomize_lora(model: torch.nn.Module, scale: float = 0.2, seed: int = 2) ->
 
 def run(model: MDiTTransformer, x: torch.Tensor, cond: Conditions, t: float | torch.Tensor, mask=True, cache=None):
     t = torch.full((x.shape[0],), t) if isinstance(t, float) else t
-    return model(x, cond.text_tokens, cond.pooled, t, cond.img_ids, cond.txt_ids, cond.guidance,
-                 cond.mask if mask else None, cache)
+    return model(
+        x,
+        cond.text_tokens,
+        cond.pooled,
+        t,
+        cond.img_ids,
+        cond.txt_ids,
+        cond.guidance,
+        cond.mask if mask else None,
+        cache,
+    )
 
 
 def run_reference(base: FluxTransformer2DModel, x: torch.Tensor, cond: Conditions, t: float) -> torch.Tensor:
     t = torch.full((x.shape[0],), t)
-    return base(hidden_states=x, encoder_hidden_states=cond.text_tokens, pooled_projections=cond.pooled,
-                timestep=t, img_ids=cond.img_ids, txt_ids=cond.txt_ids, guidance=cond.guidance,
-                return_dict=False)[0]
+    return base(
+        hidden_states=x,
+        encoder_hidden_states=cond.text_tokens,
+        pooled_projections=cond.pooled,
+        timestep=t,
+        img_ids=cond.img_ids,
+        txt_ids=cond.txt_ids,
+        guidance=cond.guidance,
+        return_dict=False,
+    )[0]

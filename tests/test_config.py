@@ -17,11 +17,14 @@ def test_yaml_and_overrides_merge_in_order():
         cfg.seed = 5
 
 
-@pytest.mark.parametrize("override, names", [
-    ("model.atention=holistic", ["model.atention", "attention", "lora", "static_modulation"]),
-    ("foo=1", ["foo", "data", "model", "seed"]),
-    ("data.resolutin=64", ["data.resolutin", "resolution", "batch_size"]),
-])
+@pytest.mark.parametrize(
+    "override, names",
+    [
+        ("model.atention=holistic", ["model.atention", "attention", "lora", "static_modulation"]),
+        ("foo=1", ["foo", "data", "model", "seed"]),
+        ("data.resolutin=64", ["data.resolutin", "resolution", "batch_size"]),
+    ],
+)
 def test_unknown_key_names_the_valid_ones(override, names):
     with pytest.raises(ConfigError) as err:
         load_config(EMBEDDED, [override])
@@ -29,17 +32,20 @@ def test_unknown_key_names_the_valid_ones(override, names):
         assert name in str(err.value)
 
 
-@pytest.mark.parametrize("override, fragment", [
-    ("model.attention=decoupled", "improved_decoupled"),
-    ("model.lora.rank=0", "rank must be >= 1"),
-    ("model.lora.rank=1.5", "model.lora.rank"),
-    ("model.reference_t=1.5", "reference_t"),
-    ("model.static_modulation=zero", "pooled_text"),
-    ("data.resolution=40", "multiple of 16"),
-    ("data.resolution=1024", "[32, 512]"),
-    ("data.batch_size=0", "batch_size"),
-    ("seed", "key=value"),
-])
+@pytest.mark.parametrize(
+    "override, fragment",
+    [
+        ("model.attention=decoupled", "improved_decoupled"),
+        ("model.lora.rank=0", "rank must be >= 1"),
+        ("model.lora.rank=1.5", "model.lora.rank"),
+        ("model.reference_t=1.5", "reference_t"),
+        ("model.static_modulation=zero", "pooled_text"),
+        ("data.resolution=40", "multiple of 16"),
+        ("data.resolution=1024", "[32, 512]"),
+        ("data.batch_size=0", "batch_size"),
+        ("seed", "key=value"),
+    ],
+)
 def test_out_of_range_values_are_rejected(override, fragment):
     with pytest.raises(ConfigError, match=None) as err:
         load_config(EMBEDDED, [override])

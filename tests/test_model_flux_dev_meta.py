@@ -19,8 +19,14 @@ def test_flux_dev_config_runs_every_strategy(attention):
         rows, cols = torch.meshgrid(torch.arange(32), torch.arange(32), indexing="ij")
         img_ids = torch.stack([torch.zeros_like(rows), rows, cols], dim=-1).reshape(TOKENS, 3).float()
         x = torch.randn(1, TOKENS, 64)
-        args = (torch.randn(1, TEXT, 4096), torch.randn(1, 768), torch.full((1,), 0.5), img_ids,
-                torch.zeros(TEXT, 3), torch.full((1,), 3.5))
+        args = (
+            torch.randn(1, TEXT, 4096),
+            torch.randn(1, 768),
+            torch.full((1,), 0.5),
+            img_ids,
+            torch.zeros(TEXT, 3),
+            torch.full((1,), 3.5),
+        )
         out = model(x, *args, mask_hidden_states=torch.randn(1, TOKENS, 64))
     assert out.shape == (1, TOKENS, 64)
     assert model.num_blocks == 19 + 38

@@ -73,8 +73,9 @@ def test_mask_tokens_of_another_size_are_rejected():
     model, _ = wrap("holistic")
     x, cond = inputs(False)
     with pytest.raises(ValueError, match="do not match image tokens"):
-        model(x, cond.text_tokens, cond.pooled, torch.full((2,), 0.5), cond.img_ids, cond.txt_ids, None,
-              cond.mask[:, :8])
+        model(
+            x, cond.text_tokens, cond.pooled, torch.full((2,), 0.5), cond.img_ids, cond.txt_ids, None, cond.mask[:, :8]
+        )
 
 
 def test_dev_backbone_requires_guidance():

@@ -58,8 +58,11 @@ def inject_lora(module: nn.Module, settings: LoraSettings, adapter: str, exclude
     """
     config = settings.peft_config()
     config.exclude_modules = list(exclude) or None
-    names = [n for n, m in module.named_modules()
-             if isinstance(m, nn.Linear) and re.fullmatch(config.target_modules, n) and n not in exclude]
+    names = [
+        n
+        for n, m in module.named_modules()
+        if isinstance(m, nn.Linear) and re.fullmatch(config.target_modules, n) and n not in exclude
+    ]
     if not names:
         raise ValueError(f"LoRA targets {settings.targets} match no nn.Linear in {type(module).__name__}")
     requires_grad = {n: p.requires_grad for n, p in module.named_parameters()}

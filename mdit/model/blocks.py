@@ -55,17 +55,35 @@ class _DoubleModules:
 def _double_modules(block: nn.Module, weights: str) -> _DoubleModules:
     attn = block.attn
     if weights == "image":
-        return _DoubleModules(block.norm1, attn.to_q, attn.to_k, attn.to_v, attn.norm_q, attn.norm_k,
-                              attn.to_out[0], block.norm2, block.ff)
+        return _DoubleModules(
+            block.norm1,
+            attn.to_q,
+            attn.to_k,
+            attn.to_v,
+            attn.norm_q,
+            attn.norm_k,
+            attn.to_out[0],
+            block.norm2,
+            block.ff,
+        )
     if weights == "context":
-        return _DoubleModules(block.norm1_context, attn.add_q_proj, attn.add_k_proj, attn.add_v_proj,
-                              attn.norm_added_q, attn.norm_added_k, attn.to_add_out, block.norm2_context,
-                              block.ff_context)
+        return _DoubleModules(
+            block.norm1_context,
+            attn.add_q_proj,
+            attn.add_k_proj,
+            attn.add_v_proj,
+            attn.norm_added_q,
+            attn.norm_added_k,
+            attn.to_add_out,
+            block.norm2_context,
+            block.ff_context,
+        )
     raise ValueError(f"unknown stream weights {weights!r}; valid: image, context")
 
 
-def _attend(qs: Sequence[torch.Tensor], ks: Sequence[torch.Tensor], vs: Sequence[torch.Tensor],
-            extra_kv: KV | None) -> list[torch.Tensor]:
+def _attend(
+    qs: Sequence[torch.Tensor], ks: Sequence[torch.Tensor], vs: Sequence[torch.Tensor], extra_kv: KV | None
+) -> list[torch.Tensor]:
     """One attention call: all query streams over all keys (+ extra); output split per query stream."""
     if not qs:
         return []
@@ -77,9 +95,13 @@ def _attend(qs: Sequence[torch.Tensor], ks: Sequence[torch.Tensor], vs: Sequence
     return list(out.split([x.shape[1] for x in qs], dim=1))
 
 
-def double_block(block: nn.Module, streams: Sequence[Stream], extra_kv: KV | None = None,
-                 layers: Sequence[LoraLayer] = (), n_queries: int | None = None
-                 ) -> tuple[list[torch.Tensor], list[KV]]:
+def double_block(
+    block: nn.Module,
+    streams: Sequence[Stream],
+    extra_kv: KV | None = None,
+    layers: Sequence[LoraLayer] = (),
+    n_queries: int | None = None,
+) -> tuple[list[torch.Tensor], list[KV]]:
     """FluxTransformerBlock over any streams; returns new hidden states of the first `n_queries` streams
     (default all) and every stream's (k, v). The other streams only lend keys and values.
 
@@ -113,9 +135,13 @@ def double_block(block: nn.Module, streams: Sequence[Stream], extra_kv: KV | Non
     return outs, kvs
 
 
-def single_block(block: nn.Module, streams: Sequence[Stream], extra_kv: KV | None = None,
-                 layers: Sequence[LoraLayer] = (), n_queries: int | None = None
-                 ) -> tuple[list[torch.Tensor], list[KV]]:
+def single_block(
+    block: nn.Module,
+    streams: Sequence[Stream],
+    extra_kv: KV | None = None,
+    layers: Sequence[LoraLayer] = (),
+    n_queries: int | None = None,
+) -> tuple[list[torch.Tensor], list[KV]]:
     """FluxSingleTransformerBlock over any streams (shared weights, per-stream modulation and adapters);
     `n_queries` as in `double_block`."""
     n_queries = len(streams) if n_queries is None else n_queries

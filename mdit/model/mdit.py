@@ -43,9 +43,14 @@ class MDiTTransformer(nn.Module):
         reference_t: the fixed t in [0, 1] for "reference_t"; 0 = clean, the mask is a clean signal.
     """
 
-    def __init__(self, base: FluxTransformer2DModel, attention: str = "improved_decoupled",
-                 lora: LoraSettings | None = DEFAULT_LORA, static_modulation: str = "reference_t",
-                 reference_t: float = 0.0) -> None:
+    def __init__(
+        self,
+        base: FluxTransformer2DModel,
+        attention: str = "improved_decoupled",
+        lora: LoraSettings | None = DEFAULT_LORA,
+        static_modulation: str = "reference_t",
+        reference_t: float = 0.0,
+    ) -> None:
         super().__init__()
         if static_modulation not in STATIC_MODULATIONS:
             raise ValueError(f"unknown static_modulation {static_modulation!r}; valid: {', '.join(STATIC_MODULATIONS)}")
@@ -65,21 +70,27 @@ class MDiTTransformer(nn.Module):
         if self.strategy.mask_tokens and lora is not None:
             inject_lora(base, lora, MASK_ADAPTER, exclude=_unread_on_mask_tokens(base))
             inject_lora(self.visual_embedder, replace(lora, targets=("proj",)), MASK_ADAPTER)
-        self._blocks: list[tuple[BlockFn, nn.Module, list]] = (
-            [(double_block, b, lora_layers(b)) for b in base.transformer_blocks]
-            + [(single_block, b, lora_layers(b)) for b in base.single_transformer_blocks]
-        )
+        self._blocks: list[tuple[BlockFn, nn.Module, list]] = [
+            (double_block, b, lora_layers(b)) for b in base.transformer_blocks
+        ] + [(single_block, b, lora_layers(b)) for b in base.single_transformer_blocks]
         self._embedder_layers = lora_layers(self.visual_embedder) if self.visual_embedder is not None else []
 
     @property
     def num_blocks(self) -> int:
         return len(self._blocks)
 
-    def forward(self, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor,
-                pooled_projections: torch.Tensor, timestep: torch.Tensor, img_ids: torch.Tensor,
-                txt_ids: torch.Tensor, guidance: torch.Tensor | None = None,
-                mask_hidden_states: torch.Tensor | None = None,
-                static_cache: StaticKVCache | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor,
+        pooled_projections: torch.Tensor,
+        timestep: torch.Tensor,
+        img_ids: torch.Tensor,
+        txt_ids: torch.Tensor,
+        guidance: torch.Tensor | None = None,
+        mask_hidden_states: torch.Tensor | None = None,
+        static_cache: StaticKVCache | None = None,
+    ) -> torch.Tensor:
         """Velocity for packed latents `hidden_states` [B, N, C]; FLUX's argument names and units (t in [0, 1]).
 
         `mask_hidden_states` are the packed mask latents [B, N, C] (None = mask dropped; ignored
@@ -126,9 +137,15 @@ class MDiTTransformer(nn.Module):
         x = streams[0].hidden[:, n_txt:]
         return base.proj_out(base.norm_out(x, temb))
 
-    def prepare_static_cache(self, mask_hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor,
-                             pooled_projections: torch.Tensor, img_ids: torch.Tensor, txt_ids: torch.Tensor,
-                             guidance: torch.Tensor | None = None) -> StaticKVCache:
+    def prepare_static_cache(
+        self,
+        mask_hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor,
+        pooled_projections: torch.Tensor,
+        img_ids: torch.Tensor,
+        txt_ids: torch.Tensor,
+        guidance: torch.Tensor | None = None,
+    ) -> StaticKVCache:
         """Run the static path once (decoupled strategies) and return the filled, read-mode cache."""
         if not self.strategy.static_mask:
             raise ValueError(f"attention {self.strategy.name!r} has no static path to cache")
@@ -144,8 +161,9 @@ class MDiTTransformer(nn.Module):
         n_txt = txt_ids.shape[0]
         return (cos[:n_txt], sin[:n_txt]), (cos[n_txt:], sin[n_txt:])
 
-    def _time_embedding(self, timestep: torch.Tensor, guidance: torch.Tensor | None, pooled: torch.Tensor,
-                        dtype: torch.dtype) -> torch.Tensor:
+    def _time_embedding(
+        self, timestep: torch.Tensor, guidance: torch.Tensor | None, pooled: torch.Tensor, dtype: torch.dtype
+    ) -> torch.Tensor:
         """FLUX's timestep (+ guidance) + pooled-text embedding; t and guidance scaled by 1000 as diffusers does."""
         embed = self.base.time_text_embed
         t = timestep.to(dtype) * 1000
@@ -164,8 +182,9 @@ class MDiTTransformer(nn.Module):
         with active_adapters(self._embedder_layers, (MASK_ADAPTER,)):
             return self.visual_embedder(mask)
 
-    def _static_pass(self, mask: torch.Tensor, txt: torch.Tensor, pooled: torch.Tensor,
-                     guidance: torch.Tensor | None, rope_t, rope_x) -> list[KV]:
+    def _static_pass(
+        self, mask: torch.Tensor, txt: torch.Tensor, pooled: torch.Tensor, guidance: torch.Tensor | None, rope_t, rope_x
+    ) -> list[KV]:
         """The mask path, once per sample: M over M (hard) or [T_s;M] over [T_s;M] (improved)."""
         self.static_passes += 1
         emb = self.static_embedding(pooled, guidance)
@@ -175,8 +194,9 @@ class MDiTTransformer(nn.Module):
         _, kv = self._run_blocks(streams, None, record=True)
         return kv
 
-    def _run_blocks(self, streams: list[Stream], extra_kv: Sequence[KV] | None, record: bool
-                    ) -> tuple[list[Stream], list[KV]]:
+    def _run_blocks(
+        self, streams: list[Stream], extra_kv: Sequence[KV] | None, record: bool
+    ) -> tuple[list[Stream], list[KV]]:
         """All double then single blocks; `record` collects the last stream's (k, v) per block.
 
         In the last block, streams that are not `final` only lend keys and values (their outputs
@@ -212,8 +232,14 @@ def _merge_shared(streams: list[Stream]) -> list[Stream]:
         last = merged[-1] if merged else None
         if last is not None and s.emb is last.emb and s.adapters == last.adapters:
             rope = tuple(torch.cat([a, b], dim=0) for a, b in zip(last.rope, s.rope))
-            merged[-1] = Stream(torch.cat([last.hidden, s.hidden], dim=1), s.emb, rope, "image", s.adapters,
-                                final=last.final and s.final)
+            merged[-1] = Stream(
+                torch.cat([last.hidden, s.hidden], dim=1),
+                s.emb,
+                rope,
+                "image",
+                s.adapters,
+                final=last.final and s.final,
+            )
         else:
             merged.append(s)
     return merged

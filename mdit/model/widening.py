@@ -15,8 +15,13 @@ def widen_x_embedder(base: FluxTransformer2DModel, extra_channels: int) -> None:
     model starts exactly as the backbone. Inputs are `cat([image_latents, mask_latents], -1)`.
     """
     old = base.x_embedder
-    new = nn.Linear(old.in_features + extra_channels, old.out_features, bias=old.bias is not None,
-                    device=old.weight.device, dtype=old.weight.dtype)
+    new = nn.Linear(
+        old.in_features + extra_channels,
+        old.out_features,
+        bias=old.bias is not None,
+        device=old.weight.device,
+        dtype=old.weight.dtype,
+    )
     with torch.no_grad():
         new.weight.zero_()
         new.weight[:, : old.in_features] = old.weight
