@@ -42,6 +42,54 @@ def _synthfaces(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from mdit.config import load_config
+    from mdit.run import train
+
+    folder = train(load_config(args.config, args.overrides))
+    print(f"run folder: {folder}")
+    return 0
+
+
+def _pretrain_base(args: argparse.Namespace) -> int:
+    from mdit.config import load_config
+    from mdit.run import pretrain_backbone
+
+    print(f"embedded backbone: {pretrain_backbone(load_config(args.config, args.overrides))}")
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from mdit.mask_io import read_mask
+    from mdit.run import load_run
+    from mdit.visualize import sample_grid, save_png, to_uint8
+
+    module = load_run(args.run_dir)
+    resolution = module.cfg.data.resolution
+    common = {"steps": args.steps, "seed": args.seed, "conditions": args.conditions,
+              "guidance_scale": args.guidance_scale}  # fmt: skip
+    if args.from_dataset:
+        from torch.utils.data import default_collate
+
+        from mdit.run import datamodule
+
+        test_set = datamodule(module.cfg).test_set
+        batch = default_collate([test_set[i] for i in range(min(args.from_dataset, len(test_set)))])
+        images = module.generate(batch["mask"], batch["caption"], **common)
+        path = save_png(sample_grid(batch["mask"], images, batch["image"], batch["caption"]), args.out)
+    else:
+        if args.mask is None or args.caption is None:
+            raise ValueError("pass --mask PNG and --caption TEXT, or --from-dataset N")
+        mask = read_mask(args.mask, resolution)
+        images = module.generate(mask[None], [args.caption], **common)
+        from PIL import Image
+
+        path = save_png(Image.fromarray(to_uint8(images)[0]), args.out)
+
+    print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mdit", description="MDiTFace: mask + text face generation on FLUX.")
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -54,6 +102,29 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("-c", "--config", default=None, help="YAML file, e.g. experiments/synthfaces.yaml")
     config.add_argument("overrides", nargs="*", help="dotlist overrides, e.g. model.attention=holistic seed=1")
     config.set_defaults(run=_config)
+
+    for verb, run, text in (
+        ("train", _train, "train one variant (resumes if its run folder has a checkpoint)"),
+        ("pretrain-base", _pretrain_base, "pretrain the embedded backbone (once; cached)"),
+    ):
+        sub = verbs.add_parser(verb, help=text)
+        sub.add_argument("-c", "--config", default=None, help="YAML file, e.g. experiments/synthfaces.yaml")
+        sub.add_argument("overrides", nargs="*", help="dotlist overrides, e.g. model.attention=holistic seed=1")
+        sub.set_defaults(run=run)
+
+    gen = verbs.add_parser("generate", help="sample from a trained run: mask PNG + caption, or test samples")
+    gen.add_argument("run_dir", metavar="RUN", help="run folder written by `mdit train` (runs/<group>/<name>)")
+    gen.add_argument("--mask", help="PNG of official label ids or palette colours, at the run's resolution")
+    gen.add_argument("--caption", help="the text condition; '' = text dropped")
+    gen.add_argument("--from-dataset", type=int, default=0, metavar="N", help="grid of the first N test samples")
+    gen.add_argument("--out", required=True, help="output PNG")
+    gen.add_argument("--steps", type=int, default=28)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--conditions", default="both", choices=["both", "text", "mask"])
+    gen.add_argument(
+        "--guidance-scale", type=float, default=1.0, help="classifier-free guidance over dropped conditions"
+    )
+    gen.set_defaults(run=_generate)
 
     faces = verbs.add_parser("synthfaces", help="render SynthFaces samples to PNG + captions")
     faces.add_argument("--out", required=True, help="output folder")

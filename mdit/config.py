@@ -18,6 +18,9 @@ from mdit.model.adapters import IMAGE_STREAM_TARGETS, LoraSettings
 from mdit.model.mdit import STATIC_MODULATIONS
 from mdit.model.strategies import get_strategy
 
+FINETUNE_MODES = ("lora", "full")
+WANDB_MODES = ("offline", "online", "disabled")
+
 
 class ConfigError(ValueError):
     """A config that cannot be run: unknown key, wrong type or out-of-range value."""
@@ -34,9 +37,29 @@ class LoraConfig:
 @dataclass
 class ModelConfig:
     attention: str = "improved_decoupled"  # none | concat | holistic | hard_decoupled | improved_decoupled
+    pretrained: str | None = None  # a FLUX-layout folder; None = the embedded backbone (built once if missing)
+    finetune: str = "lora"  # lora: adapters + new weights train, base frozen | full: every transformer weight trains
     static_modulation: str = "reference_t"  # reference_t | pooled_text (timestep-free modulation of static streams)
     reference_t: float = 0.0
+    guidance: float = 1.0  # guidance-embedding input, for backbones that have one (FLUX.1-dev); ignored otherwise
     lora: LoraConfig = field(default_factory=LoraConfig)
+
+
+@dataclass
+class BackboneConfig:
+    """The embedded backbone: a tiny FluxTransformer2DModel pretrained text-to-image by `mdit pretrain-base`."""
+
+    hidden: int = 128
+    heads: int = 4
+    double_blocks: int = 2
+    single_blocks: int = 4
+    text_dim: int = 64
+    text_layers: int = 2
+    text_max_length: int = 64
+    autoencoder_factor: int = 2
+    max_steps: int = 4000
+    lr: float = 5e-4
+    ema_decay: float = 0.999
 
 
 @dataclass
@@ -46,15 +69,54 @@ class DataConfig:
     train_size: int = 20_000
     val_size: int = 256
     test_size: int = 1_000
-    batch_size: int = 16
+    batch_size: int = 8
     num_workers: int = 0
+    flip_p: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    max_steps: int = 800
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    text_dropout: float = 0.1  # each sample's caption is replaced by "" with this probability
+    mask_dropout: float = 0.1  # each sample's mask is dropped with this probability, independently
+    logit_mean: float = 0.0  # t = shift(sigmoid(N(logit_mean, logit_std))), FLUX's resolution shift
+    logit_std: float = 1.0
+    ema_decay: float = 0.0  # 0 = off; else EMA of the trainable weights, used for samples and saved
+    gradient_checkpointing: bool = False
+    precision: str = "auto"  # auto = bf16-mixed on GPU, 32-true on CPU; or any Lightning precision string
+    accelerator: str = "auto"
+    devices: int = 1
+    val_every: int = 250
+    checkpoint_every: int = 250
+    log_every: int = 10
+    sample_count: int = 8  # samples in the validation grid
+    sample_steps: int = 20
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+
+
+@dataclass
+class WandbConfig:
+    mode: str = "offline"  # offline | online | disabled
+    project: str = "mditface"
+    entity: str | None = None
 
 
 @dataclass
 class ExperimentConfig:
     seed: int = 0
+    name: str | None = None  # run name; default "<attention>-s<seed>"
+    group: str = "default"  # runs/<group>/<name>/
+    tags: list[str] = field(default_factory=list)
+    output_dir: str = "runs"
+    cache_dir: str | None = None  # embedded backbone cache; default $MDIT_CACHE or ~/.cache/mdit
     model: ModelConfig = field(default_factory=ModelConfig)
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    wandb: WandbConfig = field(default_factory=WandbConfig)
 
 
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> DictConfig:
@@ -93,16 +155,53 @@ def validate(cfg: DictConfig) -> None:
         LoraSettings(cfg.model.lora.rank, cfg.model.lora.alpha, cfg.model.lora.dropout, tuple(cfg.model.lora.targets))
     except ValueError as err:
         raise ConfigError(f"model.lora: {err}") from None
-    if cfg.model.static_modulation not in STATIC_MODULATIONS:
-        valid = ", ".join(STATIC_MODULATIONS)
-        raise ConfigError(f"model.static_modulation={cfg.model.static_modulation!r}; valid: {valid}")
-    if not 0.0 <= cfg.model.reference_t <= 1.0:
-        raise ConfigError(f"model.reference_t must be in [0, 1], got {cfg.model.reference_t}")
+    _one_of(cfg, "model.static_modulation", STATIC_MODULATIONS)
+    _one_of(cfg, "model.finetune", FINETUNE_MODES)
+    _one_of(cfg, "wandb.mode", WANDB_MODES)
+    for key in ("model.reference_t", "train.text_dropout", "train.mask_dropout", "data.flip_p"):
+        _in_range(cfg, key, 0.0, 1.0)
+    _in_range(cfg, "train.ema_decay", 0.0, 0.99999)
     if not 32 <= cfg.data.resolution <= 512 or cfg.data.resolution % 16:
         raise ConfigError(f"data.resolution must be a multiple of 16 in [32, 512], got {cfg.data.resolution}")
-    for key in ("train_size", "val_size", "test_size", "batch_size"):
-        if cfg.data[key] < 1:
-            raise ConfigError(f"data.{key} must be >= 1, got {cfg.data[key]}")
+    for key in (
+        "data.train_size",
+        "data.val_size",
+        "data.test_size",
+        "data.batch_size",
+        "train.max_steps",
+        "train.val_every",
+        "train.checkpoint_every",
+        "train.log_every",
+        "train.sample_steps",
+        "train.devices",
+        "backbone.max_steps",
+        "backbone.hidden",
+        "backbone.heads",
+        "backbone.text_dim",
+    ):
+        if OmegaConf.select(cfg, key) < 1:
+            raise ConfigError(f"{key} must be >= 1, got {OmegaConf.select(cfg, key)}")
+    for key in ("train.lr", "backbone.lr", "train.logit_std"):
+        if OmegaConf.select(cfg, key) <= 0:
+            raise ConfigError(f"{key} must be > 0, got {OmegaConf.select(cfg, key)}")
+    if cfg.backbone.hidden % cfg.backbone.heads or (cfg.backbone.hidden // cfg.backbone.heads) % 4:
+        raise ConfigError("backbone.hidden / backbone.heads must be a multiple of 4 (the RoPE axes split the head)")
+    token_features = 12 * cfg.backbone.autoencoder_factor**2  # 3 colours x factor^2 pixels x 2x2 packing
+    if cfg.backbone.hidden < token_features:
+        raise ConfigError(f"backbone.hidden={cfg.backbone.hidden} is below the {token_features} features of a token: "
+                          "the output projection could not remove the noise outside its rank")  # fmt: skip
+
+
+def _one_of(cfg: DictConfig, key: str, valid: Sequence[str]) -> None:
+    value = OmegaConf.select(cfg, key)
+    if value not in valid:
+        raise ConfigError(f"{key}={value!r}; valid: {', '.join(valid)}")
+
+
+def _in_range(cfg: DictConfig, key: str, low: float, high: float) -> None:
+    value = OmegaConf.select(cfg, key)
+    if not low <= value <= high:
+        raise ConfigError(f"{key} must be in [{low}, {high}], got {value}")
 
 
 def _unknown_key_message(cfg: DictConfig, err: Exception) -> str:

@@ -15,21 +15,25 @@ from mdit.model.mdit import MDiTTransformer
 Velocity = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def flux_sigmas(
-    num_steps: int,
+def shift_times(
+    t: torch.Tensor,
     image_seq_len: int,
     base_shift: float = 0.5,
     max_shift: float = 1.15,
     base_seq_len: int = 256,
     max_seq_len: int = 4096,
 ) -> torch.Tensor:
+    """FLUX's resolution-dependent time shift, t -> e^mu / (e^mu + 1/t - 1), for training and sampling alike."""
+    mu = calculate_shift(image_seq_len, base_seq_len, max_seq_len, base_shift, max_shift)
+    return math.exp(mu) / (math.exp(mu) + (1.0 / t - 1.0))
+
+
+def flux_sigmas(num_steps: int, image_seq_len: int, **shift: float) -> torch.Tensor:
     """num_steps + 1 noise levels from 1 to 0, shifted by FLUX's resolution-dependent mu."""
     if num_steps < 1:
         raise ValueError(f"num_steps must be >= 1, got {num_steps}")
-    mu = calculate_shift(image_seq_len, base_seq_len, max_seq_len, base_shift, max_shift)
     t = torch.linspace(1.0, 0.0, num_steps + 1, dtype=torch.float64)
-    shifted = math.exp(mu) / (math.exp(mu) + (1.0 / t[:-1] - 1.0))
-    return torch.cat([shifted, t[-1:]]).float()
+    return torch.cat([shift_times(t[:-1], image_seq_len, **shift), t[-1:]]).float()
 
 
 def euler_sample(velocity: Velocity, noise: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
@@ -73,5 +77,17 @@ def mdit_velocity(model: MDiTTransformer, cond: Conditions, use_cache: bool | No
     def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         mask = cond.mask if cache is None or cache.mode == "write" else None
         return model(x, cond.text_tokens, cond.pooled, t, cond.img_ids, cond.txt_ids, cond.guidance, mask, cache)
+
+    return velocity
+
+
+def guided_velocity(conditional: Velocity, unconditional: Velocity, scale: float) -> Velocity:
+    """Classifier-free guidance: v_u + scale (v_c - v_u). Each branch keeps its own static cache."""
+    if scale == 1.0:
+        return conditional
+
+    def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        v_u = unconditional(x, t)
+        return v_u + scale * (conditional(x, t) - v_u)
 
     return velocity

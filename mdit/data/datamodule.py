@@ -136,6 +136,31 @@ class EpochSampler(Sampler):
         return ((int(i), self.epoch) for i in order)
 
 
+class StepSampler(Sampler):
+    """Training order as one seeded stream of (index, epoch) pairs, started at a given position.
+
+    Stream position i is sample ``perm(seed, i // length)[i % length]``; a run resumed at step s
+    starts at position s * batch_size, so it sees exactly the batches an uninterrupted run would.
+    """
+
+    def __init__(self, length: int, seed: int, start: int, stop: int) -> None:
+        if not 0 <= start <= stop:
+            raise ValueError(f"need 0 <= start <= stop, got {start}, {stop}")
+        self.length, self.seed, self.start, self.stop = length, seed, start, stop
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch, order = -1, None
+        for position in range(self.start, self.stop):
+            if position // self.length != epoch:
+                epoch = position // self.length
+                seed = int(np.random.SeedSequence([self.seed, epoch]).generate_state(1)[0])
+                order = torch.randperm(self.length, generator=torch.Generator().manual_seed(seed))
+            yield int(order[position % self.length]), epoch
+
+
 class SynthFacesDataModule(L.LightningDataModule):
     """Train/val/test SynthFaces on disjoint seed ranges: [0, train_size), 1e6 + [0, val_size), 2e6 + [0, test_size).
 
@@ -171,8 +196,14 @@ class SynthFacesDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        """Shuffled (seeded per epoch) training batches."""
-        return self._loader(self.train_set, shuffle=True)
+        """Shuffled (seeded per epoch) training batches; under a step-limited Trainer, one resumable stream."""
+        trainer = self.trainer
+        if trainer is None or trainer.max_steps < 0:
+            return self._loader(self.train_set, shuffle=True)
+        sampler = StepSampler(len(self.train_set), self.seed, trainer.global_step * self.batch_size,
+                              trainer.max_steps * self.batch_size)  # fmt: skip
+        return DataLoader(self.train_set, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
+                          persistent_workers=self.persistent_workers)  # fmt: skip
 
     def val_dataloader(self) -> DataLoader:
         """Validation batches in seed order, fixed captions."""

@@ -35,8 +35,8 @@ class MDiTTransformer(nn.Module):
     Args:
         base: a FluxTransformer2DModel (from `from_pretrained` or the constructor); composed, not copied.
         attention: a strategy name: none, concat, holistic, hard_decoupled, improved_decoupled.
-        lora: the mask stream's adapter (rank, alpha, targets); None = no adapter (full fine-tuning
-            of the visual embedder / widened embedder only).
+        lora: the mask adapter (rank, alpha, targets), on the image-side modules for the mask tokens
+            (on the image tokens for `concat`) and on the visual embedder; None = no adapter (full fine-tuning).
         static_modulation: timestep-free modulation of the static streams: "reference_t" (FLUX's
             time embedding at the fixed `reference_t`, guidance and pooled text as usual) or
             "pooled_text" (the pooled-text projection alone, no time or guidance embedding).
@@ -67,9 +67,13 @@ class MDiTTransformer(nn.Module):
         if self.strategy.mask_channels:
             widen_x_embedder(base, self.latent_channels)
         self.visual_embedder = VisualEmbedder(base.x_embedder) if self.strategy.mask_tokens else None
-        if self.strategy.mask_tokens and lora is not None:
-            inject_lora(base, lora, MASK_ADAPTER, exclude=_unread_on_mask_tokens(base))
+        if lora is not None and self.strategy.uses_mask:
+            # The adapter learns the mask condition on the tokens that carry it: M, or X for concat.
+            exclude = _unread_on_mask_tokens(base) if self.strategy.mask_tokens else ()
+            inject_lora(base, lora, MASK_ADAPTER, exclude=exclude)
+        if lora is not None and self.visual_embedder is not None:
             inject_lora(self.visual_embedder, replace(lora, targets=("proj",)), MASK_ADAPTER)
+        self._image_adapters = (MASK_ADAPTER,) if self.strategy.mask_channels and lora is not None else ()
         self._blocks: list[tuple[BlockFn, nn.Module, list]] = [
             (double_block, b, lora_layers(b)) for b in base.transformer_blocks
         ] + [(single_block, b, lora_layers(b)) for b in base.single_transformer_blocks]
@@ -118,7 +122,7 @@ class MDiTTransformer(nn.Module):
         txt = base.context_embedder(encoder_hidden_states)
         rope_t, rope_x = self._ropes(txt_ids, img_ids)
         n_txt = txt.shape[1]
-        streams = [Stream(txt, temb, rope_t, "context"), Stream(x, temb, rope_x, "image")]
+        streams = [Stream(txt, temb, rope_t, "context"), Stream(x, temb, rope_x, "image", self._image_adapters)]
 
         mask_kv: list[KV] | None = None
         if reading:
@@ -134,7 +138,7 @@ class MDiTTransformer(nn.Module):
         streams, recorded = self._run_blocks(streams, mask_kv, record=record)
         if record:  # frozen holistic K/V: only the negative control of the cache tests does this
             static_cache.store(recorded)
-        x = streams[0].hidden[:, n_txt:]
+        x = torch.cat([s.hidden for s in streams], dim=1)[:, n_txt:]  # the final streams are [T;X] (or T, X)
         return base.proj_out(base.norm_out(x, temb))
 
     def prepare_static_cache(

@@ -1,0 +1,117 @@
+"""The backbone: transformer, text encoder and autoencoder from one FLUX-layout folder.
+
+Real FLUX.1 and the embedded backbone load through the same `load_backbone(folder)`: the
+embedded one is a folder written by `mdit pretrain-base` with `transformer/`, `text_encoder/`,
+`tokenizer/` and `autoencoder.json` (a weightless pixel-space autoencoder) instead of `vae/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from diffusers import FluxTransformer2DModel
+from omegaconf import DictConfig, OmegaConf
+
+from mdit import atomic
+from mdit.conditioning import (
+    Autoencoder,
+    EmbeddedTextConditioner,
+    FluxAutoencoder,
+    FluxTextConditioner,
+    PixelSpaceAutoencoder,
+    TextConditioner,
+    build_autoencoder,
+)
+from mdit.conditioning.local import FLUX_HINT, require_model_folder, resolve_dtype
+from mdit.data import caption_vocabulary
+
+EMBEDDED_AUTOENCODER = "autoencoder.json"
+CACHE_ENV = "MDIT_CACHE"
+
+
+@dataclass
+class Backbone:
+    """What a variant is built on: the pretrained transformer and its frozen conditioners."""
+
+    transformer: FluxTransformer2DModel
+    text: TextConditioner
+    autoencoder: Autoencoder
+
+
+def load_backbone(folder: str | Path, dtype: torch.dtype | str = torch.float32) -> Backbone:
+    """Load a FLUX.1 checkout (vae/, text_encoder_2/) or an embedded backbone folder, local files only."""
+    folder = Path(folder)
+    dtype = resolve_dtype(dtype)
+    require_model_folder(folder / "transformer", f"the transformer/ folder of {FLUX_HINT} or of `mdit pretrain-base`")
+    transformer = FluxTransformer2DModel.from_pretrained(
+        folder, subfolder="transformer", torch_dtype=dtype, local_files_only=True
+    )
+    if (folder / "text_encoder_2").is_dir():
+        text: TextConditioner = FluxTextConditioner.from_pretrained(folder, torch_dtype=dtype)
+    else:
+        text = EmbeddedTextConditioner.from_pretrained(folder, torch_dtype=dtype)
+    if (folder / "vae").is_dir():
+        autoencoder: Autoencoder = FluxAutoencoder.from_pretrained(folder, torch_dtype=dtype)
+    elif (folder / EMBEDDED_AUTOENCODER).is_file():
+        autoencoder = build_autoencoder(**json.loads((folder / EMBEDDED_AUTOENCODER).read_text()))
+    else:
+        raise FileNotFoundError(f"{folder} has neither vae/ ({FLUX_HINT}) nor {EMBEDDED_AUTOENCODER} (embedded)")
+    return Backbone(transformer, text, autoencoder)
+
+
+def new_embedded_backbone(cfg: DictConfig, seed: int) -> Backbone:
+    """A randomly initialised tiny FLUX-shaped backbone for `mdit pretrain-base` (cfg = the `backbone` section)."""
+    head_dim = cfg.hidden // cfg.heads
+    # FLUX splits 128 as (16, 56, 56): a small first axis, equal even row/column axes.
+    space_axis = (head_dim - max(2, head_dim // 8)) // 4 * 2
+    time_axis = head_dim - 2 * space_axis
+    text = EmbeddedTextConditioner.build(
+        caption_vocabulary(), d_model=cfg.text_dim, num_layers=cfg.text_layers,
+        num_heads=max(1, cfg.text_dim // 16), max_length=cfg.text_max_length, seed=seed,
+    )  # fmt: skip
+    autoencoder = PixelSpaceAutoencoder(cfg.autoencoder_factor)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        transformer = FluxTransformer2DModel(
+            in_channels=4 * autoencoder.latent_channels, num_layers=cfg.double_blocks,
+            num_single_layers=cfg.single_blocks, attention_head_dim=head_dim, num_attention_heads=cfg.heads,
+            joint_attention_dim=cfg.text_dim, pooled_projection_dim=cfg.text_dim,
+            axes_dims_rope=(time_axis, space_axis, space_axis),
+        )  # fmt: skip
+    return Backbone(transformer, text, autoencoder)
+
+
+def save_backbone(backbone: Backbone, folder: str | Path) -> Path:
+    """Write a backbone folder that `load_backbone` reads (atomically: a half-written folder never appears)."""
+    if not isinstance(backbone.autoencoder, PixelSpaceAutoencoder) or not isinstance(
+        backbone.text, EmbeddedTextConditioner
+    ):
+        raise TypeError("save_backbone writes embedded backbones; a FLUX.1 checkout is already a folder")
+    with atomic.folder(folder) as tmp:
+        backbone.transformer.save_pretrained(tmp / "transformer")
+        backbone.text.save_pretrained(tmp)
+        spec = {"kind": "pixel", "factor": backbone.autoencoder.downsample}
+        (tmp / EMBEDDED_AUTOENCODER).write_text(json.dumps(spec) + "\n")
+    return Path(folder)
+
+
+def cache_root(cfg: DictConfig) -> Path:
+    """Where embedded backbones live: `cache_dir` from the config, else $MDIT_CACHE, else ~/.cache/mdit."""
+    return Path(cfg.cache_dir or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "mdit").expanduser()
+
+
+def embedded_backbone_key(cfg: DictConfig) -> str:
+    """A name that changes whenever the pretraining recipe does (backbone section, resolution, seed)."""
+    recipe = {"backbone": OmegaConf.to_container(cfg.backbone), "resolution": cfg.data.resolution,
+              "train_size": cfg.data.train_size, "seed": cfg.seed}  # fmt: skip
+    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
+    return f"backbone-{cfg.data.resolution}px-{digest}"
+
+
+def embedded_backbone_dir(cfg: DictConfig) -> Path:
+    return cache_root(cfg) / embedded_backbone_key(cfg)

@@ -1,0 +1,36 @@
+"""A fixed grid of validation samples (mask | generated | ground truth, with captions), saved and logged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.loggers import WandbLogger
+
+from mdit.visualize import sample_grid, save_png
+
+
+class SampleGrid(L.Callback):
+    """At each validation, sample the first `count` validation items (fixed seed) into `folder/step_XXXXXX.png`."""
+
+    def __init__(self, folder: str | Path, count: int = 8, steps: int = 20, seed: int = 0) -> None:
+        self.folder, self.count, self.steps, self.seed = Path(folder), count, steps, seed
+        self.batch: dict[str, Any] | None = None
+        self.last_path: Path | None = None
+
+    def on_validation_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any,
+                                batch_idx: int, dataloader_idx: int = 0) -> None:  # fmt: skip
+        if batch_idx == 0 and self.count > 0:
+            self.batch = {k: v[: self.count] for k, v in batch.items()}
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if self.batch is None or trainer.sanity_checking:
+            return
+        masks, captions = self.batch["mask"], list(self.batch["caption"])
+        images = module.generate(masks, captions, steps=self.steps, seed=self.seed)
+        grid = sample_grid(masks.cpu(), images.cpu(), self.batch["image"].cpu(), captions)
+        self.last_path = save_png(grid, self.folder / f"step_{trainer.global_step:06d}.png")
+        if isinstance(trainer.logger, WandbLogger):
+            trainer.logger.log_image(key="val/samples", images=[str(self.last_path)], step=trainer.global_step)
+        self.batch = None

@@ -1,0 +1,207 @@
+"""Runs: `mdit train` and `mdit pretrain-base` end to end, run folders, resuming, and loading a run back.
+
+A run folder `runs/<group>/<name>/` holds `config.yaml` (resolved), `checkpoints/last.ckpt`
+(trainable weights, optimizer, step), `samples/step_*.png`, `metrics.json` and the offline W&B
+run. Re-running the same command resumes from `last.ckpt`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint, Timer
+from lightning.pytorch.loggers import WandbLogger
+from omegaconf import DictConfig, OmegaConf
+
+from mdit import atomic
+from mdit.backbone import Backbone, embedded_backbone_dir, load_backbone, new_embedded_backbone, save_backbone
+from mdit.callbacks import SampleGrid
+from mdit.config import ConfigError, load_config
+from mdit.data import SynthFacesDataModule
+from mdit.training import MDiTModule
+
+CONFIG_FILE, METRICS_FILE, LAST_CHECKPOINT = "config.yaml", "metrics.json", "checkpoints/last.ckpt"
+# Frozen text encoders and autoencoders stay in eval mode on purpose (see conditioning/frozen.py).
+warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
+
+
+def run_name(cfg: DictConfig) -> str:
+    return cfg.name or f"{cfg.model.attention}-s{cfg.seed}"
+
+
+def run_dir(cfg: DictConfig) -> Path:
+    return Path(cfg.output_dir) / cfg.group / run_name(cfg)
+
+
+def with_values(cfg: DictConfig, values: dict) -> DictConfig:
+    """A read-only copy of `cfg` with `values` merged in (schema-checked)."""
+    merged = OmegaConf.merge(cfg, values)
+    OmegaConf.set_readonly(merged, True)
+    return merged
+
+
+def datamodule(cfg: DictConfig) -> SynthFacesDataModule:
+    if cfg.data.name != "synthfaces":
+        raise ConfigError(f"data.name={cfg.data.name!r}; this version provides: synthfaces")
+    d = cfg.data
+    return SynthFacesDataModule(batch_size=d.batch_size, resolution=d.resolution, train_size=d.train_size,
+                                val_size=d.val_size, test_size=d.test_size, num_workers=d.num_workers,
+                                flip_p=d.flip_p, seed=cfg.seed)  # fmt: skip
+
+
+def backbone_dir(cfg: DictConfig) -> Path:
+    """The backbone folder this config uses; the embedded one is pretrained first if missing."""
+    if cfg.model.pretrained:
+        return Path(cfg.model.pretrained).expanduser()
+    folder = embedded_backbone_dir(cfg)
+    return folder if (folder / "transformer").is_dir() else pretrain_backbone(cfg)
+
+
+def pretrain_backbone(cfg: DictConfig) -> Path:
+    """Train the embedded backbone text-to-image (strategy `none`, all weights) and save it like a FLUX folder."""
+    target = embedded_backbone_dir(cfg)
+    if (target / "transformer").is_dir():
+        return target
+    b = cfg.backbone
+    pretrain_cfg = with_values(cfg, {
+        "group": "backbone", "name": target.name, "tags": ["backbone"],
+        "model": {"attention": "none", "finetune": "full", "pretrained": None},
+        "train": {"max_steps": b.max_steps, "lr": b.lr, "ema_decay": b.ema_decay, "mask_dropout": 0.0},
+    })  # fmt: skip
+    backbone = new_embedded_backbone(b, cfg.seed)
+    module = fit(pretrain_cfg, backbone)
+    with module.ema_weights():
+        save_backbone(backbone, target)
+    return target
+
+
+def fit(cfg: DictConfig, backbone: Backbone, callbacks: Sequence[L.Callback] = ()) -> MDiTModule:
+    """Train (or resume) the run of `cfg` on `backbone`; writes the run folder and metrics.json."""
+    folder = run_dir(cfg)
+    _claim_run_folder(folder, cfg)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    module = MDiTModule(cfg, backbone)
+    if not module.trainable_parameters():  # `none` with LoRA: the backbone itself is the text-only baseline
+        return _untrained_run(module, folder)
+    grid = SampleGrid(folder / "samples", cfg.train.sample_count, cfg.train.sample_steps, cfg.seed)
+    checkpoints = ModelCheckpoint(dirpath=folder / "checkpoints", save_last=True, save_top_k=0,
+                                  every_n_train_steps=cfg.train.checkpoint_every)  # fmt: skip
+    timer = Timer()
+    trainer = L.Trainer(
+        max_steps=cfg.train.max_steps, accelerator=cfg.train.accelerator, devices=cfg.train.devices,
+        precision=_precision(cfg), gradient_clip_val=cfg.train.grad_clip or None,
+        val_check_interval=cfg.train.val_every, check_val_every_n_epoch=None, num_sanity_val_steps=0,
+        log_every_n_steps=cfg.train.log_every, logger=_logger(cfg, folder),
+        callbacks=[checkpoints, grid, timer, *callbacks], default_root_dir=folder, enable_model_summary=False,
+    )  # fmt: skip
+    last = folder / LAST_CHECKPOINT
+    started = time.perf_counter()
+    try:
+        trainer.fit(module, datamodule=datamodule(cfg), ckpt_path=last if last.is_file() else None)
+        trainer.save_checkpoint(last)
+    finally:
+        if isinstance(trainer.logger, WandbLogger):
+            trainer.logger.experiment.finish()
+    metrics = {
+        "attention": cfg.model.attention,
+        "finetune": cfg.model.finetune,
+        "steps": trainer.global_step,
+        "val_loss": _scalar(trainer.callback_metrics.get("val/loss")),
+        "train_loss": _scalar(trainer.callback_metrics.get("train/loss")),
+        "train_seconds_total": round(timer.time_elapsed("train"), 1),
+        "train_seconds_this_process": round(time.perf_counter() - started, 1),
+        "trainable_parameters": sum(p.numel() for _, p in module.trainable_parameters()),
+        "samples": str(grid.last_path) if grid.last_path else None,
+    }
+    atomic.write_json(folder / METRICS_FILE, metrics)
+    return module
+
+
+def _untrained_run(module: MDiTModule, folder: Path) -> MDiTModule:
+    """A run with nothing to train: an empty checkpoint, so generation and evaluation work as for any run."""
+    atomic.write_with(folder / LAST_CHECKPOINT, lambda tmp: torch.save({"state_dict": {}, "global_step": 0}, tmp))
+    atomic.write_json(folder / METRICS_FILE, {"attention": module.cfg.model.attention, "steps": 0,
+                                              "trainable_parameters": 0})  # fmt: skip
+    return module
+
+
+def train(cfg: DictConfig) -> Path:
+    """`mdit train`: the backbone (built once if missing), then this variant's run. Returns the run folder."""
+    module = fit(cfg, load_backbone(backbone_dir(cfg)))
+    del module
+    return run_dir(cfg)
+
+
+def load_run(folder: str | Path) -> MDiTModule:
+    """A trained run back from its folder: its config, its backbone, its checkpoint's weights."""
+    folder = Path(folder)
+    config = folder / CONFIG_FILE
+    if not config.is_file():
+        raise FileNotFoundError(f"{config} not found: pass a run folder written by `mdit train`")
+    cfg = load_config(config)
+    checkpoint = folder / LAST_CHECKPOINT
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"{checkpoint} not found: the run has not saved a checkpoint yet")
+    module = MDiTModule(cfg, load_backbone(backbone_dir(cfg)))
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    module.on_load_checkpoint(state)
+    module.load_state_dict(state["state_dict"], strict=False)
+    return module.eval()
+
+
+def _claim_run_folder(folder: Path, cfg: DictConfig) -> None:
+    """Write the resolved config, or check that a rerun asks for the same one (then it resumes)."""
+    config = folder / CONFIG_FILE
+    text = OmegaConf.to_yaml(cfg)
+    if config.is_file():
+        previous = OmegaConf.load(config)
+        changed = sorted(k for k in _flat(cfg) if _flat(cfg).get(k) != _flat(previous).get(k))
+        if changed:
+            raise ConfigError(f"{folder} holds a run with a different config ({', '.join(changed)}); "
+                              "rerun with the same settings to resume, or pick another name=...")  # fmt: skip
+        return
+    atomic.write_text(config, text)
+
+
+def _flat(cfg: DictConfig) -> dict:
+    out: dict = {}
+
+    def walk(node: object, prefix: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+        else:
+            out[prefix[:-1]] = node
+
+    walk(OmegaConf.to_container(cfg), "")
+    return out
+
+
+def _precision(cfg: DictConfig) -> str:
+    if cfg.train.precision != "auto":
+        return cfg.train.precision
+    gpu = torch.cuda.is_available() and cfg.train.accelerator in ("auto", "gpu", "cuda")
+    return "bf16-mixed" if gpu else "32-true"
+
+
+def _logger(cfg: DictConfig, folder: Path) -> WandbLogger | bool:
+    if cfg.wandb.mode == "disabled":
+        return False
+    run_id = re.sub(r"[^A-Za-z0-9_-]", "-", f"{cfg.group}-{run_name(cfg)}")
+    logger = WandbLogger(name=run_name(cfg), project=cfg.wandb.project, entity=cfg.wandb.entity, group=cfg.group,
+                         tags=list(cfg.tags), save_dir=str(folder), offline=cfg.wandb.mode == "offline",
+                         id=run_id, resume="allow")  # fmt: skip
+    logger.log_hyperparams(OmegaConf.to_container(cfg))
+    return logger
+
+
+def _scalar(value: torch.Tensor | None) -> float | None:
+    return None if value is None else round(float(value), 6)

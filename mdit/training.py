@@ -1,0 +1,228 @@
+"""The LightningModule: flow matching on an MDiT variant, condition dropout, LoRA or full fine-tuning.
+
+All per-step randomness (t, noise, dropout) comes from a generator seeded by (seed, step), so a
+run resumed from a checkpoint continues exactly as an uninterrupted one would on CPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig
+
+from mdit.backbone import Backbone
+from mdit.conditioning import EMPTY_CAPTION, encode_image, encode_mask, latent_image_ids, unpack_latents
+from mdit.model import LoraSettings, MDiTTransformer
+from mdit.sampling import Conditions, euler_sample, flux_sigmas, guided_velocity, mdit_velocity, shift_times
+
+CONDITIONS = ("both", "text", "mask")
+
+
+def step_generator(seed: int, step: int, stream: int = 0) -> torch.Generator:
+    """A CPU generator that depends only on (seed, step, stream)."""
+    state = np.random.SeedSequence([seed, step, stream]).generate_state(1)[0]
+    return torch.Generator().manual_seed(int(state))
+
+
+def sample_dropout(
+    batch: int, p_text: float, p_mask: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Independent per-sample drops of the text and of the mask (bool [batch] each)."""
+    u = torch.rand(2, batch, generator=generator)
+    return u[0] < p_text, u[1] < p_mask
+
+
+def sample_times(batch: int, image_tokens: int, mean: float, std: float, generator: torch.Generator) -> torch.Tensor:
+    """t = FLUX-shift(sigmoid(N(mean, std))): logit-normal, shifted towards noise for more tokens."""
+    t = torch.sigmoid(mean + std * torch.randn(batch, generator=generator, dtype=torch.float64))
+    return shift_times(t.clamp(1e-5, 1 - 1e-5), image_tokens).float()
+
+
+class MDiTModule(L.LightningModule):
+    """Trains one attention variant on a backbone; `generate` samples from it."""
+
+    def __init__(self, cfg: DictConfig, backbone: Backbone) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.text = backbone.text
+        self.autoencoder = backbone.autoencoder
+        lora = None
+        if cfg.model.finetune == "lora":
+            lora = LoraSettings(cfg.model.lora.rank, cfg.model.lora.alpha, cfg.model.lora.dropout,
+                                tuple(cfg.model.lora.targets))  # fmt: skip
+        self.model = MDiTTransformer(backbone.transformer, cfg.model.attention, lora, cfg.model.static_modulation,
+                                     cfg.model.reference_t)  # fmt: skip
+        self.model.gradient_checkpointing = cfg.train.gradient_checkpointing
+        self._set_trainable()
+        self.ema = {n: p.detach().clone() for n, p in self.trainable_parameters()} if cfg.train.ema_decay else None
+        self.strict_loading = False  # checkpoints hold only the trainable weights (see on_save_checkpoint)
+
+    # -- what trains -----------------------------------------------------------------------------------------
+    def _set_trainable(self) -> None:
+        """lora: adapters + new weights (concat's widened x_embedder); full: the whole transformer + embedder."""
+        self.model.requires_grad_(self.cfg.model.finetune == "full")
+        if self.cfg.model.finetune == "lora":
+            for name, param in self.model.named_parameters():
+                if "lora_" in name:
+                    param.requires_grad_(True)
+            if self.model.strategy.mask_channels:
+                self.model.base.x_embedder.requires_grad_(True)
+        self.text.requires_grad_(False)
+        self.autoencoder.requires_grad_(False)
+
+    def trainable_parameters(self) -> list[tuple[str, torch.nn.Parameter]]:
+        return [(n, p) for n, p in self.named_parameters() if p.requires_grad]
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        params = [p for _, p in self.trainable_parameters()]
+        return torch.optim.AdamW(params, lr=self.cfg.train.lr, weight_decay=self.cfg.train.weight_decay)
+
+    # -- conditions --------------------------------------------------------------------------------------------
+    @property
+    def latent_side(self) -> int:
+        return self.cfg.data.resolution // self.autoencoder.downsample
+
+    def _guidance(self, batch: int) -> torch.Tensor | None:
+        if not self.model.base.config.guidance_embeds:
+            return None
+        return torch.full((batch,), self.cfg.model.guidance, device=self.device)
+
+    def conditions(self, captions: Sequence[str], masks: torch.Tensor | None) -> Conditions:
+        """Captions ("" = text dropped) and label maps (None = mask dropped) -> transformer inputs."""
+        emb = self.text(list(captions))
+        mask = encode_mask(masks, self.autoencoder) if masks is not None and self.model.strategy.uses_mask else None
+        side = self.latent_side
+        img_ids = latent_image_ids(side, side, device=self.device, dtype=emb.tokens.dtype)
+        return Conditions(emb.tokens, emb.pooled, emb.ids, img_ids, mask, self._guidance(len(captions)))
+
+    # -- training ----------------------------------------------------------------------------------------------
+    def flow_matching_loss(self, batch: dict[str, Any], generator: torch.Generator) -> torch.Tensor:
+        """MSE between the predicted velocity and eps - x0 at x_t = (1 - t) x0 + t eps, with condition dropout."""
+        x0 = encode_image(batch["image"], self.autoencoder)
+        n = x0.shape[0]
+        text_drop, mask_drop = sample_dropout(n, self.cfg.train.text_dropout, self.cfg.train.mask_dropout, generator)
+        t = sample_times(n, x0.shape[1], self.cfg.train.logit_mean, self.cfg.train.logit_std, generator).to(x0)
+        eps = torch.randn(x0.shape, generator=generator).to(x0)
+        x_t = (1 - t[:, None, None]) * x0 + t[:, None, None] * eps
+        captions = [EMPTY_CAPTION if drop else c for c, drop in zip(batch["caption"], text_drop.tolist())]
+        loss = x0.new_zeros(())
+        # Samples with and without a mask go through separate forwards: a dropped mask has no tokens at all.
+        for group in (~mask_drop, mask_drop):
+            idx = group.nonzero().flatten().tolist()
+            if not idx:
+                continue
+            masks = batch["mask"][idx] if not bool(mask_drop[idx[0]]) else None
+            cond = self.conditions([captions[i] for i in idx], masks)
+            v = self.model(x_t[idx], cond.text_tokens, cond.pooled, t[idx], cond.img_ids, cond.txt_ids,
+                           cond.guidance, cond.mask)  # fmt: skip
+            loss = loss + F.mse_loss(v.float(), (eps - x0)[idx].float(), reduction="sum")
+        return loss / x0.numel()
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        loss = self.flow_matching_loss(batch, step_generator(self.cfg.seed, self.global_step))
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss is {loss.item()} at step {self.global_step}: stopping; "
+                                     "the last checkpoint holds the last good weights")  # fmt: skip
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["caption"]))
+        return loss
+
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        """The optimizer step, then the EMA update (before any checkpoint of this step is written)."""
+        super().optimizer_step(*args, **kwargs)
+        if self.ema is not None:
+            # Warm-up (as diffusers' EMAModel): early averages do not remember the random initialisation.
+            decay = min(self.cfg.train.ema_decay, (1 + self.global_step) / (10 + self.global_step))
+            with torch.no_grad():
+                for name, param in self.trainable_parameters():
+                    self.ema[name].lerp_(param.detach(), 1 - decay)
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        """Loss with (t, noise, dropout) fixed per batch index, so values are comparable across steps."""
+        with self.ema_weights():  # swapped per batch: a checkpoint saved during validation keeps the trained weights
+            loss = self.flow_matching_loss(batch, step_generator(self.cfg.seed, batch_idx, stream=1))
+        self.log("val/loss", loss, prog_bar=True, batch_size=len(batch["caption"]))
+        return loss
+
+    # -- EMA ----------------------------------------------------------------------------------------------------
+    def ema_weights(self) -> _SwapWeights:
+        """Context manager: the EMA weights in place of the trained ones (a no-op without EMA)."""
+        return _SwapWeights(self)
+
+    # -- checkpoints: only what trains ---------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        keep = {n for n, _ in self.trainable_parameters()}
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in keep}
+        if self.ema is not None:
+            checkpoint["ema"] = self.ema
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        expected = {n for n, _ in self.trainable_parameters()}
+        missing = sorted(expected - set(checkpoint["state_dict"]))
+        if missing:
+            raise KeyError(f"checkpoint lacks {len(missing)} trainable weights of this variant, e.g. {missing[:3]}")
+        if self.ema is not None and "ema" in checkpoint:
+            self.ema = checkpoint["ema"]
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """The adapter and new weights (all transformer weights for full fine-tuning): what a checkpoint holds."""
+        return {n: p.detach().clone() for n, p in self.trainable_parameters()}
+
+    # -- sampling ------------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(
+        self,
+        masks: torch.Tensor,
+        captions: Sequence[str],
+        steps: int = 28,
+        seed: int = 0,
+        conditions: str = "both",
+        guidance_scale: float = 1.0,
+    ) -> torch.Tensor:
+        """Images in [-1, 1] [B, 3, H, W] for label maps [B, H, W] and captions; `conditions` drops text or mask."""
+        if conditions not in CONDITIONS:
+            raise ValueError(f"conditions={conditions!r}; valid: {', '.join(CONDITIONS)}")
+        n = len(captions)
+        captions = [EMPTY_CAPTION] * n if conditions == "mask" else list(captions)
+        cond = self.conditions(captions, None if conditions == "text" else masks.to(self.device))
+        side = self.latent_side
+        tokens = (side // 2) ** 2
+        noise = torch.randn(
+            n, tokens, 4 * self.autoencoder.latent_channels, generator=torch.Generator().manual_seed(seed)
+        )
+        velocity = mdit_velocity(self.model, cond)
+        if guidance_scale != 1.0:
+            unconditional = self.conditions([EMPTY_CAPTION] * n, None)
+            velocity = guided_velocity(velocity, mdit_velocity(self.model, unconditional), guidance_scale)
+        with self.ema_weights():
+            latents = euler_sample(velocity, noise.to(cond.text_tokens), flux_sigmas(steps, tokens).to(self.device))
+            images = self.autoencoder.decode(unpack_latents(latents, side, side))
+        return images.clamp(-1, 1)
+
+
+class _SwapWeights:
+    """Swap the EMA weights in on enter and the trained ones back on exit."""
+
+    def __init__(self, module: MDiTModule) -> None:
+        self.module, self.saved = module, None
+
+    def __enter__(self) -> None:
+        if self.module.ema is None:
+            return
+        params = dict(self.module.trainable_parameters())
+        self.saved = {n: p.detach().clone() for n, p in params.items()}
+        with torch.no_grad():
+            for name, param in params.items():
+                param.copy_(self.module.ema[name])
+
+    def __exit__(self, *exc: object) -> None:
+        if self.saved is None:
+            return
+        with torch.no_grad():
+            for name, param in self.module.trainable_parameters():
+                param.copy_(self.saved[name])
+        self.saved = None

@@ -1,0 +1,145 @@
+"""Training: one step per variant changes only what should train; dropout rates; exact resume; LoRA round trip."""
+
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from torch.utils.data import default_collate
+from train_helpers import tiny_config
+
+from mdit.backbone import load_backbone
+from mdit.data import SynthFacesDataset
+from mdit.model import STRATEGIES
+from mdit.run import backbone_dir, fit, load_run, run_dir
+from mdit.training import MDiTModule, sample_dropout, step_generator
+
+VARIANTS = [name for name in STRATEGIES if name != "none"]
+
+
+@pytest.fixture(scope="module")
+def cfg(tmp_path_factory):
+    cfg = tiny_config(tmp_path_factory.mktemp("training"))
+    backbone_dir(cfg)  # pretrain the tiny backbone once for the module
+    return cfg
+
+
+def _cfg(cfg, *overrides):
+    """The module's tiny config (same tmp folders, same backbone) with other values."""
+    return tiny_config(Path(cfg.output_dir).parent, *overrides)
+
+
+def _module(cfg, *overrides):
+    cfg = _cfg(cfg, *overrides)
+    return MDiTModule(cfg, load_backbone(backbone_dir(cfg)))
+
+
+def _batch(n=4):
+    return default_collate([SynthFacesDataset(0, n, 32)[i] for i in range(n)])
+
+
+@pytest.mark.parametrize("attention", VARIANTS)
+def test_one_step_changes_only_adapters_and_new_weights(cfg, attention):
+    module = _module(cfg, f"model.attention={attention}")
+    before = {n: p.detach().clone() for n, p in module.named_parameters()}
+    trainable = {n for n, _ in module.trainable_parameters()}
+    optimizer = module.configure_optimizers()
+    loss = module.flow_matching_loss(_batch(), step_generator(0, 0))
+    assert torch.isfinite(loss)
+    loss.backward()
+    optimizer.step()
+    changed = {n for n, p in module.named_parameters() if not torch.equal(p, before[n])}
+    assert changed and changed <= trainable
+    assert all("lora_" in n or n.startswith("model.base.x_embedder.") for n in trainable)
+    assert any("lora_B" in n for n in changed)  # the adapters leave zero
+    if attention == "concat":
+        assert "model.base.x_embedder.weight" in changed  # the widened embedder is a new weight
+    frozen = [n for n, p in module.named_parameters() if not p.requires_grad]
+    assert any(n.startswith("model.base.transformer_blocks") for n in frozen)
+    assert all(n in frozen for n in before if n.startswith(("text.", "autoencoder.")))
+
+
+def test_full_finetune_trains_the_transformer(cfg):
+    module = _module(cfg, "model.finetune=full", "model.attention=holistic")
+    trainable = {n for n, _ in module.trainable_parameters()}
+    assert "model.base.transformer_blocks.0.attn.to_q.weight" in trainable
+    assert "model.visual_embedder.proj.weight" in trainable and not any("lora_" in n for n in trainable)
+    assert not any(n.startswith("text.") for n in trainable)
+
+
+def test_dropout_rates_hold_and_are_independent():
+    text, mask = sample_dropout(200_000, 0.1, 0.2, torch.Generator().manual_seed(0))
+    assert abs(text.float().mean() - 0.1) < 0.005 and abs(mask.float().mean() - 0.2) < 0.005
+    assert abs((text & mask).float().mean() - 0.02) < 0.002
+
+
+def test_training_step_drops_text_and_mask(cfg, monkeypatch):
+    seen = []
+    for p_text, p_mask in ((1.0, 0.0), (0.0, 1.0), (0.0, 0.0)):
+        module = _module(cfg, f"train.text_dropout={p_text}", f"train.mask_dropout={p_mask}")
+        real = module.conditions
+        monkeypatch.setattr(module, "conditions", lambda c, m, real=real: seen.append((list(c), m)) or real(c, m))
+        module.flow_matching_loss(_batch(), step_generator(0, 1))
+    (text_dropped, masks_1), (_, masks_2), (kept, masks_3) = seen
+    assert text_dropped == ["", "", "", ""] and masks_1 is not None
+    assert masks_2 is None  # every mask dropped: no mask tokens at all
+    assert all(kept) and masks_3 is not None
+
+
+class _Crash(L.Callback):
+    def on_train_batch_start(self, trainer, *args):
+        if trainer.global_step == 3:
+            raise RuntimeError("simulated crash")
+
+
+def test_resume_after_a_crash_equals_an_uninterrupted_run(cfg):
+    base = ["model.attention=improved_decoupled", "train.ema_decay=0.5", "train.max_steps=4"]
+    straight = fit(_cfg(cfg, "name=straight", *base), load_backbone(backbone_dir(cfg)))
+    crashed_cfg = _cfg(cfg, "name=crashed", *base)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        fit(crashed_cfg, load_backbone(backbone_dir(cfg)), callbacks=[_Crash()])
+    assert torch.load(run_dir(crashed_cfg) / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 2
+    resumed = fit(crashed_cfg, load_backbone(backbone_dir(cfg)))
+    for (name, a), (_, b) in zip(straight.trainable_parameters(), resumed.trainable_parameters()):
+        assert torch.equal(a, b), name
+    for name in straight.ema:
+        assert torch.equal(straight.ema[name], resumed.ema[name]), name
+    opt_a = torch.load(run_dir(_cfg(cfg, "name=straight", *base)) / "checkpoints/last.ckpt", weights_only=False)
+    opt_b = torch.load(run_dir(crashed_cfg) / "checkpoints/last.ckpt", weights_only=False)
+    assert opt_a["global_step"] == opt_b["global_step"] == 4
+    for a, b in zip(opt_a["optimizer_states"][0]["state"].values(), opt_b["optimizer_states"][0]["state"].values()):
+        assert torch.equal(a["exp_avg"], b["exp_avg"]) and torch.equal(a["exp_avg_sq"], b["exp_avg_sq"])
+
+
+@pytest.mark.parametrize("attention", ["concat", "hard_decoupled"])
+def test_checkpoint_holds_only_trainable_weights_and_restores_outputs(cfg, attention):
+    run_cfg = _cfg(cfg, f"model.attention={attention}", f"name=roundtrip-{attention}")
+    trained = fit(run_cfg, load_backbone(backbone_dir(cfg)))
+    state = torch.load(run_dir(run_cfg) / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    assert set(state) == {n for n, _ in trained.trainable_parameters()}
+    prefixes = ("model.base.", "model.visual_embedder.proj.")
+    assert all(k.startswith(prefixes) and (".lora_A.mask." in k or ".lora_B.mask." in k or "x_embedder" in k)
+               for k in state)  # fmt: skip
+    loaded = load_run(run_dir(run_cfg))
+    batch = _batch(2)
+    expected = trained.eval().generate(batch["mask"], batch["caption"], steps=2)
+    assert torch.equal(loaded.generate(batch["mask"], batch["caption"], steps=2), expected)
+    fresh = _module(cfg, f"model.attention={attention}").eval()
+    assert not torch.equal(fresh.generate(batch["mask"], batch["caption"], steps=2), expected)
+
+
+def test_rerun_with_another_config_is_refused(cfg):
+    from mdit.config import ConfigError
+
+    fit(_cfg(cfg, "name=fixed"), load_backbone(backbone_dir(cfg)))
+    with pytest.raises(ConfigError, match="train.lr"):
+        fit(_cfg(cfg, "name=fixed", "train.lr=0.5"), load_backbone(backbone_dir(cfg)))
+
+
+def test_none_with_lora_has_nothing_to_train_and_still_generates(cfg):
+    run_cfg = _cfg(cfg, "model.attention=none", "name=baseline")
+    fit(run_cfg, load_backbone(backbone_dir(cfg)))
+    loaded = load_run(run_dir(run_cfg))
+    assert not loaded.trainable_parameters()
+    batch = _batch(1)
+    assert loaded.generate(batch["mask"], batch["caption"], steps=2).shape == (1, 3, 32, 32)
