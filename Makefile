@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test bench ablation-attention ablation-tokenization ablation-unimodal clean
+.PHONY: install test bench pretrain-base train ablation-attention ablation-tokenization ablation-unimodal clean
 
 install: $(STAMP)
 
@@ -19,8 +19,17 @@ test: install
 bench: install
 	$(PY) benchmarks/bench_synthfaces.py
 
+CONFIG ?= experiments/synthfaces.yaml
+ATTENTION ?= improved_decoupled
+
+pretrain-base: install
+	$(VENV)/bin/mdit pretrain-base -c $(CONFIG)
+
+train: install
+	$(VENV)/bin/mdit train -c $(CONFIG) model.attention=$(ATTENTION) $(ARGS)
+
 ablation-attention ablation-tokenization ablation-unimodal:
-	@echo "make $@: not available yet - needs training, evaluation and the sweep runner (see README, 'Status')." >&2
+	@echo "make $@: not available yet - needs evaluation (judges, metrics) and the sweep runner (see README, 'Status')." >&2
 	@exit 2
 
 clean:
