@@ -135,8 +135,7 @@ def _untrained_run(module: MDiTModule, folder: Path) -> MDiTModule:
 
 def train(cfg: DictConfig) -> Path:
     """`mdit train`: the backbone (built once if missing), then this variant's run. Returns the run folder."""
-    module = fit(cfg, load_backbone(backbone_dir(cfg)))
-    del module
+    fit(cfg, load_backbone(backbone_dir(cfg)))
     return run_dir(cfg)
 
 
@@ -162,8 +161,8 @@ def _claim_run_folder(folder: Path, cfg: DictConfig) -> None:
     config = folder / CONFIG_FILE
     text = OmegaConf.to_yaml(cfg)
     if config.is_file():
-        previous = OmegaConf.load(config)
-        changed = sorted(k for k in _flat(cfg) if _flat(cfg).get(k) != _flat(previous).get(k))
+        new, old = _flat(cfg), _flat(OmegaConf.load(config))
+        changed = sorted(k for k in new.keys() | old.keys() if new.get(k) != old.get(k))
         if changed:
             raise ConfigError(f"{folder} holds a run with a different config ({', '.join(changed)}); "
                               "rerun with the same settings to resume, or pick another name=...")  # fmt: skip
