@@ -168,10 +168,6 @@ class MDiTModule(L.LightningModule):
         if self.ema is not None and "ema" in checkpoint:
             self.ema = checkpoint["ema"]
 
-    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        """The adapter and new weights (all transformer weights for full fine-tuning): what a checkpoint holds."""
-        return {n: p.detach().clone() for n, p in self.trainable_parameters()}
-
     # -- sampling ------------------------------------------------------------------------------------------------
     @torch.no_grad()
     def generate(

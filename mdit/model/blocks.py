@@ -81,6 +81,24 @@ def _double_modules(block: nn.Module, weights: str) -> _DoubleModules:
     raise ValueError(f"unknown stream weights {weights!r}; valid: image, context")
 
 
+def _project(
+    to_q: nn.Module,
+    to_k: nn.Module,
+    to_v: nn.Module,
+    norm_q: nn.Module,
+    norm_k: nn.Module,
+    normed: torch.Tensor,
+    rope: Rope,
+    head_dim: int,
+    query: bool,
+) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """Heads of q (if `query`), k, v with QK-norm and RoPE, as FLUX's attention processor computes them."""
+    k = apply_rotary_emb(norm_k(to_k(normed).unflatten(-1, (-1, head_dim))), rope, sequence_dim=1)
+    v = to_v(normed).unflatten(-1, (-1, head_dim))
+    q = apply_rotary_emb(norm_q(to_q(normed).unflatten(-1, (-1, head_dim))), rope, sequence_dim=1) if query else None
+    return q, k, v
+
+
 def _attend(
     qs: Sequence[torch.Tensor], ks: Sequence[torch.Tensor], vs: Sequence[torch.Tensor], extra_kv: KV | None
 ) -> list[torch.Tensor]:
@@ -114,13 +132,11 @@ def double_block(
         mods = _double_modules(block, s.weights)
         with active_adapters(layers, s.adapters):
             normed, gate_msa, shift_mlp, scale_mlp, gate_mlp = mods.norm1(s.hidden, emb=s.emb)
-            k = mods.norm_k(mods.to_k(normed).unflatten(-1, (-1, head_dim)))
-            v = mods.to_v(normed).unflatten(-1, (-1, head_dim))
-            if i < n_queries:
-                q = mods.norm_q(mods.to_q(normed).unflatten(-1, (-1, head_dim)))
-                qs.append(apply_rotary_emb(q, s.rope, sequence_dim=1))
-                post.append((s, mods, gate_msa, shift_mlp, scale_mlp, gate_mlp))
-        k = apply_rotary_emb(k, s.rope, sequence_dim=1)
+            q, k, v = _project(mods.to_q, mods.to_k, mods.to_v, mods.norm_q, mods.norm_k, normed, s.rope, head_dim,
+                               query=i < n_queries)  # fmt: skip
+        if q is not None:
+            qs.append(q)
+            post.append((s, mods, gate_msa, shift_mlp, scale_mlp, gate_mlp))
         ks.append(k), vs.append(v), kvs.append((k, v))
 
     outs = []
@@ -151,13 +167,12 @@ def single_block(
     for i, s in enumerate(streams):
         with active_adapters(layers, s.adapters):
             normed, gate = block.norm(s.hidden, emb=s.emb)
-            k = attn.norm_k(attn.to_k(normed).unflatten(-1, (-1, head_dim)))
-            v = attn.to_v(normed).unflatten(-1, (-1, head_dim))
-            if i < n_queries:
-                q = attn.norm_q(attn.to_q(normed).unflatten(-1, (-1, head_dim)))
-                qs.append(apply_rotary_emb(q, s.rope, sequence_dim=1))
+            q, k, v = _project(attn.to_q, attn.to_k, attn.to_v, attn.norm_q, attn.norm_k, normed, s.rope, head_dim,
+                               query=i < n_queries)  # fmt: skip
+            if q is not None:
                 post.append((s, block.act_mlp(block.proj_mlp(normed)), gate))
-        k = apply_rotary_emb(k, s.rope, sequence_dim=1)
+        if q is not None:
+            qs.append(q)
         ks.append(k), vs.append(v), kvs.append((k, v))
 
     outs = []
