@@ -90,6 +90,42 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _flops(args: argparse.Namespace) -> int:
+    import json
+
+    from mdit.config import load_config
+    from mdit.cost.report import PAPER_TABLE4, flops_report
+
+    cfg = load_config(args.config, args.overrides) if args.preset == "embedded" else None
+    resolution = args.resolution or (cfg.data.resolution if cfg is not None else 512)
+    report = flops_report(args.preset, resolution, args.text_tokens, args.steps, cfg)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"{args.preset}, {resolution} px ({report['image_tokens']} image tokens), {args.steps} steps, "
+          f"{args.text_tokens} text tokens; `none` generation: {report['none_total_tflops']:.2f} TFLOPs; "
+          "saved = vs holistic")  # fmt: skip
+    print(f"{'variant':<20}{'delta TFLOPs':>14}{'saved':>9}{'paper conv.':>13}{'saved':>9}{'paper':>9}")
+    for name, row in report["variants"].items():
+        paper = f"{PAPER_TABLE4[name]:.2f}" if name in PAPER_TABLE4 else "-"
+        print(f"{name:<20}{row['delta_tflops']:>14.2f}{row['reduction_vs_holistic']:>9.1%}"
+              f"{row['delta_paper']:>13.2f}{row['reduction_vs_holistic_paper']:>9.1%}{paper:>9}")  # fmt: skip
+    for key, text in report["conventions"].items():
+        print(f"  {key}: {text}")
+    return 0
+
+
+def _judges_train(args: argparse.Namespace) -> int:
+    from mdit.config import load_config
+    from mdit.judges.training import ensure_judges, load_parser
+
+    folder = ensure_judges(load_config(args.config, args.overrides))
+    _, card = load_parser(folder)
+    print(f"embedded judges: {folder}")
+    print(f"parser: held-out pixel accuracy {card['heldout_pixel_accuracy']:.2f} % (the ceiling of mask accuracy)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mdit", description="MDiTFace: mask + text face generation on FLUX.")
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -125,6 +161,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--guidance-scale", type=float, default=1.0, help="classifier-free guidance over dropped conditions"
     )
     gen.set_defaults(run=_generate)
+
+    flops = verbs.add_parser("flops", help="FLOPs the mask condition adds per generation, per variant (no weights)")
+    flops.add_argument("--preset", default="flux-dev", choices=["flux-dev", "embedded"])
+    flops.add_argument("--resolution", type=int, default=0, help="pixels (default: 512, or the config's for embedded)")
+    flops.add_argument("--steps", type=int, default=28)
+    flops.add_argument("--text-tokens", type=int, default=512)
+    flops.add_argument("--json", action="store_true", help="print the JSON report")
+    flops.add_argument("-c", "--config", default=None, help="config of the embedded preset")
+    flops.add_argument("overrides", nargs="*", help="dotlist overrides of the embedded preset's config")
+    flops.set_defaults(run=_flops)
+
+    judges = verbs.add_parser("judges", help="the embedded judges of the metrics")
+    judge_verbs = judges.add_subparsers(dest="judges_verb", required=True)
+    judges_train = judge_verbs.add_parser("train", help="train and cache the embedded judges (once)")
+    judges_train.add_argument("-c", "--config", default=None, help="YAML file, e.g. experiments/synthfaces.yaml")
+    judges_train.add_argument("overrides", nargs="*", help="dotlist overrides, e.g. judges.parser_steps=500")
+    judges_train.set_defaults(run=_judges_train)
 
     faces = verbs.add_parser("synthfaces", help="render SynthFaces samples to PNG + captions")
     faces.add_argument("--out", required=True, help="output folder")

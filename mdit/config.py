@@ -57,7 +57,7 @@ class BackboneConfig:
     text_layers: int = 2
     text_max_length: int = 64
     autoencoder_factor: int = 2
-    max_steps: int = 4000
+    max_steps: int = 6000
     lr: float = 5e-4
     ema_decay: float = 0.999
 
@@ -65,7 +65,7 @@ class BackboneConfig:
 @dataclass
 class DataConfig:
     name: str = "synthfaces"
-    resolution: int = 64
+    resolution: int = 32
     train_size: int = 20_000
     val_size: int = 256
     test_size: int = 1_000
@@ -76,8 +76,8 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    max_steps: int = 800
-    lr: float = 1e-3
+    max_steps: int = 2000
+    lr: float = 3e-3
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     text_dropout: float = 0.1  # each sample's caption is replaced by "" with this probability
@@ -89,12 +89,32 @@ class TrainConfig:
     precision: str = "auto"  # auto = bf16-mixed on GPU, 32-true on CPU; or any Lightning precision string
     accelerator: str = "auto"
     devices: int = 1
-    val_every: int = 250
-    checkpoint_every: int = 250
+    val_every: int = 500
+    checkpoint_every: int = 500
     log_every: int = 10
     sample_count: int = 8  # samples in the validation grid
     sample_steps: int = 20
     threads: int = 0  # torch CPU threads; 0 = torch's default
+
+
+@dataclass
+class EvalConfig:
+    """Sampling for evaluation, and the cost measurements (FLOPs, latency) at the end of `mdit train`."""
+
+    steps: int = 28  # Euler steps per generated image (FLUX.1-dev's default)
+    cost: bool = True  # FLOPs and latency callbacks write into metrics.json
+    latency_repeats: int = 3  # timed generations after one warm-up, median reported
+
+
+@dataclass
+class JudgesConfig:
+    """The embedded judges, trained on SynthFaces renders by `mdit judges train` and cached."""
+
+    parser_width: int = 32  # channels of the parser U-Net's first level
+    parser_steps: int = 1500
+    parser_lr: float = 3e-3
+    batch_size: int = 32
+    heldout_size: int = 512  # held-out renders for the judges' own scores
 
 
 @dataclass
@@ -116,6 +136,8 @@ class ExperimentConfig:
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    judges: JudgesConfig = field(default_factory=JudgesConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
 
 
@@ -174,6 +196,12 @@ def validate(cfg: DictConfig) -> None:
         "train.log_every",
         "train.sample_steps",
         "train.devices",
+        "eval.steps",
+        "eval.latency_repeats",
+        "judges.parser_width",
+        "judges.parser_steps",
+        "judges.batch_size",
+        "judges.heldout_size",
         "backbone.max_steps",
         "backbone.hidden",
         "backbone.heads",

@@ -21,7 +21,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from mdit import atomic
 from mdit.backbone import Backbone, embedded_backbone_dir, load_backbone, new_embedded_backbone, save_backbone
-from mdit.callbacks import SampleGrid
+from mdit.callbacks import CostMetrics, SampleGrid
+from mdit.callbacks.cost import measure_cost
 from mdit.config import ConfigError, load_config
 from mdit.data import SynthFacesDataModule
 from mdit.training import MDiTModule
@@ -73,6 +74,7 @@ def pretrain_backbone(cfg: DictConfig) -> Path:
         "group": "backbone", "name": target.name, "tags": ["backbone"],
         "model": {"attention": "none", "finetune": "full", "pretrained": None},
         "train": {"max_steps": b.max_steps, "lr": b.lr, "ema_decay": b.ema_decay, "mask_dropout": 0.0},
+        "eval": {"cost": False},
     })  # fmt: skip
     backbone = new_embedded_backbone(b, cfg.seed)
     module = fit(pretrain_cfg, backbone)
@@ -95,12 +97,13 @@ def fit(cfg: DictConfig, backbone: Backbone, callbacks: Sequence[L.Callback] = (
     checkpoints = ModelCheckpoint(dirpath=folder / "checkpoints", save_last=True, save_top_k=0,
                                   every_n_train_steps=cfg.train.checkpoint_every)  # fmt: skip
     timer = Timer()
+    cost = [CostMetrics(cfg.eval.steps, cfg.eval.latency_repeats)] if cfg.eval.cost else []
     trainer = L.Trainer(
         max_steps=cfg.train.max_steps, accelerator=cfg.train.accelerator, devices=cfg.train.devices,
         precision=_precision(cfg), gradient_clip_val=cfg.train.grad_clip or None,
         val_check_interval=cfg.train.val_every, check_val_every_n_epoch=None, num_sanity_val_steps=0,
         log_every_n_steps=cfg.train.log_every, logger=_logger(cfg, folder),
-        callbacks=[checkpoints, grid, timer, *callbacks], default_root_dir=folder, enable_model_summary=False,
+        callbacks=[checkpoints, grid, timer, *cost, *callbacks], default_root_dir=folder, enable_model_summary=False,
     )  # fmt: skip
     last = folder / LAST_CHECKPOINT
     started = time.perf_counter()
@@ -120,6 +123,7 @@ def fit(cfg: DictConfig, backbone: Backbone, callbacks: Sequence[L.Callback] = (
         "train_seconds_this_process": round(time.perf_counter() - started, 1),
         "trainable_parameters": sum(p.numel() for _, p in module.trainable_parameters()),
         "samples": str(grid.last_path) if grid.last_path else None,
+        **(cost[0].results if cost else {}),
     }
     atomic.write_json(folder / METRICS_FILE, metrics)
     return module
@@ -128,8 +132,10 @@ def fit(cfg: DictConfig, backbone: Backbone, callbacks: Sequence[L.Callback] = (
 def _untrained_run(module: MDiTModule, folder: Path) -> MDiTModule:
     """A run with nothing to train: an empty checkpoint, so generation and evaluation work as for any run."""
     atomic.write_with(folder / LAST_CHECKPOINT, lambda tmp: torch.save({"state_dict": {}, "global_step": 0}, tmp))
-    atomic.write_json(folder / METRICS_FILE, {"attention": module.cfg.model.attention, "steps": 0,
-                                              "trainable_parameters": 0})  # fmt: skip
+    metrics = {"attention": module.cfg.model.attention, "steps": 0, "trainable_parameters": 0}
+    if module.cfg.eval.cost:
+        metrics.update(measure_cost(module, module.cfg.eval.steps, module.cfg.eval.latency_repeats))
+    atomic.write_json(folder / METRICS_FILE, metrics)
     return module
 
 

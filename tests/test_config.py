@@ -11,8 +11,8 @@ EMBEDDED = Path(__file__).resolve().parents[1] / "experiments" / "synthfaces.yam
 
 
 def test_yaml_and_overrides_merge_in_order():
-    cfg = load_config(EMBEDDED, ["model.attention=holistic", "seed=3", "model.lora.rank=4"])
-    assert (cfg.model.attention, cfg.seed, cfg.model.lora.rank, cfg.data.resolution) == ("holistic", 3, 4, 64)
+    cfg = load_config(EMBEDDED, ["model.attention=holistic", "seed=3", "model.lora.rank=4", "data.resolution=48"])
+    assert (cfg.model.attention, cfg.seed, cfg.model.lora.rank, cfg.data.resolution) == ("holistic", 3, 4, 48)
     with pytest.raises(ReadonlyConfigError):
         cfg.seed = 5
 

@@ -19,5 +19,5 @@ def tiny_config(tmp: Path, *overrides: str) -> DictConfig:
         "backbone.text_dim=32", "backbone.text_layers=1", "backbone.max_steps=4", "backbone.ema_decay=0.5",
         "data.resolution=32", "data.batch_size=4", "data.train_size=64", "data.val_size=4", "data.test_size=4",
         "train.max_steps=4", "train.val_every=2", "train.checkpoint_every=2", "train.sample_count=2",
-        "train.sample_steps=2", *overrides,
+        "train.sample_steps=2", "eval.steps=2", "eval.latency_repeats=1", *overrides,
     ])  # fmt: skip

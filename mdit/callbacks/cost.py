@@ -1,0 +1,105 @@
+"""FLOPs and latency of the trained variant against the `none` baseline, into metrics.json and the W&B summary.
+
+Both run once, at the end of training, on the module's real configuration (resolution, text length,
+sampling steps, LoRA). FLOPs are counted on weightless meta-device copies; latency is timed on the
+trained model itself.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import lightning as L
+import torch
+from diffusers import FluxTransformer2DModel
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
+
+from mdit.cost.flops import GenerationShape, generation_flops, paper_convention_macs
+from mdit.model import LoraSettings, MDiTTransformer
+from mdit.training import MDiTModule
+
+TERA = 1e12
+
+
+def generation_shape(module: MDiTModule, steps: int) -> GenerationShape:
+    """The shape of one generation of this module: its resolution, text length and latent size."""
+    base = module.model.base
+    tokens = (module.latent_side // 2) ** 2
+    guidance = module.cfg.model.guidance if base.config.guidance_embeds else None
+    return GenerationShape(image_tokens=tokens, text_tokens=module.text.max_length,
+                           latent_features=module.model.latent_channels,
+                           text_dim=base.config.joint_attention_dim, pooled_dim=base.config.pooled_projection_dim,
+                           steps=steps, guidance=guidance)  # fmt: skip
+
+
+def variant_flops(module: MDiTModule, steps: int) -> dict[str, float]:
+    """Counted FLOPs of one generation, the delta against `none` and the paper-convention delta, in TFLOPs."""
+    config = dict(module.model.base.config)
+    channels = module.model.latent_channels  # concat widened the live base; the copies start unwidened
+    config.update(in_channels=channels, out_channels=config.get("out_channels") or channels)
+    cfg = module.cfg.model
+    lora = LoraSettings(cfg.lora.rank, cfg.lora.alpha, cfg.lora.dropout, tuple(cfg.lora.targets))
+    shape = generation_shape(module, steps)
+    lora = lora if cfg.finetune == "lora" else None
+    with torch.device("meta"):
+        variant = MDiTTransformer(FluxTransformer2DModel.from_config(config), cfg.attention, lora,
+                                  cfg.static_modulation, cfg.reference_t)  # fmt: skip
+        baseline = MDiTTransformer(FluxTransformer2DModel.from_config(config), "none", None)
+    counted, none = generation_flops(variant, shape), generation_flops(baseline, shape)
+    return {"tflops": counted / TERA, "tflops_delta": (counted - none) / TERA,
+            "tflops_delta_paper": paper_convention_macs(variant, shape) / TERA}  # fmt: skip
+
+
+def seconds_per_image(generate: Any, batch: int, repeats: int) -> float:
+    """Median wall time per image of `generate()` over `repeats` runs after one warm-up (CUDA-synchronised)."""
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+    generate()
+    sync()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        generate()
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) / batch
+
+
+class CostMetrics(L.Callback):
+    """At the end of `fit`: FLOPs (variant, delta vs `none`, paper convention) and latency (s/image, ratio).
+
+    The latency baseline is the same model with the mask dropped, timed in the same process: for the
+    mask-token variants that is exactly the base FLUX forward (the parity tests prove it); for
+    `concat` it keeps the zero mask channels and the adapter on the image tokens.
+    """
+
+    def __init__(self, steps: int, repeats: int = 3) -> None:
+        self.steps, self.repeats = steps, repeats
+        self.results: dict[str, float] = {}
+
+    @rank_zero_only
+    def on_fit_end(self, trainer: L.Trainer, module: MDiTModule) -> None:
+        self.results = measure_cost(module, self.steps, self.repeats)
+        if isinstance(trainer.logger, WandbLogger):
+            trainer.logger.experiment.summary.update({f"cost/{k}": v for k, v in self.results.items()})
+
+
+def measure_cost(module: MDiTModule, steps: int, repeats: int) -> dict[str, float]:
+    """FLOPs and latency of one module (see CostMetrics)."""
+    results = variant_flops(module, steps)
+    side = module.cfg.data.resolution
+    masks = torch.zeros(1, side, side, dtype=torch.long)
+    caption = ["A face."]
+    was_training = module.training
+    module.eval()
+    latency = {}
+    for key, conditions in (("variant", "both"), ("none", "text")):
+        run = lambda c=conditions: module.generate(masks, caption, steps=steps, conditions=c)  # noqa: E731
+        latency[key] = seconds_per_image(run, 1, repeats)
+    module.train(was_training)
+    results["seconds_per_image"] = round(latency["variant"], 4)
+    results["seconds_per_image_none"] = round(latency["none"], 4)
+    results["latency_ratio_vs_none"] = round(latency["variant"] / latency["none"], 3)
+    return results
