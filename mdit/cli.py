@@ -117,12 +117,16 @@ def _flops(args: argparse.Namespace) -> int:
 
 def _judges_train(args: argparse.Namespace) -> int:
     from mdit.config import load_config
-    from mdit.judges.training import ensure_judges, load_parser
+    from mdit.judges.training import ensure_judges, load_embedded_clip, load_parser
 
     folder = ensure_judges(load_config(args.config, args.overrides))
-    _, card = load_parser(folder)
+    _, parser_card = load_parser(folder)
+    _, clip_card = load_embedded_clip(folder)
     print(f"embedded judges: {folder}")
-    print(f"parser: held-out pixel accuracy {card['heldout_pixel_accuracy']:.2f} % (the ceiling of mask accuracy)")
+    accuracy = parser_card["heldout_pixel_accuracy"]
+    print(f"parser: held-out pixel accuracy {accuracy:.2f} % (the ceiling of mask accuracy)")
+    print(f"clip: held-out image->caption retrieval top-1 {clip_card['heldout_retrieval_top1']:.2f} % "
+          f"among {clip_card['heldout_size']} (chance {100 / clip_card['heldout_size']:.2f} %)")  # fmt: skip
     return 0
 
 

@@ -114,6 +114,10 @@ class JudgesConfig:
     parser_steps: int = 1500
     parser_lr: float = 3e-3
     batch_size: int = 32
+    clip_width: int = 64  # width of the tiny open_clip judge's towers (and its embedding size)
+    clip_steps: int = 1500
+    clip_lr: float = 1e-3
+    clip_batch_size: int = 64
     heldout_size: int = 512  # held-out renders for the judges' own scores
 
 
@@ -202,6 +206,8 @@ def validate(cfg: DictConfig) -> None:
         "judges.parser_steps",
         "judges.batch_size",
         "judges.heldout_size",
+        "judges.clip_steps",
+        "judges.clip_batch_size",
         "backbone.max_steps",
         "backbone.hidden",
         "backbone.heads",

@@ -1,15 +1,17 @@
-"""The embedded parser judge: trains, scores held-out renders, round-trips through its cache folder."""
+"""The embedded judges: the parser and the CLIP model train, score held-out renders, round-trip their cache."""
 
 import pytest
 import torch
 from train_helpers import tiny_config
 
 from mdit.cli import main
+from mdit.judges.clip import load_clip_judge
 from mdit.judges.embedded_parser import EmbeddedParser
-from mdit.judges.training import ensure_judges, judges_dir, load_parser, train_parser
+from mdit.judges.training import ensure_judges, judges_dir, load_embedded_clip, load_parser, train_parser
+from mdit.metrics.clip_score import ClipTScore
 
 TINY = ["judges.parser_width=8", "judges.parser_steps=3", "judges.batch_size=4", "judges.heldout_size=4",
-        "data.train_size=16"]  # fmt: skip
+        "judges.clip_width=32", "judges.clip_steps=2", "judges.clip_batch_size=4", "data.train_size=16"]  # fmt: skip
 
 
 def test_parser_shapes_and_side_check():
@@ -30,6 +32,13 @@ def test_train_cache_and_load_round_trip(tmp_path):
     assert card["width"] == 8 and 0.0 <= card["heldout_pixel_accuracy"] <= 100.0
     images = torch.rand(2, 3, 32, 32) * 2 - 1
     assert loaded(images).shape == (2, 19, 32, 32)
+    clip, clip_card = load_embedded_clip(folder)
+    assert 0.0 <= clip_card["heldout_retrieval_top1"] <= 100.0
+    score = ClipTScore(clip)
+    score.update(images, ["A woman with red hair.", "A man with a hat."])
+    assert -100.0 <= score.compute().item() <= 100.0
+    again = load_clip_judge(folder / "clip")  # the very same open_clip local-dir loader as a real model
+    assert torch.allclose(again.encode_images(images), clip.encode_images(images))
     before = (folder / "parser.safetensors").stat().st_mtime_ns
     ensure_judges(cfg)  # cached: not retrained
     assert (folder / "parser.safetensors").stat().st_mtime_ns == before
@@ -38,6 +47,10 @@ def test_train_cache_and_load_round_trip(tmp_path):
 def test_missing_judge_names_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="parser.safetensors.*mdit judges train"):
         load_parser(tmp_path)
+    with pytest.raises(FileNotFoundError, match="open_clip_config.json"):
+        load_clip_judge(tmp_path)
+    with pytest.raises(FileNotFoundError, match="weights.bin not found.*ViT-B-32-quickgelu"):
+        load_clip_judge(tmp_path / "weights.bin")
 
 
 def test_judges_cli(tmp_path, capsys):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import open_clip
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
@@ -15,10 +18,12 @@ from torch.utils.data import DataLoader
 from mdit import atomic
 from mdit.backbone import cache_root
 from mdit.data import SynthFacesDataset
+from mdit.judges.clip import WEIGHTS_FILE, ClipJudge, load_clip_judge, new_local_clip, tiny_clip_config
 from mdit.judges.embedded_parser import EmbeddedParser
 
 JUDGE_HELDOUT_START = 3_000_000  # renders no training, validation or test split uses
 PARSER_FILE, PARSER_CARD = "parser.safetensors", "parser.json"
+CLIP_DIR, CLIP_CARD = "clip", "clip_card.json"
 
 
 def judges_dir(cfg: DictConfig) -> Path:
@@ -35,6 +40,19 @@ def _degrade(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     blurred = F.avg_pool2d(F.pad(noisy, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
     blur = (torch.rand(images.shape[0], 1, 1, 1, generator=generator) < 0.5).float()
     return (blur * blurred + (1 - blur) * noisy).clamp(-1, 1)
+
+
+def _optimise(parameters: Iterable[torch.nn.Parameter], lr: float, steps: int, loader: DataLoader,
+              loss_of: Callable[[dict], torch.Tensor], weight_decay: float = 0.01) -> None:  # fmt: skip
+    """AdamW with a one-cycle schedule for `steps` batches, cycling through the loader's epochs."""
+    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
+    for _, batch in zip(range(steps), itertools.chain.from_iterable(itertools.repeat(loader))):
+        loss = loss_of(batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
 
 
 @torch.no_grad()
@@ -54,21 +72,10 @@ def train_parser(cfg: DictConfig) -> tuple[EmbeddedParser, float]:
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     parser = EmbeddedParser(j.parser_width)
-    optimizer = torch.optim.AdamW(parser.parameters(), lr=j.parser_lr)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=j.parser_lr, total_steps=j.parser_steps)
     data = SynthFacesDataset(0, cfg.data.train_size, cfg.data.resolution, "random", flip_p=0.5)
     loader = DataLoader(data, batch_size=j.batch_size, shuffle=True, generator=generator, drop_last=True)
-    step = 0
-    while step < j.parser_steps:
-        for batch in loader:
-            loss = F.cross_entropy(parser(_degrade(batch["image"], generator)), batch["mask"])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            step += 1
-            if step == j.parser_steps:
-                break
+    _optimise(parser.parameters(), j.parser_lr, j.parser_steps, loader,
+              lambda batch: F.cross_entropy(parser(_degrade(batch["image"], generator)), batch["mask"]))  # fmt: skip
     parser.eval()
     return parser, parser_accuracy(parser, cfg.data.resolution, j.heldout_size)
 
@@ -90,10 +97,52 @@ def load_parser(folder: str | Path) -> tuple[EmbeddedParser, dict]:
     return parser.eval(), card
 
 
+@torch.no_grad()
+def clip_retrieval_top1(judge: ClipJudge, resolution: int, count: int, batch_size: int = 64) -> float:
+    """Percent of held-out renders whose own caption is the most similar of the `count` captions."""
+    data = SynthFacesDataset(JUDGE_HELDOUT_START, JUDGE_HELDOUT_START + count, resolution, "fixed")
+    images, texts = [], []
+    for batch in DataLoader(data, batch_size=batch_size):
+        images.append(judge.encode_images(batch["image"]))
+        texts.append(judge.encode_texts(list(batch["caption"])))
+    similarity = torch.cat(images) @ torch.cat(texts).T
+    return 100.0 * float((similarity.argmax(1) == torch.arange(len(similarity))).float().mean())
+
+
+def train_clip(cfg: DictConfig, folder: Path) -> tuple[ClipJudge, float]:
+    """Contrastive training (open_clip's ClipLoss) on training renders and their random captions."""
+    j = cfg.judges
+    torch.manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    judge = new_local_clip(folder, tiny_clip_config(cfg.data.resolution, j.clip_width))
+    model = judge.model.train()
+    loss_fn = open_clip.ClipLoss()
+    data = SynthFacesDataset(0, cfg.data.train_size, cfg.data.resolution, "random")
+    loader = DataLoader(data, batch_size=j.clip_batch_size, shuffle=True, generator=generator, drop_last=True)
+    _optimise(model.parameters(), j.clip_lr, j.clip_steps, loader,
+              lambda batch: loss_fn(judge.encode_images(batch["image"]), judge.encode_texts(list(batch["caption"])),
+                                    model.logit_scale.exp()), weight_decay=0.1)  # fmt: skip
+    model.eval()
+    return judge, clip_retrieval_top1(judge, cfg.data.resolution, j.heldout_size)
+
+
 def ensure_judges(cfg: DictConfig) -> Path:
     """Train and cache the embedded judges for this config unless they are cached already."""
     folder = judges_dir(cfg)
     if not (folder / PARSER_FILE).is_file():
         parser, accuracy = train_parser(cfg)
         save_parser(parser, accuracy, folder)
+    if not (folder / CLIP_DIR / WEIGHTS_FILE).is_file():
+        judge, top1 = train_clip(cfg, folder / CLIP_DIR)
+        weights = folder / CLIP_DIR / WEIGHTS_FILE
+        atomic.write_with(weights, lambda tmp: save_file(judge.model.state_dict(), str(tmp)))
+        atomic.write_json(folder / CLIP_CARD, {"heldout_retrieval_top1": top1, "heldout_size": cfg.judges.heldout_size})
     return folder
+
+
+def load_embedded_clip(folder: str | Path) -> tuple[ClipJudge, dict]:
+    """The cached CLIP judge and its card (held-out image->caption retrieval top-1)."""
+    folder = Path(folder)
+    if not (folder / CLIP_CARD).is_file():
+        raise FileNotFoundError(f"{folder / CLIP_CARD} not found: run `mdit judges train -c CONFIG` first")
+    return load_clip_judge(folder / CLIP_DIR), json.loads((folder / CLIP_CARD).read_text())

@@ -1,4 +1,4 @@
-"""Mask accuracy arithmetic on fixed inputs: a perfect parser scores 100, a known confusion its known value."""
+"""Metric arithmetic on fixed inputs: mask accuracy (perfect parser 100, known confusion) and CLIP-T."""
 
 import pytest
 import torch
@@ -34,3 +34,26 @@ def test_bad_masks_and_sizes_are_errors():
         metric.update(IMAGES, MASKS + 19)
     with pytest.raises(ValueError, match="differ in batch or size"):
         metric.update(torch.zeros(3, 3, 16, 16), MASKS)
+
+
+class _AxisJudge:
+    """A fake CLIP judge: images and captions embed on fixed unit axes, so cosines are known."""
+
+    def encode_images(self, images):
+        return torch.nn.functional.one_hot(torch.zeros(len(images), dtype=torch.long), 2).float()
+
+    def encode_texts(self, captions):
+        return torch.tensor([[1.0, 0.0] if "red" in c else [0.0, 1.0] for c in captions])
+
+
+def test_clip_t_is_100_times_the_mean_cosine():
+    from mdit.metrics.clip_score import ClipTScore
+
+    metric = ClipTScore(_AxisJudge())
+    metric.update(torch.zeros(2, 3, 8, 8), ["red hair", "blue hat"])  # cosines 1 and 0
+    metric.update(torch.zeros(1, 3, 8, 8), ["red"])  # 1
+    assert metric.compute().item() == pytest.approx(100 * 2 / 3)
+    with pytest.raises(ValueError, match="empty"):
+        metric.update(torch.zeros(1, 3, 8, 8), [" "])
+    with pytest.raises(ValueError, match="captions"):
+        metric.update(torch.zeros(2, 3, 8, 8), ["red"])
