@@ -42,6 +42,10 @@ def test_train_cache_and_load_round_trip(tmp_path):
     before = (folder / "parser.safetensors").stat().st_mtime_ns
     ensure_judges(cfg)  # cached: not retrained
     assert (folder / "parser.safetensors").stat().st_mtime_ns == before
+    (folder / "parser.json").unlink()  # a build killed before its card: rebuilt, not trusted
+    ensure_judges(cfg)
+    assert (folder / "parser.json").is_file()
+    assert (folder / "parser.safetensors").stat().st_mtime_ns != before
 
 
 def test_missing_judge_names_the_file(tmp_path):

@@ -17,11 +17,9 @@ from diffusers import FluxTransformer2DModel
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from mdit.cost.flops import GenerationShape, generation_flops, paper_convention_macs
+from mdit.cost.flops import TERA, GenerationShape, generation_flops, paper_convention_macs
 from mdit.model import LoraSettings, MDiTTransformer
 from mdit.training import MDiTModule
-
-TERA = 1e12
 
 
 def generation_shape(module: MDiTModule, steps: int) -> GenerationShape:
@@ -41,9 +39,10 @@ def variant_flops(module: MDiTModule, steps: int) -> dict[str, float]:
     channels = module.model.latent_channels  # concat widened the live base; the copies start unwidened
     config.update(in_channels=channels, out_channels=config.get("out_channels") or channels)
     cfg = module.cfg.model
-    lora = LoraSettings(cfg.lora.rank, cfg.lora.alpha, cfg.lora.dropout, tuple(cfg.lora.targets))
+    lora = None
+    if cfg.finetune == "lora":
+        lora = LoraSettings(cfg.lora.rank, cfg.lora.alpha, cfg.lora.dropout, tuple(cfg.lora.targets))
     shape = generation_shape(module, steps)
-    lora = lora if cfg.finetune == "lora" else None
     with torch.device("meta"):
         variant = MDiTTransformer(FluxTransformer2DModel.from_config(config), cfg.attention, lora,
                                   cfg.static_modulation, cfg.reference_t)  # fmt: skip

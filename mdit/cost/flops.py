@@ -13,16 +13,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
+from mdit.conditioning import latent_image_ids, text_ids
 from mdit.model import MDiTTransformer
 from mdit.sampling import Conditions, euler_sample, flux_sigmas, mdit_velocity
 
 aten = torch.ops.aten
+TERA = 1e12
 
 
 def _cpu_flash_attention_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
@@ -64,23 +66,27 @@ def count_flops(fn: Callable[[], object]) -> int:
     return counter.get_total_flops()
 
 
-def generation_inputs(shape: GenerationShape, device: torch.device) -> tuple[Conditions, torch.Tensor]:
-    """Random conditions (mask present) and noise of batch 1 with the generation's shapes."""
+def generation_inputs(model: MDiTTransformer, shape: GenerationShape) -> tuple[Conditions, torch.Tensor]:
+    """Random conditions and noise of batch 1 with the generation's shapes, on the model's device
+    (the mask only for variants that use one)."""
+    device = next(model.parameters()).device
     side = int(round(shape.image_tokens**0.5))
     if side * side != shape.image_tokens:
         raise ValueError(f"image_tokens must be a square grid, got {shape.image_tokens}")
-    rows, cols = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
-    img_ids = torch.stack([torch.zeros_like(rows), rows, cols], dim=-1).reshape(-1, 3).float()
     guidance = None if shape.guidance is None else torch.full((1,), shape.guidance, device=device)
+
+    def latents() -> torch.Tensor:
+        return torch.randn(1, shape.image_tokens, shape.latent_features, device=device)
+
     cond = Conditions(
         text_tokens=torch.randn(1, shape.text_tokens, shape.text_dim, device=device),
         pooled=torch.randn(1, shape.pooled_dim, device=device),
-        txt_ids=torch.zeros(shape.text_tokens, 3, device=device),
-        img_ids=img_ids.to(device),
-        mask=torch.randn(1, shape.image_tokens, shape.latent_features, device=device),
+        txt_ids=text_ids(shape.text_tokens, device=device),
+        img_ids=latent_image_ids(2 * side, 2 * side, device=device),
+        mask=latents() if model.strategy.uses_mask else None,
         guidance=guidance,
     )
-    return cond, torch.randn(1, shape.image_tokens, shape.latent_features, device=device)
+    return cond, latents()
 
 
 def generation_flops(model: MDiTTransformer, shape: GenerationShape) -> int:
@@ -89,23 +95,17 @@ def generation_flops(model: MDiTTransformer, shape: GenerationShape) -> int:
     Every step has the same shapes, so one step is counted and multiplied (the tests check this
     against counting the whole Euler sampler). Runs on the model's device; meta needs no memory.
     """
-    device = next(model.parameters()).device
-    cond, noise = generation_inputs(shape, device)
-    if not model.strategy.uses_mask:
-        cond = replace(cond, mask=None)
+    cond, noise = generation_inputs(model, shape)
     built = []
     static = count_flops(lambda: built.append(mdit_velocity(model, cond)))  # decoupled: the static pass, once
-    t = torch.ones(1, device=device)
+    t = torch.ones(1, device=noise.device)
     return static + shape.steps * count_flops(lambda: built[0](noise, t))
 
 
 def sampler_flops(model: MDiTTransformer, shape: GenerationShape) -> int:
     """FLOPs of the real Euler sampler end to end (slow on big models; the reference for `generation_flops`)."""
-    device = next(model.parameters()).device
-    cond, noise = generation_inputs(shape, device)
-    if not model.strategy.uses_mask:
-        cond = replace(cond, mask=None)
-    sigmas = flux_sigmas(shape.steps, shape.image_tokens).to(device)
+    cond, noise = generation_inputs(model, shape)
+    sigmas = flux_sigmas(shape.steps, shape.image_tokens).to(noise.device)
     return count_flops(lambda: euler_sample(mdit_velocity(model, cond), noise, sigmas))
 
 

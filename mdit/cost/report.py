@@ -13,12 +13,11 @@ from diffusers import FluxTransformer2DModel
 from omegaconf import DictConfig
 
 from mdit.backbone import embedded_transformer_kwargs
-from mdit.cost.flops import GenerationShape, generation_flops, paper_convention_macs
+from mdit.cost.flops import TERA, GenerationShape, generation_flops, paper_convention_macs
 from mdit.model import STRATEGIES, MDiTTransformer
 
 PRESETS = ("flux-dev", "embedded")
 PAPER_TABLE4 = {"holistic": 185.79, "improved_decoupled": 9.95}  # FLUX.1-dev, 512 px, 28 steps, 512 text tokens
-TERA = 1e12
 
 
 def preset(name: str, resolution: int, text_tokens: int, steps: int,

@@ -59,19 +59,18 @@ class ClipJudge:
         return self.model.encode_text(tokens, normalize=True)
 
 
-def _judge(model: torch.nn.Module, preprocess_cfg: dict, tokenizer: object) -> ClipJudge:
-    size = model.visual.image_size
-    size = size[0] if isinstance(size, (tuple, list)) else size
-    return ClipJudge(model.eval(), tokenizer, torch.tensor(preprocess_cfg["mean"]), torch.tensor(preprocess_cfg["std"]),
-                     int(size))  # fmt: skip
+def _judge(model: torch.nn.Module, tokenizer: object) -> ClipJudge:
+    """Wrap a model with the input size and normalisation open_clip stored on it."""
+    cfg = open_clip.get_model_preprocess_cfg(model)
+    size = cfg["size"][0] if isinstance(cfg["size"], (tuple, list)) else cfg["size"]
+    return ClipJudge(model.eval(), tokenizer, torch.tensor(cfg["mean"]), torch.tensor(cfg["std"]), int(size))
 
 
 def new_local_clip(folder: Path, config: dict) -> ClipJudge:
     """A randomly initialised open_clip model from `config`, its config written to `folder` (local-dir layout)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
-    model = open_clip.create_model(f"local-dir:{folder}")
-    return _judge(model, config["preprocess_cfg"], open_clip.get_tokenizer(f"local-dir:{folder}"))
+    return _judge(open_clip.create_model(f"local-dir:{folder}"), open_clip.get_tokenizer(f"local-dir:{folder}"))
 
 
 def load_clip_judge(path: str | Path, model_name: str = DEFAULT_REAL_MODEL) -> ClipJudge:
@@ -82,12 +81,8 @@ def load_clip_judge(path: str | Path, model_name: str = DEFAULT_REAL_MODEL) -> C
             if not (path / name).is_file():
                 needs = f"{CONFIG_FILE} and {WEIGHTS_FILE}"
                 raise FileNotFoundError(f"{path / name} not found: an open_clip local folder needs {needs}")
-        config = json.loads((path / CONFIG_FILE).read_text())
-        model = open_clip.create_model(f"local-dir:{path}")
-        return _judge(model, config.get("preprocess_cfg", {}), open_clip.get_tokenizer(f"local-dir:{path}"))
+        return _judge(open_clip.create_model(f"local-dir:{path}"), open_clip.get_tokenizer(f"local-dir:{path}"))
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: give an open_clip weights file for {model_name} "
                                 "(e.g. open_clip_model.safetensors) or an open_clip local folder")  # fmt: skip
-    model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=str(path))
-    cfg = open_clip.get_model_preprocess_cfg(model)
-    return _judge(model, {"mean": list(cfg["mean"]), "std": list(cfg["std"])}, open_clip.get_tokenizer(model_name))
+    return _judge(open_clip.create_model(model_name, pretrained=str(path)), open_clip.get_tokenizer(model_name))

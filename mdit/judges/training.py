@@ -129,10 +129,11 @@ def train_clip(cfg: DictConfig, folder: Path) -> tuple[ClipJudge, float]:
 def ensure_judges(cfg: DictConfig) -> Path:
     """Train and cache the embedded judges for this config unless they are cached already."""
     folder = judges_dir(cfg)
-    if not (folder / PARSER_FILE).is_file():
+    # The cards are written last: a build killed before its card is redone, never left half-cached.
+    if not (folder / PARSER_CARD).is_file():
         parser, accuracy = train_parser(cfg)
         save_parser(parser, accuracy, folder)
-    if not (folder / CLIP_DIR / WEIGHTS_FILE).is_file():
+    if not (folder / CLIP_CARD).is_file():
         judge, top1 = train_clip(cfg, folder / CLIP_DIR)
         weights = folder / CLIP_DIR / WEIGHTS_FILE
         atomic.write_with(weights, lambda tmp: save_file(judge.model.state_dict(), str(tmp)))
