@@ -90,6 +90,22 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval(args: argparse.Namespace) -> int:
+    from functools import partial
+
+    from mdit.evaluation import evaluate
+    from mdit.run import METRICS_FILE
+
+    overrides = list(args.overrides)
+    if args.mode is not None:
+        if any(item.split("=", 1)[0].strip() == "eval.mode" for item in overrides):
+            raise ValueError("--mode and eval.mode=... both given; pass one")
+        overrides.append(f"eval.mode={args.mode}")
+    results = evaluate(args.run_dir, overrides, log=partial(print, flush=True))
+    print(f"wrote {Path(args.run_dir) / METRICS_FILE} and {results['grid']}")
+    return 0
+
+
 def _flops(args: argparse.Namespace) -> int:
     import json
 
@@ -166,6 +182,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.set_defaults(run=_generate)
 
+    ev = verbs.add_parser("eval", help="generate the test samples of a run and score them (metrics.json, W&B)")
+    ev.add_argument("run_dir", metavar="RUN", help="run folder written by `mdit train` (runs/<group>/<name>)")
+    ev.add_argument("--mode", choices=["both", "text", "mask"], default=None,
+                    help="conditions given to the model (default: eval.mode, both)")  # fmt: skip
+    ev.add_argument("overrides", nargs="*", help="eval.* and judges.* overrides, e.g. eval.count=64 "
+                    "judges.topiq_home=~/torch")  # fmt: skip
+    ev.set_defaults(run=_eval)
+
     flops = verbs.add_parser("flops", help="FLOPs the mask condition adds per generation, per variant (no weights)")
     flops.add_argument("--preset", default="flux-dev", choices=["flux-dev", "embedded"])
     flops.add_argument("--resolution", type=int, default=0, help="pixels (default: 512, or the config's for embedded)")
@@ -178,7 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     judges = verbs.add_parser("judges", help="the embedded judges of the metrics")
     judge_verbs = judges.add_subparsers(dest="judges_verb", required=True)
-    judges_train = judge_verbs.add_parser("train", help="train and cache the embedded judges (once)")
+    judges_train = judge_verbs.add_parser(
+        "train", help="train and cache the embedded judges (once; their seed is judges.seed, not seed)"
+    )
     judges_train.add_argument("-c", "--config", default=None, help="YAML file, e.g. experiments/synthfaces.yaml")
     judges_train.add_argument("overrides", nargs="*", help="dotlist overrides, e.g. judges.parser_steps=500")
     judges_train.set_defaults(run=_judges_train)
@@ -192,8 +218,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """argparse, plus `key=value` overrides after an option (`mdit eval RUN --mode text eval.count=64`)."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    overrides = all("=" in item and not item.startswith("-") for item in extra)
+    if extra and overrides and isinstance(getattr(args, "overrides", None), list):
+        args.overrides += extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     try:
         return args.run(args)
     except (ValueError, FileNotFoundError) as err:

@@ -20,6 +20,7 @@ from mdit.model.strategies import get_strategy
 
 FINETUNE_MODES = ("lora", "full")
 WANDB_MODES = ("offline", "online", "disabled")
+EVAL_MODES = ("both", "text", "mask")  # = mdit.training.CONDITIONS, the `conditions` of generate
 
 
 class ConfigError(ValueError):
@@ -32,6 +33,7 @@ class LoraConfig:
     alpha: float = 8.0
     dropout: float = 0.0
     targets: list[str] = field(default_factory=lambda: list(IMAGE_STREAM_TARGETS))
+    image_stream: bool = True  # the image tokens get their own adapter too; False = the mask's tokens only
 
 
 @dataclass
@@ -76,7 +78,7 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    max_steps: int = 2000
+    max_steps: int = 1200
     lr: float = 3e-3
     weight_decay: float = 0.0
     grad_clip: float = 1.0
@@ -89,8 +91,8 @@ class TrainConfig:
     precision: str = "auto"  # auto = bf16-mixed on GPU, 32-true on CPU; or any Lightning precision string
     accelerator: str = "auto"
     devices: int = 1
-    val_every: int = 500
-    checkpoint_every: int = 500
+    val_every: int = 400
+    checkpoint_every: int = 400
     log_every: int = 10
     sample_count: int = 8  # samples in the validation grid
     sample_steps: int = 20
@@ -99,16 +101,33 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    """Sampling for evaluation, and the cost measurements (FLOPs, latency) at the end of `mdit train`."""
+    """`mdit eval` (test samples generated and scored), and the cost measurements at the end of `mdit train`."""
 
     steps: int = 28  # Euler steps per generated image (FLUX.1-dev's default)
     cost: bool = True  # FLOPs and latency callbacks write into metrics.json
     latency_repeats: int = 3  # timed generations after one warm-up, median reported
+    mode: str = "both"  # conditions given to the model: both | text | mask (the paper's unimodal tables)
+    count: int = 256  # the first `count` test samples (at most data.test_size)
+    batch_size: int = 16  # samples per generation batch; the images do not depend on it
+    seed: int = 0  # sample i starts from the noise of seed (seed, i)
+    guidance_scale: float = 1.0  # classifier-free guidance over dropped conditions; 1 = off
+    device: str = "auto"  # auto = cuda when available, else cpu; or any torch device string
 
 
 @dataclass
 class JudgesConfig:
-    """The embedded judges, trained on SynthFaces renders by `mdit judges train` and cached."""
+    """The judges of `mdit eval`: the embedded ones (trained on SynthFaces renders and cached), or local files.
+
+    A path given here is a judge the user asked for: a missing file is an error. TOPIQ is optional: without
+    its file the value is n/a. The local paths and `seed` are not part of the embedded judges' cache key.
+    """
+
+    seed: int = 0  # the embedded judges' training seed: every run, whatever its own seed, meets the same judges
+    parser: str | None = None  # BiSeNet weights folder (facexlib layout); None = the embedded parser
+    clip: str | None = None  # open_clip weights file or local folder; None = the embedded CLIP judge
+    clip_model: str = "ViT-B-32-quickgelu"  # open_clip model name of a `clip` weights file (OpenAI: -quickgelu)
+    topiq_home: str | None = None  # TORCH_HOME-style folder holding hub/pyiqa/<TOPIQ weights>; None = TOPIQ n/a
+    inception: str | None = None  # FID Inception weights file; None = Fréchet distance on the embedded parser
 
     parser_width: int = 32  # channels of the parser U-Net's first level
     parser_steps: int = 1500
@@ -145,16 +164,19 @@ class ExperimentConfig:
     wandb: WandbConfig = field(default_factory=WandbConfig)
 
 
-def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> DictConfig:
-    """Schema defaults <- YAML file <- `key=value` overrides; validated, read-only struct config."""
+def load_config(path: str | Path | Sequence[str | Path] | None = None, overrides: Sequence[str] = ()) -> DictConfig:
+    """Schema defaults <- YAML file(s), in order <- `key=value` overrides; validated, read-only struct config.
+
+    Several files are layers (e.g. the base config, then a profile such as experiments/profiles/smoke.yaml).
+    """
     cfg = OmegaConf.structured(ExperimentConfig)
     OmegaConf.set_struct(cfg, True)
     layers = []
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file not found: {path}")
-        layers.append(OmegaConf.load(path))
+    paths = [] if path is None else [path] if isinstance(path, (str, Path)) else list(path)
+    for item in map(Path, paths):
+        if not item.is_file():
+            raise FileNotFoundError(f"config file not found: {item}")
+        layers.append(OmegaConf.load(item))
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form key=value")
@@ -171,6 +193,11 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     return cfg
 
 
+def lora_settings(lora: DictConfig) -> LoraSettings:
+    """The `model.lora` section as the model's LoraSettings."""
+    return LoraSettings(lora.rank, lora.alpha, lora.dropout, tuple(lora.targets), lora.image_stream)
+
+
 def validate(cfg: DictConfig) -> None:
     """Range checks the schema's types cannot express."""
     try:
@@ -178,12 +205,13 @@ def validate(cfg: DictConfig) -> None:
     except ValueError as err:
         raise ConfigError(f"model.attention: {err}") from None
     try:
-        LoraSettings(cfg.model.lora.rank, cfg.model.lora.alpha, cfg.model.lora.dropout, tuple(cfg.model.lora.targets))
+        lora_settings(cfg.model.lora)
     except ValueError as err:
         raise ConfigError(f"model.lora: {err}") from None
     _one_of(cfg, "model.static_modulation", STATIC_MODULATIONS)
     _one_of(cfg, "model.finetune", FINETUNE_MODES)
     _one_of(cfg, "wandb.mode", WANDB_MODES)
+    _one_of(cfg, "eval.mode", EVAL_MODES)
     for key in ("model.reference_t", "train.text_dropout", "train.mask_dropout", "data.flip_p"):
         _in_range(cfg, key, 0.0, 1.0)
     _in_range(cfg, "train.ema_decay", 0.0, 0.99999)
@@ -202,6 +230,7 @@ def validate(cfg: DictConfig) -> None:
         "train.devices",
         "eval.steps",
         "eval.latency_repeats",
+        "eval.batch_size",
         "judges.parser_width",
         "judges.parser_steps",
         "judges.batch_size",
@@ -215,9 +244,14 @@ def validate(cfg: DictConfig) -> None:
     ):
         if OmegaConf.select(cfg, key) < 1:
             raise ConfigError(f"{key} must be >= 1, got {OmegaConf.select(cfg, key)}")
-    for key in ("train.lr", "backbone.lr", "train.logit_std"):
+    for key in ("train.lr", "backbone.lr", "train.logit_std", "eval.guidance_scale"):
         if OmegaConf.select(cfg, key) <= 0:
             raise ConfigError(f"{key} must be > 0, got {OmegaConf.select(cfg, key)}")
+    for key in ("eval.seed", "judges.seed"):
+        if OmegaConf.select(cfg, key) < 0:
+            raise ConfigError(f"{key} must be >= 0, got {OmegaConf.select(cfg, key)}")
+    if cfg.eval.count < 2:
+        raise ConfigError(f"eval.count must be >= 2 (a Fréchet distance needs two samples), got {cfg.eval.count}")
     if cfg.backbone.hidden % cfg.backbone.heads or (cfg.backbone.hidden // cfg.backbone.heads) % 4:
         raise ConfigError("backbone.hidden / backbone.heads must be a multiple of 4 (the RoPE axes split the head)")
     token_features = 12 * cfg.backbone.autoencoder_factor**2  # 3 colours x factor^2 pixels x 2x2 packing

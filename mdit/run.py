@@ -118,6 +118,7 @@ def fit(cfg: DictConfig, backbone: Backbone, callbacks: Sequence[L.Callback] = (
         "finetune": cfg.model.finetune,
         "steps": trainer.global_step,
         "val_loss": _scalar(trainer.callback_metrics.get("val/loss")),
+        "val_loss_without_mask": _scalar(trainer.callback_metrics.get("val/loss_without_mask")),
         "train_loss": _scalar(trainer.callback_metrics.get("train/loss")),
         "train_seconds_total": round(timer.time_elapsed("train"), 1),
         "train_seconds_this_process": round(time.perf_counter() - started, 1),
@@ -145,16 +146,24 @@ def train(cfg: DictConfig) -> Path:
     return run_dir(cfg)
 
 
-def load_run(folder: str | Path) -> MDiTModule:
-    """A trained run back from its folder: its config, its backbone, its checkpoint's weights."""
+def load_run_config(folder: str | Path, overrides: Sequence[str] = ()) -> DictConfig:
+    """The config saved in a run folder (with `overrides` on top), once the folder is known to hold a checkpoint."""
     folder = Path(folder)
     config = folder / CONFIG_FILE
     if not config.is_file():
         raise FileNotFoundError(f"{config} not found: pass a run folder written by `mdit train`")
-    cfg = load_config(config)
+    cfg = load_config(config, overrides)
     checkpoint = folder / LAST_CHECKPOINT
     if not checkpoint.is_file():
         raise FileNotFoundError(f"{checkpoint} not found: the run has not saved a checkpoint yet")
+    return cfg
+
+
+def load_run(folder: str | Path, overrides: Sequence[str] = ()) -> MDiTModule:
+    """A trained run back from its folder: its config (`overrides` on top), its backbone, its checkpoint's weights."""
+    folder = Path(folder)
+    cfg = load_run_config(folder, overrides)
+    checkpoint = folder / LAST_CHECKPOINT
     module = MDiTModule(cfg, load_backbone(backbone_dir(cfg)))
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     module.on_load_checkpoint(state)
@@ -167,7 +176,7 @@ def _claim_run_folder(folder: Path, cfg: DictConfig) -> None:
     config = folder / CONFIG_FILE
     text = OmegaConf.to_yaml(cfg)
     if config.is_file():
-        new, old = _flat(cfg), _flat(OmegaConf.load(config))
+        new, old = _flat(cfg), _flat(load_config(config))  # keys added to the schema since: their defaults
         changed = sorted(k for k in new.keys() | old.keys() if new.get(k) != old.get(k))
         if changed:
             raise ConfigError(f"{folder} holds a run with a different config ({', '.join(changed)}); "
@@ -197,13 +206,17 @@ def _precision(cfg: DictConfig) -> str:
     return "bf16-mixed" if gpu else "32-true"
 
 
+def wandb_run_id(cfg: DictConfig) -> str:
+    """The W&B id of a run: training, resuming and `mdit eval` all write into this one W&B run."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", f"{cfg.group}-{run_name(cfg)}")
+
+
 def _logger(cfg: DictConfig, folder: Path) -> WandbLogger | bool:
     if cfg.wandb.mode == "disabled":
         return False
-    run_id = re.sub(r"[^A-Za-z0-9_-]", "-", f"{cfg.group}-{run_name(cfg)}")
     logger = WandbLogger(name=run_name(cfg), project=cfg.wandb.project, entity=cfg.wandb.entity, group=cfg.group,
                          tags=list(cfg.tags), save_dir=str(folder), offline=cfg.wandb.mode == "offline",
-                         id=run_id, resume="allow")  # fmt: skip
+                         id=wandb_run_id(cfg), resume="allow")  # fmt: skip
     logger.log_hyperparams(OmegaConf.to_container(cfg))
     return logger
 

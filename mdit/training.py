@@ -17,7 +17,8 @@ from omegaconf import DictConfig
 
 from mdit.backbone import Backbone
 from mdit.conditioning import EMPTY_CAPTION, encode_image, encode_mask, latent_image_ids, unpack_latents
-from mdit.model import LoraSettings, MDiTTransformer
+from mdit.config import lora_settings
+from mdit.model import MDiTTransformer
 from mdit.sampling import Conditions, euler_sample, flux_sigmas, guided_velocity, mdit_velocity, shift_times
 
 CONDITIONS = ("both", "text", "mask")
@@ -53,8 +54,7 @@ class MDiTModule(L.LightningModule):
         self.autoencoder = backbone.autoencoder
         lora = None
         if cfg.model.finetune == "lora":
-            lora = LoraSettings(cfg.model.lora.rank, cfg.model.lora.alpha, cfg.model.lora.dropout,
-                                tuple(cfg.model.lora.targets))  # fmt: skip
+            lora = lora_settings(cfg.model.lora)
         self.model = MDiTTransformer(backbone.transformer, cfg.model.attention, lora, cfg.model.static_modulation,
                                      cfg.model.reference_t)  # fmt: skip
         self.model.gradient_checkpointing = cfg.train.gradient_checkpointing
@@ -101,11 +101,15 @@ class MDiTModule(L.LightningModule):
         return Conditions(emb.tokens, emb.pooled, emb.ids, img_ids, mask, self._guidance(len(captions)))
 
     # -- training ----------------------------------------------------------------------------------------------
-    def flow_matching_loss(self, batch: dict[str, Any], generator: torch.Generator) -> torch.Tensor:
-        """MSE between the predicted velocity and eps - x0 at x_t = (1 - t) x0 + t eps, with condition dropout."""
+    def flow_matching_loss(
+        self, batch: dict[str, Any], generator: torch.Generator, mask_dropout: float | None = None
+    ) -> torch.Tensor:
+        """MSE between the predicted velocity and eps - x0 at x_t = (1 - t) x0 + t eps, with condition dropout
+        (`mask_dropout` overrides train.mask_dropout; the same generator draws the same t, noise and text drops)."""
         x0 = encode_image(batch["image"], self.autoencoder)
         n = x0.shape[0]
-        text_drop, mask_drop = sample_dropout(n, self.cfg.train.text_dropout, self.cfg.train.mask_dropout, generator)
+        p_mask = self.cfg.train.mask_dropout if mask_dropout is None else mask_dropout
+        text_drop, mask_drop = sample_dropout(n, self.cfg.train.text_dropout, p_mask, generator)
         t = sample_times(n, x0.shape[1], self.cfg.train.logit_mean, self.cfg.train.logit_std, generator).to(x0)
         eps = torch.randn(x0.shape, generator=generator).to(x0)
         x_t = (1 - t[:, None, None]) * x0 + t[:, None, None] * eps
@@ -142,10 +146,15 @@ class MDiTModule(L.LightningModule):
                     self.ema[name].lerp_(param.detach(), 1 - decay)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        """Loss with (t, noise, dropout) fixed per batch index, so values are comparable across steps."""
+        """Loss with (t, noise, dropout) fixed per batch index, so values are comparable across steps; and the
+        loss without the mask, whose excess over it is how much the model reads the mask."""
+        n = len(batch["caption"])
         with self.ema_weights():  # swapped per batch: a checkpoint saved during validation keeps the trained weights
             loss = self.flow_matching_loss(batch, step_generator(self.cfg.seed, batch_idx, stream=1))
-        self.log("val/loss", loss, prog_bar=True, batch_size=len(batch["caption"]))
+            if self.model.strategy.uses_mask:  # the same t, noise and captions with every mask dropped
+                without = self.flow_matching_loss(batch, step_generator(self.cfg.seed, batch_idx, stream=1), 1.0)
+                self.log("val/loss_without_mask", without, batch_size=n)
+        self.log("val/loss", loss, prog_bar=True, batch_size=n)
         return loss
 
     # -- EMA ----------------------------------------------------------------------------------------------------
@@ -175,26 +184,35 @@ class MDiTModule(L.LightningModule):
         masks: torch.Tensor,
         captions: Sequence[str],
         steps: int = 28,
-        seed: int = 0,
+        seed: int | Sequence[int] = 0,
         conditions: str = "both",
         guidance_scale: float = 1.0,
     ) -> torch.Tensor:
-        """Images in [-1, 1] [B, 3, H, W] for label maps [B, H, W] and captions; `conditions` drops text or mask."""
+        """Images in [-1, 1] [B, 3, H, W] for label maps [B, H, W] and captions; `conditions` drops text or mask.
+
+        `seed`: one seed for the batch's noise, or one per sample (then a sample's image does not depend on
+        the batch it is in: sample i with seeds[i] is what a batch of one with that seed gives).
+        """
         if conditions not in CONDITIONS:
             raise ValueError(f"conditions={conditions!r}; valid: {', '.join(CONDITIONS)}")
         n = len(captions)
+        seeds = [seed] if isinstance(seed, int) else list(seed)
+        if masks.shape[0] != n or len(seeds) not in (1, n):
+            raise ValueError(f"{masks.shape[0]} masks, {n} captions and {len(seeds)} seeds: one of each per sample")
         captions = [EMPTY_CAPTION] * n if conditions == "mask" else list(captions)
-        cond = self.conditions(captions, None if conditions == "text" else masks.to(self.device))
         side = self.latent_side
         tokens = (side // 2) ** 2
-        noise = torch.randn(
-            n, tokens, 4 * self.autoencoder.latent_channels, generator=torch.Generator().manual_seed(seed)
-        )
-        velocity = mdit_velocity(self.model, cond)
-        if guidance_scale != 1.0:
-            unconditional = self.conditions([EMPTY_CAPTION] * n, None)
-            velocity = guided_velocity(velocity, mdit_velocity(self.model, unconditional), guidance_scale)
-        with self.ema_weights():
+        shape = (tokens, 4 * self.autoencoder.latent_channels)
+        if isinstance(seed, int):
+            noise = torch.randn(n, *shape, generator=torch.Generator().manual_seed(seed))
+        else:
+            noise = torch.cat([torch.randn(1, *shape, generator=torch.Generator().manual_seed(s)) for s in seeds])
+        with self.ema_weights():  # the static path too: a run with EMA samples with the EMA model throughout
+            cond = self.conditions(captions, None if conditions == "text" else masks.to(self.device))
+            velocity = mdit_velocity(self.model, cond)
+            if guidance_scale != 1.0:
+                unconditional = self.conditions([EMPTY_CAPTION] * n, None)
+                velocity = guided_velocity(velocity, mdit_velocity(self.model, unconditional), guidance_scale)
             latents = euler_sample(velocity, noise.to(cond.text_tokens), flux_sigmas(steps, tokens).to(self.device))
             images = self.autoencoder.decode(unpack_latents(latents, side, side))
         return images.clamp(-1, 1)

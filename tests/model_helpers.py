@@ -58,12 +58,12 @@ def inputs(guidance: bool, batch: int = 2, seed: int = 1) -> tuple[torch.Tensor,
     return torch.randn(batch, n, LATENT, generator=g), cond
 
 
-def randomize_lora(model: torch.nn.Module, scale: float = 0.2, seed: int = 2) -> None:
-    """Give every LoRA matrix non-zero values (peft starts B at zero)."""
+def randomize_lora(model: torch.nn.Module, scale: float = 0.2, seed: int = 2, adapter: str | None = None) -> None:
+    """Give every LoRA matrix (of `adapter`, or of all) non-zero values (peft starts B at zero)."""
     torch.manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if "lora_" in name:
+            if "lora_" in name and (adapter is None or f".{adapter}." in name):
                 p.copy_(torch.randn_like(p) * scale)
 
 

@@ -4,11 +4,11 @@ import pytest
 import torch
 from diffusers import FluxTransformer2DModel
 from diffusers.models.attention_dispatch import dispatch_attention_fn
+from model_helpers import GRID, LATENT, TEXT_LEN, tiny_flux
 
 from mdit.cost.flops import GenerationShape, count_flops, generation_flops, paper_convention_macs, sampler_flops
 from mdit.cost.report import PAPER_TABLE4, flops_report, preset
 from mdit.model import MDiTTransformer
-from tests.model_helpers import GRID, LATENT, TEXT_LEN, tiny_flux
 
 SHAPE = GenerationShape(image_tokens=GRID * GRID, text_tokens=TEXT_LEN, latent_features=LATENT, text_dim=32,
                         pooled_dim=32, steps=3)  # fmt: skip

@@ -30,9 +30,12 @@ def test_flux_dev_config_runs_every_strategy(attention):
         out = model(x, *args, mask_hidden_states=torch.randn(1, TOKENS, 64))
     assert out.shape == (1, TOKENS, 64)
     assert model.num_blocks == 19 + 38
+    targets = 19 * 7 + 38 * 6  # every target resolved
+    lora_a = [n for n, _ in model.named_parameters() if "lora_A" in n]
     if STRATEGIES[attention].mask_tokens:
-        lora_a = [n for n, _ in model.named_parameters() if "lora_A" in n]
-        # every target resolved, less the last block's unread query/MLP/out, plus the visual embedder
-        assert len(lora_a) == 19 * 7 + 38 * 6 - 3 + 1
+        # image adapter + mask adapter (less the last block's unread query/MLP/out, plus the visual embedder)
+        assert len(lora_a) == targets + targets - 3 + 1
+    if attention == "concat":
+        assert len(lora_a) == targets  # the image adapter only
     if attention == "concat":
         assert model.base.x_embedder.in_features == 128

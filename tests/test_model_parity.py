@@ -4,7 +4,7 @@ import pytest
 import torch
 from model_helpers import inputs, randomize_lora, run, run_reference, wrap
 
-from mdit.model import STRATEGIES, UnknownStrategyError, get_strategy
+from mdit.model import IMAGE_ADAPTER, MASK_ADAPTER, STRATEGIES, LoraSettings, UnknownStrategyError, get_strategy
 
 ALL = list(STRATEGIES)
 TOKEN_VARIANTS = [n for n, s in STRATEGIES.items() if s.mask_tokens]
@@ -27,7 +27,7 @@ def test_mask_absent_equals_diffusers_forward(attention, guidance):
 @torch.no_grad()
 def test_mask_adapter_leaves_text_and_image_tokens_untouched(attention, guidance):
     model, reference = wrap(attention, guidance)
-    randomize_lora(model)
+    randomize_lora(model, adapter=MASK_ADAPTER)
     x, cond = inputs(guidance)
     # A live, non-zero mask adapter is off for T and X: without mask tokens the output is the base's.
     assert (run(model, x, cond, 0.5, mask=False) - run_reference(reference, x, cond, 0.5)).abs().max() <= 1e-5
@@ -35,6 +35,20 @@ def test_mask_adapter_leaves_text_and_image_tokens_untouched(attention, guidance
     with_adapter = run(model, x, cond, 0.5)
     model_zero, _ = wrap(attention, guidance)
     assert (with_adapter - run(model_zero, x, cond, 0.5)).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("attention", ["concat", *TOKEN_VARIANTS])
+@torch.no_grad()
+def test_image_adapter_is_live_on_image_tokens_and_optional(attention):
+    model, reference = wrap(attention)
+    randomize_lora(model, adapter=IMAGE_ADAPTER)
+    x, cond = inputs(False)
+    # The image tokens' own adapter changes the output even without a mask ...
+    assert (run(model, x, cond, 0.5, mask=False) - run_reference(reference, x, cond, 0.5)).abs().max() > 1e-4
+    # ... and `image_stream=False` leaves the image tokens on the pretrained weights (mask-stream LoRA only).
+    mask_only, _ = wrap(attention, lora=LoraSettings(image_stream=False))
+    assert not [n for n, _ in mask_only.named_parameters() if f".{IMAGE_ADAPTER}." in n]
+    assert [n for n, _ in model.named_parameters() if f".{IMAGE_ADAPTER}." in n]
 
 
 @pytest.mark.parametrize("attention", TOKEN_VARIANTS)

@@ -86,6 +86,18 @@ def test_training_step_drops_text_and_mask(cfg, monkeypatch):
     assert all(kept) and masks_3 is not None
 
 
+def test_loss_without_mask_uses_the_same_draws_and_drops_every_mask(cfg, monkeypatch):
+    module = _module(cfg, "train.mask_dropout=0.0")
+    batch, seen = _batch(), []
+    real = module.conditions
+    monkeypatch.setattr(module, "conditions", lambda c, m: seen.append((list(c), m)) or real(c, m))
+    with_mask = module.flow_matching_loss(batch, step_generator(0, 1))
+    without = module.flow_matching_loss(batch, step_generator(0, 1), mask_dropout=1.0)
+    assert seen[0][0] == seen[1][0] and seen[0][1] is not None and seen[1][1] is None  # same captions, no mask
+    assert not torch.equal(with_mask, without)  # mask tokens change attention even with adapters at zero
+    assert torch.allclose(module.flow_matching_loss(batch, step_generator(0, 1), mask_dropout=1.0), without)
+
+
 class _Crash(L.Callback):
     def on_train_batch_start(self, trainer, *args):
         if trainer.global_step == 3:
@@ -118,8 +130,11 @@ def test_checkpoint_holds_only_trainable_weights_and_restores_outputs(cfg, atten
     state = torch.load(run_dir(run_cfg) / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
     assert set(state) == {n for n, _ in trained.trainable_parameters()}
     prefixes = ("model.base.", "model.visual_embedder.proj.")
-    assert all(k.startswith(prefixes) and (".lora_A.mask." in k or ".lora_B.mask." in k or "x_embedder" in k)
-               for k in state)  # fmt: skip
+    adapters = (".lora_A.image.", ".lora_B.image.") + (
+        (".lora_A.mask.", ".lora_B.mask.") if attention != "concat" else ()
+    )
+    assert all(k.startswith(prefixes) and (any(a in k for a in adapters) or "x_embedder" in k) for k in state)
+    assert any(".image." in k for k in state) and (attention == "concat") != any(".mask." in k for k in state)
     loaded = load_run(run_dir(run_cfg))
     batch = _batch(2)
     expected = trained.eval().generate(batch["mask"], batch["caption"], steps=2)
@@ -134,6 +149,11 @@ def test_rerun_with_another_config_is_refused(cfg):
     fit(_cfg(cfg, "name=fixed"), load_backbone(backbone_dir(cfg)))
     with pytest.raises(ConfigError, match="train.lr"):
         fit(_cfg(cfg, "name=fixed", "train.lr=0.5"), load_backbone(backbone_dir(cfg)))
+    # A run saved before a key joined the schema resumes: the missing key reads as its default.
+    saved = run_dir(_cfg(cfg, "name=fixed")) / "config.yaml"
+    saved.write_text(saved.read_text().replace("    image_stream: true\n", ""))
+    assert "image_stream" not in saved.read_text()
+    fit(_cfg(cfg, "name=fixed"), load_backbone(backbone_dir(cfg)))
 
 
 def test_none_with_lora_has_nothing_to_train_and_still_generates(cfg):

@@ -17,8 +17,9 @@ from diffusers import FluxTransformer2DModel
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from mdit.config import lora_settings
 from mdit.cost.flops import TERA, GenerationShape, generation_flops, paper_convention_macs
-from mdit.model import LoraSettings, MDiTTransformer
+from mdit.model import MDiTTransformer
 from mdit.training import MDiTModule
 
 
@@ -41,7 +42,7 @@ def variant_flops(module: MDiTModule, steps: int) -> dict[str, float]:
     cfg = module.cfg.model
     lora = None
     if cfg.finetune == "lora":
-        lora = LoraSettings(cfg.lora.rank, cfg.lora.alpha, cfg.lora.dropout, tuple(cfg.lora.targets))
+        lora = lora_settings(cfg.lora)
     shape = generation_shape(module, steps)
     with torch.device("meta"):
         variant = MDiTTransformer(FluxTransformer2DModel.from_config(config), cfg.attention, lora,

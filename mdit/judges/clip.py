@@ -15,6 +15,8 @@ import open_clip
 import torch
 import torch.nn.functional as F
 
+from mdit.judges.weights import MissingWeightsError
+
 CONFIG_FILE, WEIGHTS_FILE = "open_clip_config.json", "open_clip_model.safetensors"
 DEFAULT_REAL_MODEL = "ViT-B-32-quickgelu"  # OpenAI weights need the -quickgelu variant
 
@@ -80,9 +82,9 @@ def load_clip_judge(path: str | Path, model_name: str = DEFAULT_REAL_MODEL) -> C
         for name in (CONFIG_FILE, WEIGHTS_FILE):
             if not (path / name).is_file():
                 needs = f"{CONFIG_FILE} and {WEIGHTS_FILE}"
-                raise FileNotFoundError(f"{path / name} not found: an open_clip local folder needs {needs}")
+                raise MissingWeightsError(f"{path / name} not found: an open_clip local folder needs {needs}")
         return _judge(open_clip.create_model(f"local-dir:{path}"), open_clip.get_tokenizer(f"local-dir:{path}"))
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: give an open_clip weights file for {model_name} "
-                                "(e.g. open_clip_model.safetensors) or an open_clip local folder")  # fmt: skip
+        raise MissingWeightsError(f"{path} not found: give an open_clip weights file for {model_name} "
+                                  "(e.g. open_clip_model.safetensors) or an open_clip local folder")  # fmt: skip
     return _judge(open_clip.create_model(model_name, pretrained=str(path)), open_clip.get_tokenizer(model_name))

@@ -26,9 +26,16 @@ PARSER_FILE, PARSER_CARD = "parser.safetensors", "parser.json"
 CLIP_DIR, CLIP_CARD = "clip", "clip_card.json"
 
 
+# The `judges` settings that change what the embedded judges are; local judge paths and the run's seed do not.
+RECIPE_KEYS = ("parser_width", "parser_steps", "parser_lr", "batch_size", "clip_width", "clip_steps", "clip_lr",
+               "clip_batch_size", "heldout_size")  # fmt: skip
+
+
 def judges_dir(cfg: DictConfig) -> Path:
-    """The cache folder of this config's embedded judges (keyed by resolution, recipe and seed)."""
-    recipe = {"resolution": cfg.data.resolution, "judges": dict(cfg.judges), "seed": cfg.seed}
+    """The cache folder of this config's embedded judges, keyed by resolution, recipe and `judges.seed`:
+    every run is scored by the same judges, whatever its own seed."""
+    recipe = {"resolution": cfg.data.resolution, "judges": {k: cfg.judges[k] for k in RECIPE_KEYS},
+              "seed": cfg.judges.seed}  # fmt: skip
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
     return cache_root(cfg) / f"judges-{cfg.data.resolution}px-{digest}"
 
@@ -69,8 +76,8 @@ def parser_accuracy(parser: EmbeddedParser, resolution: int, count: int, batch_s
 def train_parser(cfg: DictConfig) -> tuple[EmbeddedParser, float]:
     """Cross-entropy on degraded training renders; returns the parser (eval mode) and its held-out accuracy."""
     j = cfg.judges
-    torch.manual_seed(cfg.seed)
-    generator = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.judges.seed)
+    generator = torch.Generator().manual_seed(cfg.judges.seed)
     parser = EmbeddedParser(j.parser_width)
     data = SynthFacesDataset(0, cfg.data.train_size, cfg.data.resolution, "random", flip_p=0.5)
     loader = DataLoader(data, batch_size=j.batch_size, shuffle=True, generator=generator, drop_last=True)
@@ -112,8 +119,8 @@ def clip_retrieval_top1(judge: ClipJudge, resolution: int, count: int, batch_siz
 def train_clip(cfg: DictConfig, folder: Path) -> tuple[ClipJudge, float]:
     """Contrastive training (open_clip's ClipLoss) on training renders and their random captions."""
     j = cfg.judges
-    torch.manual_seed(cfg.seed)
-    generator = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.judges.seed)
+    generator = torch.Generator().manual_seed(cfg.judges.seed)
     judge = new_local_clip(folder, tiny_clip_config(cfg.data.resolution, j.clip_width))
     model = judge.model.train()
     loss_fn = open_clip.ClipLoss()

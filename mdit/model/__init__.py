@@ -1,11 +1,12 @@
 """The MDiT transformer: attention strategies, per-stream LoRA and the static K/V cache."""
 
-from mdit.model.adapters import MASK_ADAPTER, LoraSettings
+from mdit.model.adapters import IMAGE_ADAPTER, MASK_ADAPTER, LoraSettings
 from mdit.model.cache import StaticKVCache
 from mdit.model.mdit import MDiTTransformer
 from mdit.model.strategies import STRATEGIES, AttentionStrategy, UnknownStrategyError, get_strategy
 
 __all__ = [
+    "IMAGE_ADAPTER",
     "MASK_ADAPTER",
     "STRATEGIES",
     "AttentionStrategy",

@@ -1,12 +1,15 @@
 """Per-stream LoRA through peft: adapters injected once, switched on only for one stream's tokens.
 
 W_M = W_X + B_M A_M: the mask stream runs the image stream's pretrained modules with the
-"mask" adapter active; the text and image streams run the same modules with it inactive.
+"mask" adapter active. The image stream has its own "image" adapter (W_X + B_X A_X), so its
+queries can learn to read the mask; like any FLUX LoRA it also acts on the text tokens in the
+single blocks, whose weights text and image share.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,6 +19,7 @@ from peft import LoraConfig, inject_adapter_in_model
 from peft.tuners.lora import LoraLayer
 
 MASK_ADAPTER = "mask"
+IMAGE_ADAPTER = "image"
 
 # The image-side modules of FLUX's blocks: the weights the mask stream inherits.
 IMAGE_STREAM_TARGETS: tuple[str, ...] = (
@@ -35,6 +39,7 @@ class LoraSettings:
     alpha: float = 8.0
     dropout: float = 0.0
     targets: tuple[str, ...] = field(default=IMAGE_STREAM_TARGETS)
+    image_stream: bool = True  # the image tokens get an adapter too; False = the mask's tokens only
 
     def __post_init__(self) -> None:
         if self.rank < 1:
@@ -61,12 +66,14 @@ def inject_lora(module: nn.Module, settings: LoraSettings, adapter: str, exclude
     names = [
         n
         for n, m in module.named_modules()
-        if isinstance(m, nn.Linear) and re.fullmatch(config.target_modules, n) and n not in exclude
+        if isinstance(m, (nn.Linear, LoraLayer)) and re.fullmatch(config.target_modules, n) and n not in exclude
     ]
     if not names:
         raise ValueError(f"LoRA targets {settings.targets} match no nn.Linear in {type(module).__name__}")
     requires_grad = {n: p.requires_grad for n, p in module.named_parameters()}
-    inject_adapter_in_model(config, module, adapter_name=adapter)
+    with warnings.catch_warnings():  # a second adapter on the same model is intended here
+        warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
+        inject_adapter_in_model(config, module, adapter_name=adapter)
     for n, p in module.named_parameters():  # peft freezes the base; restore, the trainer decides
         base_name = n.replace(".base_layer", "")
         if base_name in requires_grad:

@@ -17,7 +17,7 @@ from diffusers import FluxTransformer2DModel
 from torch.utils.checkpoint import checkpoint
 
 from mdit.conditioning.visual_embedder import VisualEmbedder
-from mdit.model.adapters import MASK_ADAPTER, LoraSettings, active_adapters, inject_lora, lora_layers
+from mdit.model.adapters import IMAGE_ADAPTER, MASK_ADAPTER, LoraSettings, active_adapters, inject_lora, lora_layers
 from mdit.model.blocks import KV, Stream, double_block, single_block
 from mdit.model.cache import StaticKVCache
 from mdit.model.strategies import AttentionStrategy, get_strategy
@@ -35,8 +35,9 @@ class MDiTTransformer(nn.Module):
     Args:
         base: a FluxTransformer2DModel (from `from_pretrained` or the constructor); composed, not copied.
         attention: a strategy name: none, concat, holistic, hard_decoupled, improved_decoupled.
-        lora: the mask adapter (rank, alpha, targets), on the image-side modules for the mask tokens
-            (on the image tokens for `concat`) and on the visual embedder; None = no adapter (full fine-tuning).
+        lora: the adapters' rank, alpha and targets (image-side modules): a "mask" adapter for the mask
+            tokens and the visual embedder, an "image" adapter for the image tokens (`lora.image_stream`;
+            `concat` has only this one); None = no adapter (full fine-tuning).
         static_modulation: timestep-free modulation of the static streams: "reference_t" (FLUX's
             time embedding at the fixed `reference_t`, guidance and pooled text as usual) or
             "pooled_text" (the pooled-text projection alone, no time or guidance embedding).
@@ -67,13 +68,13 @@ class MDiTTransformer(nn.Module):
         if self.strategy.mask_channels:
             widen_x_embedder(base, self.latent_channels)
         self.visual_embedder = VisualEmbedder(base.x_embedder) if self.strategy.mask_tokens else None
-        if lora is not None and self.strategy.uses_mask:
-            # The adapter learns the mask condition on the tokens that carry it: M, or X for concat.
-            exclude = _unread_on_mask_tokens(base) if self.strategy.mask_tokens else ()
-            inject_lora(base, lora, MASK_ADAPTER, exclude=exclude)
-        if lora is not None and self.visual_embedder is not None:
+        adapt_image = lora is not None and self.strategy.uses_mask and lora.image_stream
+        if adapt_image:  # the image tokens learn to read the mask (its channels, or its tokens' K/V)
+            inject_lora(base, lora, IMAGE_ADAPTER)
+        if lora is not None and self.strategy.mask_tokens:
+            inject_lora(base, lora, MASK_ADAPTER, exclude=_unread_on_mask_tokens(base))
             inject_lora(self.visual_embedder, replace(lora, targets=("proj",)), MASK_ADAPTER)
-        self._image_adapters = (MASK_ADAPTER,) if self.strategy.mask_channels and lora is not None else ()
+        self._image_adapters = (IMAGE_ADAPTER,) if adapt_image else ()
         self._blocks: list[tuple[BlockFn, nn.Module, list]] = [
             (double_block, b, lora_layers(b)) for b in base.transformer_blocks
         ] + [(single_block, b, lora_layers(b)) for b in base.single_transformer_blocks]
@@ -122,7 +123,9 @@ class MDiTTransformer(nn.Module):
         txt = base.context_embedder(encoder_hidden_states)
         rope_t, rope_x = self._ropes(txt_ids, img_ids)
         n_txt = txt.shape[1]
-        streams = [Stream(txt, temb, rope_t, "context"), Stream(x, temb, rope_x, "image", self._image_adapters)]
+        # Like a FLUX LoRA, the image adapter is on the image-side modules, which single blocks share with text.
+        adapters = self._image_adapters
+        streams = [Stream(txt, temb, rope_t, "context", adapters), Stream(x, temb, rope_x, "image", adapters)]
 
         mask_kv: list[KV] | None = None
         if reading:

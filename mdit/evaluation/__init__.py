@@ -1,0 +1,7 @@
+"""`mdit eval`: a run's generated test samples scored by the judges, into metrics.json and the W&B summary."""
+
+from mdit.evaluation.command import check_overrides, evaluate, score
+from mdit.evaluation.judges import Judges, load_judges
+from mdit.evaluation.samples import eval_split, sample_seed
+
+__all__ = ["Judges", "check_overrides", "eval_split", "evaluate", "load_judges", "sample_seed", "score"]

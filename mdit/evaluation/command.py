@@ -1,0 +1,147 @@
+"""`mdit eval RUN_DIR`: the run's test samples generated (fixed seeds and captions), scored by the judges, recorded.
+
+One call evaluates one mode (`eval.mode`: both, text or mask, the conditions the model is given). The same
+judges also score the real test images, whose numbers are the references beside the generated ones (the
+parser on real images is the ceiling of mask accuracy).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+
+from mdit.config import ConfigError
+from mdit.evaluation.judges import Judges, load_judges
+from mdit.evaluation.results import format_table, merge_into_metrics, summary_values, update_wandb_summary
+from mdit.evaluation.samples import batches, eval_split, sample_seed
+from mdit.metrics.clip_score import ClipTScore
+from mdit.metrics.mask_accuracy import MaskAccuracy
+from mdit.metrics.topiq import TopiqScore
+from mdit.run import LAST_CHECKPOINT, load_run, load_run_config
+from mdit.training import MDiTModule
+from mdit.visualize import sample_grid, save_png
+
+OVERRIDABLE = ("eval", "judges")  # everything else is the trained run's own config
+GRID_SAMPLES = 8
+GRID_DIR = "eval"
+
+
+def check_overrides(overrides: Sequence[str]) -> None:
+    """Only eval.* and judges.* may change: any other key would describe a run other than the one trained."""
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        if key.split(".", 1)[0] not in OVERRIDABLE or "." not in key:
+            raise ConfigError(f"mdit eval overrides only eval.* and judges.* keys; {key!r} belongs to the trained "
+                              "run's config (train a new run to change it)")  # fmt: skip
+
+
+def eval_device(cfg: DictConfig) -> torch.device:
+    """`eval.device`, where auto = cuda when available, else cpu."""
+    if cfg.eval.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(cfg.eval.device)
+
+
+def checkpoint_step(folder: Path) -> int:
+    """The training step of the run's last checkpoint (memory-mapped: the weights are not read)."""
+    state = torch.load(folder / LAST_CHECKPOINT, map_location="cpu", weights_only=False, mmap=True)
+    return int(state.get("global_step", 0))
+
+
+def _value(metric: torch.nn.Module | None) -> float | None:
+    """A computed metric as a JSON number; None when absent or not finite (NaN is not JSON)."""
+    if metric is None:
+        return None
+    value = float(metric.compute())
+    return round(value, 4) if math.isfinite(value) else None
+
+
+@torch.no_grad()
+def score(
+    module: MDiTModule,
+    cfg: DictConfig,
+    judges: Judges,
+    device: torch.device,
+    grid: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Generate the first eval.count test samples in eval.mode and score them and their real counterparts."""
+    e = cfg.eval
+    test_set = eval_split(cfg, e.count)
+    generated = {"mask_accuracy": MaskAccuracy(judges.parser), "clip_t": ClipTScore(judges.clip)}
+    real = {"mask_accuracy": MaskAccuracy(judges.parser), "clip_t": ClipTScore(judges.clip)}
+    if judges.topiq is not None:
+        generated["topiq"], real["topiq"] = judges.topiq, TopiqScore(judges.topiq.model)
+    for metric in (*generated.values(), *real.values(), judges.frechet):
+        metric.to(device).reset()
+    shown: list[tuple] = []
+    for indices, batch in batches(test_set, e.count, e.batch_size):
+        seeds = [sample_seed(e.seed, i) for i in indices]
+        images = module.generate(batch["mask"], batch["caption"], e.steps, seeds, e.mode, e.guidance_scale)
+        images, masks, reals = images.to(device), batch["mask"].to(device), batch["image"].to(device)
+        for metrics, pictures in ((generated, images), (real, reals)):
+            metrics["mask_accuracy"].update(pictures, masks)
+            metrics["clip_t"].update(pictures, list(batch["caption"]))
+            if "topiq" in metrics:
+                metrics["topiq"].update(pictures)
+        judges.frechet.update(images, real=False)
+        judges.frechet.update(reals, real=True)
+        if sum(len(s[3]) for s in shown) < GRID_SAMPLES:
+            shown.append((batch["mask"], images.cpu(), batch["image"], list(batch["caption"])))
+        log(f"  {indices[-1] + 1}/{e.count} samples ({e.mode})")
+    if grid is not None:
+        _save_grid(shown, e.mode, grid)
+    return {
+        "mask_accuracy": _value(generated["mask_accuracy"]),
+        "clip_t": _value(generated["clip_t"]),
+        "topiq": _value(generated.get("topiq")),
+        "frechet": _value(judges.frechet),
+        "real_images": {key: _value(real.get(key)) for key in ("mask_accuracy", "clip_t", "topiq")},
+    }
+
+
+def _save_grid(shown: list[tuple], mode: str, path: Path) -> Path:
+    """mask | generated | real rows of the first samples; in mask mode the caption is marked as not given."""
+    masks = torch.cat([s[0] for s in shown])[:GRID_SAMPLES]
+    images = torch.cat([s[1] for s in shown])[:GRID_SAMPLES]
+    reals = torch.cat([s[2] for s in shown])[:GRID_SAMPLES]
+    captions = [c for s in shown for c in s[3]][:GRID_SAMPLES]
+    if mode == "mask":
+        captions = [f"(not given) {c}" for c in captions]
+    return save_png(sample_grid(masks, images, reals, captions), path)
+
+
+def evaluate(folder: str | Path, overrides: Sequence[str] = (), log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Evaluate the run in `folder` in eval.mode; results merged into its metrics.json and W&B summary."""
+    folder = Path(folder)
+    check_overrides(overrides)
+    cfg = load_run_config(folder, overrides)
+    e = cfg.eval
+    eval_split(cfg, e.count)  # a count beyond the test split fails before the judges load
+    device = eval_device(cfg)
+    started = time.perf_counter()
+    judges = load_judges(cfg, device)
+    if judges.topiq is None:
+        log(f"TOPIQ: n/a: {judges.info['topiq']['reason']}")
+    module = load_run(folder, overrides).to(device)
+    grid = folder / GRID_DIR / f"{e.mode}.png"
+    results = score(module, cfg, judges, device, grid, log)
+    results.update({
+        "count": e.count, "seed": e.seed, "sampling_steps": e.steps, "guidance_scale": e.guidance_scale,
+        "checkpoint_step": checkpoint_step(folder), "judges": judges.info, "grid": str(grid),
+        "seconds": round(time.perf_counter() - started, 1),
+    })  # fmt: skip
+    merge_into_metrics(folder, e.mode, results)
+    try:
+        if update_wandb_summary(cfg, folder, summary_values(e.mode, results)):
+            log(f"W&B summary of run {cfg.group}/{folder.name} updated ({cfg.wandb.mode})")
+    except Exception as err:  # metrics.json is written already; the W&B summary is a copy of it
+        log(f"W&B summary not updated: {err}")
+    log(format_table(folder, e.mode, results))
+    return results

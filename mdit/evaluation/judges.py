@@ -1,0 +1,88 @@
+"""The judges of `mdit eval`: local files where the config names them, else the embedded ones (trained once, cached).
+
+Everything loads before any sample is generated, so a wrong path fails in seconds, not after the sampling.
+A path the user gave is a judge they asked for: a missing file is an error naming it. TOPIQ is optional:
+without its file the value is n/a, with the reason (which file goes where).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+
+from mdit.judges.clip import ClipJudge, load_clip_judge
+from mdit.judges.training import ensure_judges, load_embedded_clip, load_parser
+from mdit.judges.weights import MissingWeightsError
+from mdit.metrics.frechet import FrechetDistance, frechet_embedded, frechet_inception
+from mdit.metrics.mask_accuracy import Parser
+from mdit.metrics.topiq import TOPIQ_WEIGHTS_FILE, TopiqScore, load_topiq
+
+
+@dataclass
+class Judges:
+    """What scores the generated images, and `info`: what each judge is, for metrics.json."""
+
+    parser: Parser
+    clip: ClipJudge
+    topiq: TopiqScore | None
+    frechet: FrechetDistance
+    info: dict[str, dict[str, Any]]
+
+
+def _path(value: str) -> str:
+    return str(Path(value).expanduser())
+
+
+def load_topiq_judge(cfg: DictConfig, device: torch.device | str = "cpu") -> tuple[TopiqScore | None, dict[str, Any]]:
+    """TOPIQ and its info, or None and the reason it is n/a (which file goes where): it is optional."""
+    home = cfg.judges.topiq_home
+    if home is None:
+        where = f"put {TOPIQ_WEIGHTS_FILE} in <TORCH_HOME>/hub/pyiqa/ and pass judges.topiq_home=<TORCH_HOME>"
+        return None, {"kind": "n/a", "reason": f"judges.topiq_home is not set: {where}"}
+    try:
+        return load_topiq(home, device), {"kind": "topiq_nr", "path": _path(home)}
+    except MissingWeightsError as err:
+        return None, {"kind": "n/a", "reason": str(err)}
+
+
+def load_judges(cfg: DictConfig, device: torch.device | str = "cpu") -> Judges:
+    """The parser, the CLIP judge, TOPIQ (or None) and the Fréchet distance of this config, on `device`."""
+    j = cfg.judges
+    info: dict[str, dict[str, Any]] = {}
+    parser = clip = frechet = None
+    # The local files the user asked for come first: a missing one fails before anything trains.
+    if j.parser:
+        from mdit.judges.bisenet import load_bisenet_parser
+
+        parser = load_bisenet_parser(j.parser, device)
+        info["parser"] = {"kind": "bisenet", "path": _path(j.parser)}
+    if j.clip:
+        clip = load_clip_judge(j.clip, j.clip_model)
+        info["clip"] = {"kind": "open_clip", "path": _path(j.clip)}
+        if not Path(info["clip"]["path"]).is_dir():  # a local folder carries its own model config
+            info["clip"]["model"] = j.clip_model
+    if j.inception:
+        frechet = frechet_inception(j.inception)
+        info["frechet"] = {"kind": "inception", "path": _path(j.inception)}
+    topiq, info["topiq"] = load_topiq_judge(cfg, device)
+    if parser is None or clip is None or frechet is None:
+        folder = ensure_judges(cfg)
+        embedded, card = load_parser(folder)
+        embedded = embedded.to(device)
+        if parser is None:
+            parser = embedded.parse
+            info["parser"] = {"kind": "embedded", "path": str(folder), "heldout_size": j.heldout_size,
+                              "heldout_pixel_accuracy": card["heldout_pixel_accuracy"]}  # fmt: skip
+        if frechet is None:
+            frechet = frechet_embedded(embedded)
+            info["frechet"] = {"kind": "embedded_parser", "path": str(folder)}
+        if clip is None:
+            clip, card = load_embedded_clip(folder)
+            info["clip"] = {"kind": "embedded", "path": str(folder), "heldout_size": card["heldout_size"],
+                            "heldout_retrieval_top1": card["heldout_retrieval_top1"]}  # fmt: skip
+    clip.model.to(device)
+    return Judges(parser, clip, topiq, frechet.to(device), info)

@@ -1,0 +1,93 @@
+"""Where `mdit eval` results go: metrics.json (merged under "eval" -> mode), the W&B summary, a printed table."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from mdit import atomic
+from mdit.run import METRICS_FILE, run_name, wandb_run_id
+
+EVAL_KEY = "eval"
+LOCK_FILE = ".metrics.json.lock"
+METRICS = (("mask_accuracy", "mask accuracy (%)"), ("clip_t", "CLIP-T"), ("topiq", "TOPIQ"),
+           ("frechet", "Fréchet distance"))  # fmt: skip
+
+
+def merge_into_metrics(folder: Path, mode: str, results: dict[str, Any]) -> Path:
+    """metrics.json with `results` at ["eval"][mode]; every other key (training's, other modes') kept.
+
+    Atomic, and locked: evaluations of several modes running at once each keep the others' results.
+    """
+    path = folder / METRICS_FILE
+    with open(folder / LOCK_FILE, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        metrics = json.loads(path.read_text()) if path.is_file() else {}
+        metrics.setdefault(EVAL_KEY, {})[mode] = results
+        return atomic.write_json(path, metrics)
+
+
+def summary_values(mode: str, results: dict[str, Any]) -> dict[str, float | int | None]:
+    """The numbers of one mode for a W&B summary: eval/<mode>/<metric>, real-image references included."""
+    values = {f"{EVAL_KEY}/{mode}/{key}": results[key] for key, _ in METRICS}
+    values.update({f"{EVAL_KEY}/{mode}/real_images/{key}": value for key, value in results["real_images"].items()})
+    values[f"{EVAL_KEY}/{mode}/count"] = results["count"]
+    return values
+
+
+def update_wandb_summary(cfg: DictConfig, folder: Path, values: dict[str, Any]) -> bool:
+    """Write `values` into the summary of the run's own W&B run (same id, resumed; offline unless the run was online).
+
+    Returns False when the run has W&B disabled. An offline eval lands in a new offline-run folder with the
+    run's id; `wandb sync` merges it into the training run.
+    """
+    if cfg.wandb.mode == "disabled":
+        return False
+    import wandb
+
+    run = wandb.init(id=wandb_run_id(cfg), resume="allow", dir=str(folder), project=cfg.wandb.project,
+                     entity=cfg.wandb.entity, group=cfg.group, name=run_name(cfg), tags=list(cfg.tags),
+                     mode=cfg.wandb.mode, settings=wandb.Settings(console="off", silent=True))  # fmt: skip
+    try:
+        run.summary.update({k: v for k, v in values.items() if v is not None})
+    finally:
+        run.finish()
+    return True
+
+
+def _cell(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _judge(info: dict[str, Any]) -> str:
+    """One line on what a judge is (its ceiling where it has one)."""
+    kind = info["kind"]
+    if kind == "n/a":
+        return info["reason"]
+    if "heldout_pixel_accuracy" in info:
+        return f"embedded parser, held-out pixel accuracy {info['heldout_pixel_accuracy']:.2f} %"
+    if "heldout_retrieval_top1" in info:
+        return (f"embedded open_clip, held-out retrieval top-1 {info['heldout_retrieval_top1']:.2f} % "
+                f"of {info['heldout_size']}")  # fmt: skip
+    if kind == "embedded_parser":
+        return "embedded parser features"
+    return f"{kind} {info.get('model', '')} {info['path']}".replace("  ", " ")
+
+
+def format_table(folder: Path, mode: str, results: dict[str, Any]) -> str:
+    """A short table: each metric on the generated and on the real test images, and its judge."""
+    judges = dict(zip((k for k, _ in METRICS), ("parser", "clip", "topiq", "frechet")))
+    lines = [
+        f"mdit eval {folder}: mode {mode}, {results['count']} test samples, {results['sampling_steps']} steps, "
+        f"seed {results['seed']}, checkpoint step {results['checkpoint_step']}",
+        f"{'metric':<20}{'generated':>10}{'real':>10}  judge",
+    ]
+    for key, label in METRICS:
+        real = results["real_images"].get(key)
+        real_cell = "-" if key == "frechet" else _cell(real)
+        lines.append(f"{label:<20}{_cell(results[key]):>10}{real_cell:>10}  {_judge(results['judges'][judges[key]])}")
+    return "\n".join(lines)
