@@ -4,7 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test bench pretrain-base train ablation-attention ablation-tokenization ablation-unimodal clean
+.PHONY: install test bench pretrain-base train ablation-attention ablation-tokenization ablation-unimodal \
+	ablation-dropout sweep-wandb sweep-agent clean
 
 install: $(STAMP)
 
@@ -28,9 +29,45 @@ pretrain-base: install
 train: install
 	$(VENV)/bin/mdit train -c $(CONFIG) model.attention=$(ATTENTION) $(ARGS)
 
-ablation-attention ablation-tokenization ablation-unimodal:
-	@echo "make $@: not available yet - needs evaluation (judges, metrics) and the sweep runner (see README, 'Status')." >&2
-	@exit 2
+# Sweeps (sweeps/README.md). Each ablation: the backbone and judges once (if missing), the local sweep (runs
+# skipped when complete, resumed when interrupted, retried when failed), then its table. A failed run still
+# gets the table of the others, and the target fails. PROFILE=smoke: the same in minutes, numbers meaningless;
+# PROFILE=gpu: bigger settings, 3 seeds. Each profile has its own runs/ and results/ folders.
+PROFILE ?= default
+comma := ,
+SEEDS ?= $(if $(filter gpu,$(PROFILE)),0$(comma)1$(comma)2)
+RUNS := $(if $(filter default,$(PROFILE)),runs,runs/$(PROFILE))
+RESULTS := $(if $(filter default,$(PROFILE)),results,results/$(PROFILE))
+SWEEP_OPTIONS = -c $(CONFIG) --profile $(PROFILE) $(if $(SEEDS),--seeds $(SEEDS))
+MDIT := $(VENV)/bin/mdit
+
+define ablation
+	$(MDIT) sweep sweeps/$(1).yaml --backend local $(SWEEP_OPTIONS) $(ARGS) || status=$$?; \
+	$(MDIT) table sweeps/$(1).yaml --runs $(RUNS) --out $(RESULTS) && exit $${status:-0}
+endef
+
+ablation-attention: install
+	$(call ablation,ablation_attention)
+
+ablation-tokenization: install
+	$(call ablation,ablation_tokenization)
+
+ablation-unimodal: install
+	$(call ablation,unimodal)
+
+ablation-dropout: install
+	$(call ablation,dropout)
+
+# A W&B sweep (needs `wandb login`): make sweep-wandb SWEEP=ablation_attention [PROFILE=gpu]; it creates the
+# sweep, prints its id and runs one agent here. More agents, on any machine with this repository:
+# make sweep-agent SWEEP_ID=ENTITY/PROJECT/ID
+SWEEP ?= ablation_attention
+sweep-wandb: install
+	$(MDIT) sweep sweeps/$(SWEEP).yaml --backend wandb $(SWEEP_OPTIONS) $(ARGS)
+
+sweep-agent: install
+	@test -n "$(SWEEP_ID)" || { echo "make sweep-agent: pass SWEEP_ID=ENTITY/PROJECT/ID" >&2; exit 2; }
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/wandb agent $(SWEEP_ID)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 
@@ -146,6 +147,50 @@ def _judges_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from mdit.sweep.profiles import profile_files
+    from mdit.sweep.spec import load_sweep, with_launch
+
+    spec = load_sweep(args.file)
+    if args.backend == "local" and (args.print_only or args.count is not None):
+        raise ValueError("--print-only and --count are for --backend wandb")
+    files = [*([args.config] if args.config else spec.config_files), *profile_files(args.profile)]
+    seeds = [int(seed) for seed in args.seeds.split(",")] if args.seeds else None
+    spec = with_launch(spec, files, args.overrides, seeds)
+    if args.backend == "local":
+        from mdit.sweep.local import run_local
+
+        return 0 if run_local(spec, log=partial(print, flush=True)).ok else 1
+    from mdit.config import load_config
+    from mdit.sweep.wandb_backend import run_wandb
+
+    wandb_cfg = load_config(files, args.overrides).wandb
+    project = args.project or spec.config.get("project") or wandb_cfg.project
+    entity = args.entity or spec.config.get("entity") or wandb_cfg.entity
+    run_wandb(spec, project, entity, args.count, args.print_only)
+    return 0
+
+
+def _sweep_run(args: argparse.Namespace) -> int:
+    from mdit.sweep.trial import prepare, run_trial
+
+    log = partial(print, flush=True)
+    if args.prepare:
+        prepare(args.config or [], [*args.set, *args.overrides], log)
+        return 0
+    print(f"sweep run complete: {run_trial(args.config or [], args.set, args.overrides, log)}")
+    return 0
+
+
+def _table(args: argparse.Namespace) -> int:
+    from mdit.sweep.table import build_table
+
+    paths = build_table(args.file, source=args.source, out_dir=args.out, wandb_sweep=args.sweep,
+                        runs_root=args.runs, flux_dev=not args.no_flux_dev)  # fmt: skip
+    print("wrote " + ", ".join(str(path) for path in paths.values()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mdit", description="MDiTFace: mask + text face generation on FLUX.")
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -208,6 +253,44 @@ def build_parser() -> argparse.ArgumentParser:
     judges_train.add_argument("-c", "--config", default=None, help="YAML file, e.g. experiments/synthfaces.yaml")
     judges_train.add_argument("overrides", nargs="*", help="dotlist overrides, e.g. judges.parser_steps=500")
     judges_train.set_defaults(run=_judges_train)
+
+    sweep = verbs.add_parser("sweep", help="run a sweep YAML of sweeps/: locally (W&B's engine picks the runs, one "
+                             "subprocess each, W&B offline) or as a W&B sweep with agents")  # fmt: skip
+    sweep.add_argument("file", metavar="FILE", help="sweep YAML, e.g. sweeps/ablation_attention.yaml")
+    sweep.add_argument("--backend", choices=["local", "wandb"], default="local")
+    sweep.add_argument("-c", "--config", default=None, help="base config (default: the sweep command's -c files)")
+    sweep.add_argument("--profile", default="default",
+                       help="config layer experiments/profiles/NAME.yaml on top of the base (smoke, gpu; default: "
+                            "none); each profile keeps its runs in its own output_dir")  # fmt: skip
+    sweep.add_argument("--seeds", default=None, help="comma-separated seeds replacing the sweep's, e.g. 0,1,2")
+    sweep.add_argument("--project", default=None, help="W&B project (default: the sweep's, else wandb.project)")
+    sweep.add_argument("--entity", default=None, help="W&B entity (default: the sweep's, else wandb.entity)")
+    sweep.add_argument("--count", type=int, default=None, help="wandb: runs this agent takes before it stops")
+    sweep.add_argument("--print-only", action="store_true",
+                       help="wandb: create the sweep and print the `wandb agent` command, start no agent")  # fmt: skip
+    sweep.add_argument("overrides", nargs="*", help="key=value for every run, e.g. train.threads=2")
+    sweep.set_defaults(run=_sweep)
+
+    sweep_run = verbs.add_parser("sweep-run", help="one sweep run: train (resume, or skip when trained), then eval "
+                                 "each mode not evaluated yet (the command of every sweep YAML)")  # fmt: skip
+    sweep_run.add_argument("-c", "--config", action="append", default=None,
+                           help="YAML layer, repeatable: base config, then profile")  # fmt: skip
+    sweep_run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                           help="fixed override (not part of the run's name), repeatable")  # fmt: skip
+    sweep_run.add_argument("--prepare", action="store_true",
+                           help="only build the backbone and judges the config needs (once; cached)")  # fmt: skip
+    sweep_run.add_argument("overrides", nargs="*", help="the sweep's parameters as key=value (${args_no_hyphens}); "
+                           "eval.mode=M is evaluated, not trained; dropout=P sets text and mask dropout")  # fmt: skip
+    sweep_run.set_defaults(run=_sweep_run)
+
+    table = verbs.add_parser("table", help="a sweep's runs as results/<sweep>.{md,csv,tex,png}")
+    table.add_argument("file", metavar="FILE", help="sweep YAML, e.g. sweeps/ablation_attention.yaml")
+    table.add_argument("--source", choices=["local", "wandb"], default="local")
+    table.add_argument("--sweep", default=None, metavar="ENTITY/PROJECT/ID", help="the W&B sweep (--source wandb)")
+    table.add_argument("--out", default="results", help="output folder")
+    table.add_argument("--runs", default="runs", help="local run folders' root (a profile's output_dir)")
+    table.add_argument("--no-flux-dev", action="store_true", help="skip the FLUX.1-dev-scale cost columns (~25 s)")
+    table.set_defaults(run=_table)
 
     faces = verbs.add_parser("synthfaces", help="render SynthFaces samples to PNG + captions")
     faces.add_argument("--out", required=True, help="output folder")

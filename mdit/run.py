@@ -176,13 +176,19 @@ def _claim_run_folder(folder: Path, cfg: DictConfig) -> None:
     config = folder / CONFIG_FILE
     text = OmegaConf.to_yaml(cfg)
     if config.is_file():
-        new, old = _flat(cfg), _flat(load_config(config))  # keys added to the schema since: their defaults
-        changed = sorted(k for k in new.keys() | old.keys() if new.get(k) != old.get(k))
+        changed = config_changes(folder, cfg)
         if changed:
             raise ConfigError(f"{folder} holds a run with a different config ({', '.join(changed)}); "
                               "rerun with the same settings to resume, or pick another name=...")  # fmt: skip
         return
     atomic.write_text(config, text)
+
+
+def config_changes(folder: Path, cfg: DictConfig) -> list[str]:
+    """Keys whose values differ between `cfg` and the config saved in `folder` (read through the schema,
+    so keys added to it since the run was saved count as their defaults)."""
+    new, old = _flat(cfg), _flat(load_config(folder / CONFIG_FILE))
+    return sorted(k for k in new.keys() | old.keys() if new.get(k) != old.get(k))
 
 
 def _flat(cfg: DictConfig) -> dict:

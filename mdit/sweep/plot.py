@@ -1,0 +1,102 @@
+"""The table's figure: mask accuracy, the extra cost and the latency ratio per setting, ours beside the paper's.
+
+Drawn on a bare matplotlib Figure (no pyplot state), so it works headless and inside a notebook alike.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from mdit.sweep.layout import Table
+from mdit.sweep.paper import PAPER_LABEL, paper_numbers
+from mdit.sweep.rows import Row
+
+OURS_COLOR, PAPER_COLOR, FLUX_COLORS = "#1f77b4", "#bbbbbb", ("#ff7f0e", "#2ca02c")
+
+
+def _bars(ax: Axes, x: np.ndarray, values: list[float | None], width: float, **style: object) -> None:
+    """Bars where a value exists (None leaves a gap)."""
+    keep = [i for i, v in enumerate(values) if v is not None]
+    if keep:
+        ax.bar(x[keep], [values[i] for i in keep], width, **style)
+
+
+def _seeds(ax: Axes, x: np.ndarray, rows: list[Row], key: str) -> None:
+    """Each run's own value as a dot over its setting's bar."""
+    for xi, row in zip(x, rows):
+        values = row.values(key)
+        ax.plot([xi] * len(values), values, "k.", markersize=4, zorder=3)
+
+
+def mask_accuracy_panel(ax: Axes, rows: list[Row], x: np.ndarray) -> None:
+    stats = [row.stats["mask_accuracy"] for row in rows]
+    ceiling = [row.stats["real_mask_accuracy"].mean for row in rows]
+    paper = [paper_numbers(row.attention, row.mode).get("mask_accuracy") for row in rows]
+    _bars(ax, x - 0.2, [s.mean for s in stats], 0.4, color=OURS_COLOR, label="ours (mean over seeds)")
+    for xi, s in zip(x - 0.2, stats):
+        if s.std is not None:
+            ax.errorbar(xi, s.mean, s.std, color="k", capsize=3)
+    _seeds(ax, x - 0.2, rows, "mask_accuracy")
+    _bars(ax, x + 0.2, paper, 0.4, color=PAPER_COLOR, hatch="//", label=PAPER_LABEL)
+    for xi, c in zip(x - 0.2, ceiling):
+        if c is not None:
+            ax.hlines(c, xi - 0.2, xi + 0.2, colors="r", linestyles="--")
+    if any(c is not None for c in ceiling):
+        ax.plot([], [], "r--", label="parser on the real images (ceiling)")
+    if all(s.mean is None for s in stats):
+        ax.text(0.5, 0.5, "no eval results yet", transform=ax.transAxes, ha="center")
+    ax.set_ylabel("mask accuracy (%)")
+    ax.set_title("Mask accuracy")
+
+
+def cost_panel(ax: Axes, table: Table, x: np.ndarray) -> None:
+    rows = table.rows
+    paper = [paper_numbers(row.attention, row.mode).get("delta_tflops") for row in rows]
+    if table.flux is not None:
+        counted = [table.flux.of(r.attention).get("delta_tflops") for r in rows]
+        convention = [table.flux.of(r.attention).get("delta_paper") for r in rows]
+        _bars(ax, x - 0.27, counted, 0.27, color=FLUX_COLORS[0], label="FLUX.1-dev scale, counted")
+        _bars(ax, x, convention, 0.27, color=FLUX_COLORS[1], label="FLUX.1-dev scale, paper convention")
+        _bars(ax, x + 0.27, paper, 0.27, color=PAPER_COLOR, hatch="//", label=f"{PAPER_LABEL}, Table 4")
+        ax.set_ylabel("extra TFLOPs per image")
+        ax.set_title("Extra cost of the mask (FLUX.1-dev, 512 px, 28 steps)")
+    else:
+        giga = lambda v: None if v is None else v * 1e3  # noqa: E731
+        counted = [giga(r.stats["tflops_delta"].mean) for r in rows]
+        convention = [giga(r.stats["tflops_delta_paper"].mean) for r in rows]
+        _bars(ax, x - 0.2, counted, 0.4, color=FLUX_COLORS[0], label="counted (run scale)")
+        _bars(ax, x + 0.2, convention, 0.4, color=FLUX_COLORS[1], label="paper convention (run scale)")
+        ax.set_ylabel("extra GFLOPs per image")
+        ax.set_title("Extra cost of the mask (run scale)")
+
+
+def latency_panel(ax: Axes, rows: list[Row], x: np.ndarray) -> None:
+    stats = [row.stats["latency_ratio_vs_none"] for row in rows]
+    _bars(ax, x, [s.mean for s in stats], 0.5, color=OURS_COLOR, label="ours (run scale)")
+    _seeds(ax, x, rows, "latency_ratio_vs_none")
+    ax.axhline(1.0, color="k", linewidth=0.8)
+    ax.set_ylabel("s/img ÷ s/img with the mask dropped")
+    ax.set_title("Latency vs text-only")
+
+
+def write_png(table: Table, path: Path) -> Path:
+    """Three bar panels, one group of bars per setting."""
+    rows = table.rows
+    x = np.arange(len(rows), dtype=float)
+    fig = Figure(figsize=(max(12, 2.2 * len(rows) * 3 / 2), 4.8), layout="constrained")
+    axes = fig.subplots(1, 3)
+    mask_accuracy_panel(axes[0], rows, x)
+    cost_panel(axes[1], table, x)
+    latency_panel(axes[2], rows, x)
+    for ax in axes:
+        ax.set_xticks(x, [row.label for row in rows], rotation=30, ha="right")
+        if ax.get_legend_handles_labels()[0]:
+            ax.set_ylim(top=ax.get_ylim()[1] * 1.3)  # room for the legend above the bars
+            ax.legend(fontsize=7, loc="upper left")
+    fig.suptitle(table.name)
+    fig.savefig(path, dpi=120)
+    return path

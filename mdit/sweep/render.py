@@ -1,0 +1,160 @@
+"""A Table as Markdown (for the README), CSV (machine-readable, full precision) and LaTeX (booktabs).
+
+CSV layout: `<name>.csv` has one row per setting (mean, std and n of every measured column, the FLUX.1-dev
+scale and the paper's numbers in their own columns); `<name>_runs.csv` one row per run with its raw values.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+from typing import Any
+
+from mdit.sweep.columns import MEASURED
+from mdit.sweep.layout import FLUX_GROUP, OURS, Cell, Section, Table
+from mdit.sweep.paper import PAPER_LABEL, paper_numbers
+
+SUPERSCRIPT = str.maketrans("0123456789,", "⁰¹²³⁴⁵⁶⁷⁸⁹'")
+PAPER_KEYS = ("mask_accuracy", "clip_t", "topiq", "delta_tflops")
+
+
+def _md_cell(cell: Cell) -> str:
+    marks = ",".join(map(str, cell.marks)).translate(SUPERSCRIPT)
+    return (cell.text + marks).replace("|", "\\|")
+
+
+def _md_code(text: str) -> str:
+    """A judge's message as a code span (it may hold <PLACEHOLDERS> that Markdown would take for HTML)."""
+    return f"`{text}`" if "`" not in text else text.replace("<", "&lt;")
+
+
+def _md_section(section: Section) -> list[str]:
+    lines = [f"### {section.title}", "", "| " + " | ".join(h.flat for h in section.headers) + " |",
+             "|" + "|".join(["---"] + ["---:"] * (len(section.headers) - 1)) + "|"]  # fmt: skip
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in section.cells]
+    return lines + [""]
+
+
+def markdown(table: Table) -> str:
+    """The table as Markdown: a heading, both sections, the numbered n/a reasons, then the notes."""
+    lines = [f"## {table.name}", "", table.source, ""]
+    for section in table.sections:
+        lines += _md_section(section)
+    if table.footnotes or table.notes:
+        lines += ["Notes:", ""]
+    for i, reason in enumerate(table.footnotes, 1):
+        lines.append(f"- {str(i).translate(SUPERSCRIPT)} n/a: {_md_code(reason)}")
+    lines += [f"- {note}" for note in table.notes]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else repr(float(value))
+
+
+def _params(table: Table) -> list[str]:
+    return list(dict.fromkeys(k for row in table.rows for k in row.params))
+
+
+def write_csv(table: Table, path: Path) -> Path:
+    """One row per setting: swept values, n, runs, <metric>_mean/_std/_n, FLUX.1-dev scale, paper_*, n/a reasons."""
+    params = _params(table)
+    fields = ["setting", *params, "eval_mode", "attention", "n", "runs"]
+    fields += [f"{c.key}_{s}" for c in MEASURED for s in ("mean", "std", "n")]
+    fields += ["flux_dev_delta_tflops", "flux_dev_delta_paper", *(f"paper_{k}" for k in PAPER_KEYS), "na_reasons"]
+    records: list[dict[str, Any]] = []
+    for row in table.rows:
+        record: dict[str, Any] = {"setting": row.label, **row.params, "eval_mode": row.mode,
+                                  "attention": row.attention, "n": len(row.finished),
+                                  "runs": ";".join(r.name for r in row.finished)}  # fmt: skip
+        for c in MEASURED:
+            stat = row.stats[c.key]
+            record.update({f"{c.key}_mean": _number(stat.mean), f"{c.key}_std": _number(stat.std),
+                           f"{c.key}_n": stat.n})  # fmt: skip
+        flux = table.flux.of(row.attention) if table.flux else {}
+        record["flux_dev_delta_tflops"] = _number(flux.get("delta_tflops"))
+        record["flux_dev_delta_paper"] = _number(flux.get("delta_paper"))
+        published = paper_numbers(row.attention, row.mode)
+        record.update({f"paper_{k}": _number(published.get(k)) for k in PAPER_KEYS})
+        record["na_reasons"] = "; ".join(f"{c.key}: {r}" for c in MEASURED for r in row.stats[c.key].na)
+        records.append(record)
+    return _write(path, fields, records)
+
+
+def write_runs_csv(table: Table, path: Path) -> Path:
+    """One row per run: its setting, seed, swept values and raw numbers (blank = missing or n/a)."""
+    params = _params(table)
+    fields = ["setting", "run", "seed", *params, "eval_mode", *(c.key for c in MEASURED), "problem", "na_reasons"]
+    records = []
+    for row in table.rows:
+        for run in row.runs:
+            values = {c.key: c.value(run.metrics, row.mode) for c in MEASURED}
+            records.append({"setting": row.label, "run": run.name, "seed": run.seed, **row.params,
+                            "eval_mode": row.mode, **{k: _number(v.number) for k, v in values.items()},
+                            "problem": run.problem or "",
+                            "na_reasons": "; ".join(f"{k}: {v.na}" for k, v in values.items() if v.na)})  # fmt: skip
+    return _write(path, fields, records)
+
+
+def _write(path: Path, fields: list[str], records: list[dict[str, Any]]) -> Path:
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(records)
+    return path
+
+
+TEX_GROUPS = {OURS: "ours (this sweep's runs)", FLUX_GROUP: r"FLUX.1-dev scale (\texttt{mdit flops})",
+              PAPER_LABEL: "paper (MM-CelebA, FLUX.1-dev)"}  # fmt: skip
+TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+               "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+               "<": r"\textless{}", ">": r"\textgreater{}", "±": r"$\pm$", "Δ": r"$\Delta$", "×": r"$\times$",
+               "÷": r"$\div$", "—": "---"}  # fmt: skip
+
+
+def tex_escape(text: str) -> str:
+    """Plain text as LaTeX; `code` spans become \\texttt."""
+    parts = re.split(r"`([^`]*)`", text)
+    out = []
+    for i, part in enumerate(parts):
+        escaped = "".join(TEX_SPECIAL.get(ch, ch) for ch in part)
+        out.append(rf"\texttt{{{escaped}}}" if i % 2 else escaped)
+    return "".join(out)
+
+
+def _tex_cell(cell: Cell) -> str:
+    marks = f"$^{{{','.join(map(str, cell.marks))}}}$" if cell.marks else ""
+    return tex_escape(cell.text) + marks
+
+
+def _tex_section(table: Table, section: Section, label: str) -> list[str]:
+    headers = section.headers
+    groups: list[tuple[str, int, int]] = []  # (group, first column, last column), 1-based
+    for i, header in enumerate(headers, 1):
+        if groups and groups[-1][0] == header.group:
+            groups[-1] = (header.group, groups[-1][1], i)
+        else:
+            groups.append((header.group, i, i))
+    top = " & ".join(rf"\multicolumn{{{b - a + 1}}}{{c}}{{{TEX_GROUPS.get(g, tex_escape(g))}}}" if g else
+                     " & ".join([""] * (b - a + 1)) for g, a, b in groups)  # fmt: skip
+    rules = " ".join(rf"\cmidrule(lr){{{a}-{b}}}" for g, a, b in groups if g)
+    lines = [r"\begin{table}[t]", r"\centering\small",
+             rf"\caption{{{tex_escape(table.name)}: {tex_escape(section.title)}}}",
+             rf"\label{{tab:{re.sub(r'[^A-Za-z0-9]+', '-', table.name)}-{label}}}",
+             r"\begin{tabular}{l" + "r" * (len(headers) - 1) + "}", r"\toprule", top + r" \\", rules,
+             " & ".join(tex_escape(h.label) for h in headers) + r" \\", r"\midrule"]  # fmt: skip
+    lines += [" & ".join(_tex_cell(c) for c in row) + r" \\" for row in section.cells]
+    return lines + [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+
+
+def latex(table: Table) -> str:
+    """Both sections as booktabs tables (\\usepackage{booktabs}), the footnotes and notes in a small paragraph."""
+    lines = [f"% {table.name}: {table.source} (written by `mdit table`; needs \\usepackage{{booktabs}})", ""]
+    for section, label in zip(table.sections, ("quality", "cost")):
+        lines += _tex_section(table, section, label)
+    notes = [f"$^{{{i}}}$ n/a: {tex_escape(reason)}" for i, reason in enumerate(table.footnotes, 1)]
+    notes += [tex_escape(note) for note in table.notes]
+    if notes:
+        lines += [r"\begin{flushleft}\footnotesize", *(f"{note}\\par" for note in notes), r"\end{flushleft}"]
+    return "\n".join(lines) + "\n"

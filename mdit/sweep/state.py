@@ -1,0 +1,109 @@
+"""What a sweep has done: its runs' results (read from their metrics.json) and the local runner's state file.
+
+A run folder's metrics.json is the truth: training wrote its keys ("steps" among them) and `mdit eval` added
+"eval" -> mode. The state file `<output_dir>/<group>/sweep_state.json` is the runner's log of what it tried:
+one entry per sweep run with its parameters, status, attempts, exit code, times and summary.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from mdit import atomic
+from mdit.run import METRICS_FILE
+
+STATE_FILE = "sweep_state.json"
+TRAINED_KEY, EVAL_KEY = "steps", "eval"
+STATUSES = ("running", "finished", "failed", "interrupted")
+# The names metrics.json's training keys have in the run's W&B summary: Lightning's logged losses, and the
+# cost/<key> the cost callback writes (mdit.callbacks.cost.measure_cost's keys).
+RENAMED = {"val_loss": "val/loss", "train_loss": "train/loss"}
+COST_KEYS = ("tflops", "tflops_delta", "tflops_delta_paper", "seconds_per_image", "seconds_per_image_none",
+             "latency_ratio_vs_none")  # fmt: skip
+
+
+def read_metrics(folder: Path) -> dict[str, Any]:
+    """A run folder's metrics.json, or {} when it has none (or a half-written one from an older version)."""
+    try:
+        return json.loads((folder / METRICS_FILE).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def is_trained(metrics: Mapping[str, Any]) -> bool:
+    """Training finished: `mdit train` writes metrics.json (with "steps") only at its very end."""
+    return TRAINED_KEY in metrics
+
+
+def missing_modes(metrics: Mapping[str, Any], modes: Iterable[str]) -> list[str]:
+    """The eval modes whose results are not in metrics.json yet."""
+    done = metrics.get(EVAL_KEY, {})
+    return [mode for mode in modes if mode not in done]
+
+
+def is_complete(folder: Path, modes: Iterable[str]) -> bool:
+    """Trained and evaluated in every mode: nothing left to do for this sweep run."""
+    metrics = read_metrics(folder)
+    return is_trained(metrics) and not missing_modes(metrics, modes)
+
+
+def summary(metrics: Mapping[str, Any], modes: Iterable[str]) -> dict[str, float]:
+    """The numbers of metrics.json under the names the run's W&B summary gives them (cost/<key>, val/loss,
+    eval/<mode>/<metric>, nested keys joined by "/"), the eval part for `modes` only: one sweep run, its modes."""
+    out: dict[str, float] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}/")
+        elif isinstance(node, (int, float)) and not isinstance(node, bool):
+            out[prefix[:-1]] = node
+
+    for key, value in metrics.items():
+        if key != EVAL_KEY:
+            walk(value, f"{RENAMED.get(key) or ('cost/' + key if key in COST_KEYS else key)}/")
+    for mode in modes:
+        walk(metrics.get(EVAL_KEY, {}).get(mode, {}), f"{EVAL_KEY}/{mode}/")
+    return out
+
+
+class SweepState:
+    """The state file: {"sweep", "method", "config_files", "overrides", "updated", "runs": {label: entry}}.
+
+    An entry: {"name", "params", "args", "folder", "modes", "status" (running | finished | failed | interrupted),
+    "attempts", "returncode", "seconds", "started", "ended", "log", "skipped", "summary"}. Written atomically
+    after every change, so a killed sweep leaves its last run as "running", which the next invocation retries.
+    """
+
+    def __init__(self, path: Path, data: dict[str, Any]) -> None:
+        self.path, self.data = path, data
+
+    @classmethod
+    def load(cls, path: Path, header: Mapping[str, Any]) -> SweepState:
+        data = json.loads(path.read_text()) if path.is_file() else {}
+        data.update(header)
+        data.setdefault("runs", {})
+        return cls(path, data)
+
+    @property
+    def runs(self) -> dict[str, dict[str, Any]]:
+        return self.data["runs"]
+
+    def update(self, label: str, **fields: Any) -> dict[str, Any]:
+        """Merge `fields` into the entry of `label` and write the file."""
+        entry = self.runs.setdefault(label, {"attempts": 0})
+        entry.update(fields)
+        self.save()
+        return entry
+
+    def save(self) -> None:
+        self.data["updated"] = now()
+        atomic.write_json(self.path, self.data)
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")

@@ -1,0 +1,312 @@
+"""The table builder on handmade run folders (2 variants x 2 seeds) and on a fake W&B API: numbers, layout, gaps."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from PIL import Image
+
+from mdit.sweep import table as table_module
+from mdit.sweep.collect import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    collect_local,
+    metrics_from_summary,
+    sweep_constants,
+    sweep_parameters,
+)
+from mdit.sweep.flux_scale import FluxDevCosts
+from mdit.sweep.table import build_table
+
+TOPIQ_REASON = "judges.topiq_home is not set: put cfanet_nr_koniq_res50-9a73138b.pth in <TORCH_HOME>/hub/pyiqa/"
+FAKE_FLUX = FluxDevCosts({"none": {"delta_tflops": 0.0, "delta_paper": 0.0},
+                          "holistic": {"delta_tflops": 447.61, "delta_paper": 185.08},
+                          "improved_decoupled": {"delta_tflops": 52.06, "delta_paper": 9.92}}, 602.07)  # fmt: skip
+# (mask accuracy, CLIP-T, FD, s/img) per (variant, seed)
+NUMBERS = {
+    ("holistic", 0): (60.0, 20.0, 3.0, 0.48),
+    ("holistic", 1): (62.0, 22.0, 5.0, 0.50),
+    ("improved_decoupled", 0): (70.0, 24.0, 2.0, 0.30),
+    ("improved_decoupled", 1): (74.0, 25.0, 2.5, 0.31),
+}
+COST = {"holistic": (0.005611, 0.002125), "improved_decoupled": (0.001018, 0.0001519)}
+
+
+def eval_entry(mask: float, clip_t: float, frechet: float) -> dict[str, Any]:
+    """One mode's results as `mdit eval` writes them, TOPIQ n/a (no weights file)."""
+    return {
+        "mask_accuracy": mask, "clip_t": clip_t, "topiq": None, "frechet": frechet,
+        "real_images": {"mask_accuracy": 97.5, "clip_t": 30.0, "topiq": None},
+        "count": 8, "seed": 0, "sampling_steps": 28, "guidance_scale": 1.0, "checkpoint_step": 10,
+        "judges": {"parser": {"kind": "embedded", "path": "/j", "heldout_size": 512, "heldout_pixel_accuracy": 99.18},
+                   "clip": {"kind": "embedded", "path": "/j", "heldout_size": 512, "heldout_retrieval_top1": 53.71},
+                   "frechet": {"kind": "embedded_parser", "path": "/j"},
+                   "topiq": {"kind": "n/a", "reason": TOPIQ_REASON}},
+    }  # fmt: skip
+
+
+def write_run(group_dir: Path, attention: str, seed: int, modes: tuple[str, ...] = ("both",),
+              metrics: bool = True, **config: Any) -> Path:  # fmt: skip
+    """A run folder like `mdit train` + `mdit eval` leave it: config.yaml and metrics.json, by hand."""
+    folder = group_dir / f"{attention}-s{seed}"
+    folder.mkdir(parents=True)
+    cfg = {"seed": seed, "group": group_dir.name, "model": {"attention": attention},
+           "data": {"resolution": 32}, "eval": {"steps": 28, "mode": "both"}}  # fmt: skip
+    for key, value in config.items():
+        section, leaf = key.split("__")
+        cfg.setdefault(section, {})[leaf] = value
+    (folder / CONFIG_FILE).write_text(yaml.safe_dump(cfg))
+    if metrics:
+        mask, clip_t, frechet, seconds = NUMBERS[attention, seed]
+        delta, paper = COST[attention]
+        values = {"attention": attention, "steps": 10, "val_loss": 0.11, "tflops_delta": delta,
+                  "tflops_delta_paper": paper, "seconds_per_image": seconds, "seconds_per_image_none": 0.28,
+                  "latency_ratio_vs_none": round(seconds / 0.28, 3),
+                  "eval": {mode: eval_entry(mask, clip_t, frechet) for mode in modes}}  # fmt: skip
+        (folder / METRICS_FILE).write_text(json.dumps(values))
+    return folder
+
+
+def write_sweep(folder: Path, name: str = "ablation_attention", **parameters: Any) -> Path:
+    spec = {"program": "mdit", "method": "grid", "command": ["${env}", "${program}", "sweep-run", "${args_no_hyphens}"],
+            "parameters": {"model.attention": {"values": ["holistic", "improved_decoupled"]},
+                           "seed": {"values": [0, 1]}, **parameters}}  # fmt: skip
+    path = folder / "sweeps" / f"{name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A sweep file and its four runs (2 variants x 2 seeds); the FLUX.1-dev count replaced by fixed numbers."""
+    monkeypatch.setattr(table_module, "flux_dev_costs", lambda: FAKE_FLUX)
+    for attention in ("improved_decoupled", "holistic"):
+        for seed in (0, 1):
+            write_run(tmp_path / "runs" / "ablation_attention", attention, seed)
+    return write_sweep(tmp_path)
+
+
+def build(sweep_file: Path, **kwargs: Any) -> tuple[dict[str, Path], str]:
+    printed: list[str] = []
+    root = sweep_file.parent.parent
+    paths = build_table(sweep_file, out_dir=root / "results", runs_root=root / "runs", echo=printed.append, **kwargs)
+    return paths, printed[0]
+
+
+def md_row(text: str, label: str, section: int = 0) -> list[str]:
+    """The cells of the row `label` in the section-th Markdown table."""
+    tables = text.split("### ")[1:]
+    line = next(ln for ln in tables[section].splitlines() if ln.startswith(f"| {label} |"))
+    return [cell.strip() for cell in line.strip("|").split(" | ")]
+
+
+def md_headers(text: str, section: int = 0) -> list[str]:
+    line = next(ln for ln in text.split("### ")[1:][section].splitlines() if ln.startswith("| setting"))
+    return [cell.strip() for cell in line.strip("|").split(" | ")]
+
+
+def test_sweep_file_parameters(tmp_path: Path) -> None:
+    nested = {"parameters": {"lr": {"values": [1e-3, 3e-3]}}}
+    constants = {"eval.mode": {"value": "text"}, "data.resolution": {"values": [32]}}
+    path = write_sweep(tmp_path, train=nested, **constants)
+    assert sweep_parameters(path) == {"model.attention": ["holistic", "improved_decoupled"], "train.lr": [1e-3, 3e-3]}
+    assert sweep_constants(path) == {"eval.mode": "text", "data.resolution": 32}
+
+
+def test_run_files_are_the_trainers() -> None:
+    from mdit import run
+
+    assert (CONFIG_FILE, METRICS_FILE) == (run.CONFIG_FILE, run.METRICS_FILE)
+
+
+def test_flux_dev_costs_come_from_the_flops_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mdit flops` at the paper's Table 4 setting, counted once per process; `none` adds nothing."""
+    from mdit.cost import report
+    from mdit.sweep import flux_scale
+
+    calls = []
+
+    def fake_report(name: str, resolution: int, text_tokens: int, steps: int, cfg: Any = None) -> dict[str, Any]:
+        calls.append((name, resolution, text_tokens, steps))
+        variant = {"total_tflops": 1049.68, "delta_tflops": 447.61, "delta_paper": 185.08}
+        return {"none_total_tflops": 602.07, "variants": {"holistic": variant}}
+
+    monkeypatch.setattr(report, "flops_report", fake_report)
+    flux_scale.flux_dev_costs.cache_clear()
+    try:
+        costs, again = flux_scale.flux_dev_costs(), flux_scale.flux_dev_costs()
+    finally:
+        flux_scale.flux_dev_costs.cache_clear()
+    assert calls == [("flux-dev", 512, 512, 28)] and again is costs
+    assert costs.of("holistic") == {"delta_tflops": 447.61, "delta_paper": 185.08}
+    assert costs.of("none") == {"delta_tflops": 0.0, "delta_paper": 0.0} and costs.of("concat") == {}
+    assert costs.none_total_tflops == 602.07
+
+
+def test_numbers_mean_std_and_na(sweep: Path) -> None:
+    paths, text = build(sweep)
+    assert set(paths) == {"md", "csv", "tex", "png"} and all(p.is_file() for p in paths.values())
+    assert paths["md"].read_text() == text
+    headers = md_headers(text)
+    assert headers == ["setting", "n", "mask acc. (%)", "parser on real (%)", "CLIP-T", "TOPIQ", "FD (parser feat.)",
+                       "paper: mask acc. (%)", "paper: CLIP-T", "paper: TOPIQ"]  # fmt: skip
+    holistic, improved = md_row(text, "holistic"), md_row(text, "improved_decoupled")
+    # mean ± sample std over the two seeds: (60, 62) -> 61.00 ± 1.41
+    assert holistic[:5] == ["holistic", "2", "61.00 ± 1.41", "97.50 ± 0.00", "21.00 ± 1.41"]
+    assert improved[:3] == ["improved_decoupled", "2", f"72.00 ± {math.sqrt(8):.2f}"]
+    assert holistic[5] == improved[5] == "n/a¹"  # TOPIQ without its weights: n/a with the reason as footnote 1
+    assert f"- ¹ n/a: `TOPIQ: {TOPIQ_REASON}`" in text
+    assert holistic[6] == "4 ± 1.414"
+    # the paper's numbers sit in their own labelled columns, never in ours
+    assert holistic[7:] == ["94.72", "", ""] and improved[7:] == ["94.64", "26.75", "0.8466"]
+    assert "paper (MM-CelebA, FLUX.1-dev), published in arXiv 2511.12631" in text
+    assert "held-out pixel accuracy 99.18 %" in text and "the embedded face parser's features (not FID)" in text
+
+
+def test_cost_section(sweep: Path) -> None:
+    _, text = build(sweep)
+    assert md_headers(text, 1) == ["setting", "n", "ΔGFLOPs counted", "ΔGFLOPs paper conv.", "s/img", "× text-only",
+                                   "FLUX.1-dev ΔTFLOPs counted", "FLUX.1-dev ΔTFLOPs paper conv.",
+                                   "paper: ΔTFLOPs (Table 4)"]  # fmt: skip
+    holistic, improved = md_row(text, "holistic", 1), md_row(text, "improved_decoupled", 1)
+    assert holistic[2:4] == ["5.611 ± 0", "2.125 ± 0"]  # metrics.json's TFLOPs shown in GFLOPs
+    assert holistic[4] == f"0.49 ± {math.sqrt(2) * 0.01:.4g}"
+    assert holistic[6:] == ["447.61", "185.08", "185.79"] and improved[6:] == ["52.06", "9.92", "9.95"]
+    assert "`none` itself costs 602.07 TFLOPs" in text
+
+
+def test_csv_full_precision_and_per_run(sweep: Path) -> None:
+    paths, _ = build(sweep)
+    rows = {r["setting"]: r for r in csv.DictReader(paths["csv"].open())}
+    assert list(rows) == ["holistic", "improved_decoupled"]  # the sweep file's order
+    h = rows["holistic"]
+    assert (h["model.attention"], h["eval_mode"], h["n"]) == ("holistic", "both", "2")
+    assert h["runs"] == "holistic-s0;holistic-s1"
+    assert float(h["mask_accuracy_mean"]) == 61.0 and float(h["mask_accuracy_std"]) == pytest.approx(math.sqrt(2))
+    assert float(h["tflops_delta_mean"]) == 0.005611  # TFLOPs, full precision
+    assert h["topiq_mean"] == "" and h["topiq_n"] == "0" and TOPIQ_REASON in h["na_reasons"]
+    assert (float(h["paper_mask_accuracy"]), h["paper_clip_t"]) == (94.72, "")
+    assert float(h["flux_dev_delta_paper"]) == 185.08
+    assert float(rows["improved_decoupled"]["paper_delta_tflops"]) == 9.95
+    runs = list(csv.DictReader((paths["csv"].parent / "ablation_attention_runs.csv").open()))
+    assert [r["run"] for r in runs] == ["holistic-s0", "holistic-s1", "improved_decoupled-s0", "improved_decoupled-s1"]
+    assert [r["seed"] for r in runs] == ["0", "1", "0", "1"]
+    assert float(runs[3]["mask_accuracy"]) == 74.0 and runs[3]["topiq"] == ""
+
+
+def test_latex_booktabs(sweep: Path) -> None:
+    paths, _ = build(sweep)
+    tex = paths["tex"].read_text()
+    parts = (r"\toprule", r"\midrule", r"\bottomrule", r"\begin{tabular}{lrrrrrrrrr}", r"\cmidrule(lr){8-10}",
+             r"\multicolumn{3}{c}{paper (MM-CelebA, FLUX.1-dev)}", r"holistic & 2 & 61.00 $\pm$ 1.41", r"n/a$^{1}$",
+             r"improved\_decoupled", r"$\Delta$GFLOPs")  # fmt: skip
+    for part in parts:
+        assert part in tex, part
+    assert tex.count(r"\begin{table}") == 2 and "_" not in tex.replace(r"\_", "").replace("%", "\n%").split("%")[0]
+
+
+def test_png_written(sweep: Path) -> None:
+    paths, _ = build(sweep)
+    with Image.open(paths["png"]) as image:
+        assert image.format == "PNG" and image.width > 800
+
+
+def test_missing_eval_is_a_dash_with_a_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    group = tmp_path / "runs" / "ablation_attention"
+    write_run(group, "holistic", 0)
+    write_run(group, "holistic", 1, modes=())  # trained, not evaluated
+    write_run(group, "improved_decoupled", 0, modes=())
+    write_run(group, "improved_decoupled", 1, metrics=False)  # still training
+    write_run(group, "concat", 0, metrics=False)  # not a value of this sweep
+    _, text = build(write_sweep(tmp_path), flux_dev=False)
+    holistic, improved = md_row(text, "holistic"), md_row(text, "improved_decoupled")
+    assert holistic[1:4] == ["2", "60.00 (n=1)", "97.50 (n=1)"]
+    assert improved[1:7] == ["1", "—", "—", "—", "—", "—"] and improved[7] == "94.64"  # paper's cell still there
+    assert md_row(text, "improved_decoupled", 1)[2] == "1.018" and md_row(text, "holistic", 1)[6:8] == ["—", "—"]
+    assert "no eval.both in metrics.json for holistic-s1, improved_decoupled-s0" in text
+    assert "improved_decoupled-s1 (no metrics.json (training not finished?))" in text
+    assert "Left out (values not in the sweep file): concat-s0" in text
+    assert "FLUX.1-dev scale: not computed" in text
+
+
+def test_swept_eval_mode_reads_each_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One training serves every mode: each run appears once per swept mode, read from eval[mode]."""
+    group = tmp_path / "runs" / "unimodal"
+    for seed in (0, 1):
+        write_run(group, "improved_decoupled", seed, modes=("both", "text"))
+    sweep_file = write_sweep(tmp_path, "unimodal", **{"model.attention": {"value": "improved_decoupled"},
+                                                      "eval.mode": {"values": ["both", "text", "mask"]}})  # fmt: skip
+    _, text = build(sweep_file, flux_dev=False)
+    assert md_row(text, "both")[1:3] == ["2", "72.00 ± 2.83"] and md_row(text, "text")[1:3] == ["2", "72.00 ± 2.83"]
+    assert md_row(text, "mask")[2] == "—" and "no eval.mask in metrics.json" in text
+    assert md_row(text, "both")[7] == "94.64" and md_row(text, "text")[7] == ""  # the paper's numbers are mode both
+
+
+def test_alias_parameter_reads_its_config_keys(tmp_path: Path) -> None:
+    group = tmp_path / "runs" / "dropout"
+    write_run(group, "holistic", 0, train__text_dropout=0.0, train__mask_dropout=0.0)
+    write_run(group, "improved_decoupled", 0, train__text_dropout=0.1, train__mask_dropout=0.1)
+    _, text = build(write_sweep(tmp_path, "dropout", dropout={"values": [0.0, 0.1]}), flux_dev=False)
+    assert md_row(text, "holistic, dropout=0.0")[2] == "60.00"
+    assert md_row(text, "improved_decoupled, dropout=0.1")[2] == "70.00"
+
+
+class FakeRun:
+    def __init__(self, name: str, config: dict[str, Any], summary: dict[str, Any]) -> None:
+        self.name, self.config, self.summary_metrics, self.state = name, config, summary, "finished"
+
+
+class FakeApi:
+    """wandb.Api() for one sweep: runs with nested (Lightning) or flat (sweep) config keys and flat summaries."""
+
+    def sweep(self, path: str) -> Any:
+        assert path == "team/mditface/abc123"
+        runs = []
+        for (attention, seed), (mask, clip_t, frechet, seconds) in NUMBERS.items():
+            config = ({"model": {"attention": attention}, "seed": seed} if seed == 0 else
+                      {"model.attention": {"value": attention, "desc": None}, "seed": {"value": seed}})  # fmt: skip
+            summary = {"cost/tflops_delta": COST[attention][0], "cost/tflops_delta_paper": COST[attention][1],
+                       "cost/seconds_per_image": seconds, "val/loss": 0.1, "_step": 9,
+                       "eval/both/mask_accuracy": mask, "eval/both/clip_t": clip_t, "eval/both/frechet": frechet,
+                       "eval/both/real_images/mask_accuracy": 97.5, "eval/both/count": 8,
+                       "val/samples": {"_type": "images/separated", "count": 8}}  # fmt: skip
+            runs.append(FakeRun(f"{attention}-s{seed}", config, summary))
+        runs.append(FakeRun("crashed", {"model": {"attention": "holistic"}, "seed": 2}, {}))
+        return type("Sweep", (), {"runs": runs})()
+
+
+def test_wandb_source(sweep: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import wandb
+
+    monkeypatch.setattr(wandb, "Api", FakeApi)
+    _, text = build(sweep, source="wandb", wandb_sweep="team/mditface/abc123")
+    assert "W&B sweep `team/mditface/abc123`" in text
+    holistic = md_row(text, "holistic")
+    assert holistic[:5] == ["holistic", "2", "61.00 ± 1.41", "97.50 ± 0.00", "21.00 ± 1.41"]
+    assert holistic[5] == "n/a¹" and "TOPIQ absent from the W&B summary" in text
+    assert md_row(text, "holistic", 1)[5] == "—"  # latency ratio not in these summaries
+    assert "crashed (empty W&B summary (state finished))" in text
+    with pytest.raises(ValueError, match="entity/project/sweep_id"):
+        build(sweep, source="wandb")
+
+
+def test_metrics_from_summary() -> None:
+    metrics = metrics_from_summary({"cost/tflops": 1.0, "eval/text/clip_t": 20.0, "eval/text/real_images/clip_t": 30.0,
+                                    "train/loss": 0.2, "trainer/global_step": 5})  # fmt: skip
+    assert metrics["tflops"] == 1.0 and metrics["train_loss"] == 0.2
+    assert metrics["eval"]["text"]["clip_t"] == 20.0 and metrics["eval"]["text"]["real_images"] == {"clip_t": 30.0}
+    assert metrics["eval"]["text"]["topiq"] is None
+    assert metrics_from_summary({"_step": 3}) is None
+
+
+def test_no_runs_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no runs found"):
+        build(write_sweep(tmp_path), flux_dev=False)
+    assert collect_local(tmp_path / "nowhere") == []
