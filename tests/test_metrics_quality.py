@@ -1,11 +1,10 @@
 """Image-quality metrics from local files only: TOPIQ (pyiqa) and Fréchet distances (parser features, InceptionV3)."""
 
-import socket
-
 import numpy as np
 import pytest
 import scipy.linalg
 import torch
+from offline_helpers import forbid_network
 
 from mdit.judges.embedded_parser import EmbeddedParser
 from mdit.judges.weights import MissingWeightsError
@@ -23,19 +22,7 @@ torch.set_num_threads(1)
 
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch):
-    """Any attempt to reach the network fails the test."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a metric tried to use the network")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
-    import pyiqa.utils.download_util
-    import torch_fidelity.feature_extractor_inceptionv3
-
-    monkeypatch.setattr(pyiqa.utils.download_util, "download_url_to_file", refuse)
-    monkeypatch.setattr(torch_fidelity.feature_extractor_inceptionv3, "load_state_dict_from_url", refuse)
+    forbid_network(monkeypatch)
 
 
 def _images(count: int, size: int = 32, seed: int = 0, scale: float = 1.0, shift: float = 0.0) -> torch.Tensor:

@@ -1,10 +1,9 @@
 """The real face parser (facexlib BiSeNet) from local files: label remap, protocol, strict loading, missing file."""
 
-import socket
-
 import pytest
 import torch
 from facexlib.parsing.bisenet import BiSeNet
+from offline_helpers import forbid_network
 
 from mdit.data.labels import LABELS
 from mdit.judges.bisenet import (
@@ -24,14 +23,7 @@ BISENET_NAMES = ("background", "skin", "l_brow", "r_brow", "l_eye", "r_eye", "ey
 
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch):
-    """Any attempt to reach the network fails the test."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a judge tried to use the network")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
+    forbid_network(monkeypatch)
 
 
 @pytest.fixture(scope="module")
