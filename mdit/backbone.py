@@ -110,9 +110,11 @@ def cache_root(cfg: DictConfig) -> Path:
 
 
 def embedded_backbone_key(cfg: DictConfig) -> str:
-    """A name that changes whenever the pretraining recipe does (backbone section, resolution, seed)."""
-    recipe = {"backbone": OmegaConf.to_container(cfg.backbone), "resolution": cfg.data.resolution,
-              "train_size": cfg.data.train_size, "seed": cfg.seed}  # fmt: skip
+    """A name that changes whenever the pretraining recipe does (backbone section, resolution, backbone.seed);
+    not with the run's seed, so every seed of a sweep fine-tunes the same backbone."""
+    section = {k: v for k, v in OmegaConf.to_container(cfg.backbone).items() if k != "seed"}
+    recipe = {"backbone": section, "resolution": cfg.data.resolution, "train_size": cfg.data.train_size,
+              "seed": cfg.backbone.seed}  # fmt: skip
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
     return f"backbone-{cfg.data.resolution}px-{digest}"
 

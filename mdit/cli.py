@@ -191,6 +191,18 @@ def _table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from mdit.sweep.report import DEFAULT_PROJECT, build_report, describe, save_report
+    from mdit.sweep.spec import load_sweep
+
+    project = args.project or load_sweep(args.file).config.get("project") or DEFAULT_PROJECT
+    report = build_report(args.file, args.entity, project, args.title)
+    print("\n".join(describe(report)))
+    if args.save:
+        print(f"saved: {save_report(report)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mdit", description="MDiTFace: mask + text face generation on FLUX.")
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -291,6 +303,14 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--runs", default="runs", help="local run folders' root (a profile's output_dir)")
     table.add_argument("--no-flux-dev", action="store_true", help="skip the FLUX.1-dev-scale cost columns (~25 s)")
     table.set_defaults(run=_table)
+
+    report = verbs.add_parser("report", help="a W&B report of a sweep's runs: prints its panels; --save saves it")
+    report.add_argument("file", metavar="FILE", help="sweep YAML, e.g. sweeps/ablation_attention.yaml")
+    report.add_argument("--entity", required=True, help="W&B entity of the runs and the report")
+    report.add_argument("--project", default=None, help="W&B project (default: the sweep's, else mditface)")
+    report.add_argument("--title", default=None, help="report title (default: MDiTFace sweep: <stem>)")
+    report.add_argument("--save", action="store_true", help="save it to W&B and print its URL (needs wandb login)")
+    report.set_defaults(run=_report)
 
     faces = verbs.add_parser("synthfaces", help="render SynthFaces samples to PNG + captions")
     faces.add_argument("--out", required=True, help="output folder")

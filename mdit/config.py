@@ -62,6 +62,7 @@ class BackboneConfig:
     max_steps: int = 6000
     lr: float = 5e-4
     ema_decay: float = 0.999
+    seed: int = 0  # the backbone's own seed: runs of every seed fine-tune the same backbone
 
 
 @dataclass

@@ -71,12 +71,12 @@ def pretrain_backbone(cfg: DictConfig) -> Path:
         return target
     b = cfg.backbone
     pretrain_cfg = with_values(cfg, {
-        "group": "backbone", "name": target.name, "tags": ["backbone"],
+        "group": "backbone", "name": target.name, "tags": ["backbone"], "seed": b.seed,
         "model": {"attention": "none", "finetune": "full", "pretrained": None},
         "train": {"max_steps": b.max_steps, "lr": b.lr, "ema_decay": b.ema_decay, "mask_dropout": 0.0},
         "eval": {"cost": False},
     })  # fmt: skip
-    backbone = new_embedded_backbone(b, cfg.seed)
+    backbone = new_embedded_backbone(b, b.seed)
     module = fit(pretrain_cfg, backbone)
     with module.ema_weights():
         save_backbone(backbone, target)

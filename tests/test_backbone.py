@@ -1,11 +1,14 @@
 """The backbone folder: embedded and FLUX-layout backbones load through the same code; built once, cached."""
 
+from pathlib import Path
+
 import pytest
 import torch
 from train_helpers import tiny_config
 
 from mdit.backbone import embedded_backbone_dir, load_backbone, new_embedded_backbone, save_backbone
 from mdit.conditioning import EmbeddedTextConditioner, PixelSpaceAutoencoder
+from mdit.config import load_config
 from mdit.run import backbone_dir
 
 
@@ -45,3 +48,12 @@ def test_the_recipe_names_the_cache_folder(tmp_path, monkeypatch):
     assert embedded_backbone_dir(cfg) != embedded_backbone_dir(tiny_config(tmp_path, "backbone.max_steps=5"))
     monkeypatch.setenv("MDIT_CACHE", str(tmp_path / "env"))
     assert embedded_backbone_dir(tiny_config(tmp_path, "cache_dir=null")).parent == tmp_path / "env"
+
+
+def test_every_run_seed_shares_one_backbone(tmp_path):
+    cfg = tiny_config(tmp_path)
+    assert embedded_backbone_dir(tiny_config(tmp_path, "seed=3")) == embedded_backbone_dir(cfg)
+    assert embedded_backbone_dir(tiny_config(tmp_path, "backbone.seed=3")) != embedded_backbone_dir(cfg)
+    # The committed default keeps the name it had before backbone.seed existed: its cache is found again.
+    default = load_config(Path(__file__).resolve().parents[1] / "experiments" / "synthfaces.yaml")
+    assert embedded_backbone_dir(default).name == "backbone-32px-2422d9a363"
