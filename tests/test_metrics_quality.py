@@ -151,21 +151,21 @@ def test_parser_features_shape_and_inputs():
     assert not parser._forward_hooks  # the capture hooks are gone after each call
 
 
+def _distance(metric: FrechetDistance, real: torch.Tensor, generated: torch.Tensor) -> float:
+    """The metric's distance between two sets, from a fresh state."""
+    metric.reset()
+    metric.update(real, real=True)
+    metric.update(generated, real=False)
+    return metric.compute().item()
+
+
 def test_parser_frechet_distance_is_zero_on_a_set_against_itself_and_grows_with_a_shift():
     torch.manual_seed(0)
     metric = frechet_embedded(EmbeddedParser(8))
     images = _images(64, 16, seed=5)
-    metric.update(images, real=True)
-    metric.update(images, real=False)
-    same = metric.compute().item()
-    metric.reset()
-    metric.update(images, real=True)
-    metric.update(_images(64, 16, seed=6, scale=0.5, shift=0.3), real=False)
-    shifted = metric.compute().item()
-    metric.reset()
-    metric.update(images, real=True)
-    metric.update(_images(64, 16, seed=6), real=False)  # a fresh sample of the same distribution
-    resampled = metric.compute().item()
+    same = _distance(metric, images, images)
+    shifted = _distance(metric, images, _images(64, 16, seed=6, scale=0.5, shift=0.3))
+    resampled = _distance(metric, images, _images(64, 16, seed=6))  # a fresh sample of the same distribution
     assert abs(same) < 1e-3 * shifted and shifted > 1.5 * resampled > 0
     assert metric.higher_is_better is False
 
@@ -191,13 +191,8 @@ def test_inception_fid_loads_the_local_file_and_scores(inception_file):
     saved = torch.load(inception_file, weights_only=True)
     assert torch.equal(metric.inception.fc.weight, saved["fc.weight"])
     images = _images(3, 32, seed=7)
-    metric.update(images, real=True)
-    metric.update(images, real=False)
-    same = metric.compute().item()
-    metric.reset()
-    metric.update(images, real=True)
-    metric.update(_images(3, 32, seed=8, scale=0.3, shift=-0.5), real=False)
-    shifted = metric.compute().item()
+    same = _distance(metric, images, images)
+    shifted = _distance(metric, images, _images(3, 32, seed=8, scale=0.3, shift=-0.5))
     assert np.isfinite(shifted) and shifted > 0 and abs(same) < 1e-3 * shifted
     assert isinstance(frechet_inception(inception_file), FrechetDistance)
     seen = []
