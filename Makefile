@@ -17,8 +17,11 @@ $(STAMP): pyproject.toml
 test: install
 	$(PY) -m pytest -q
 
+# CPU benchmarks (docs/PERFORMANCE.md); the GPU one: $(PY) benchmarks/bench_sampling.py --model dev
 bench: install
 	$(PY) benchmarks/bench_synthfaces.py
+	$(PY) benchmarks/bench_sampling.py --model embedded
+	$(PY) benchmarks/bench_training.py -c $(CONFIG)
 
 CONFIG ?= experiments/synthfaces.yaml
 ATTENTION ?= improved_decoupled

@@ -65,7 +65,7 @@ def _generate(args: argparse.Namespace) -> int:
     from mdit.run import load_run
     from mdit.visualize import sample_grid, save_png, to_uint8
 
-    module = load_run(args.run_dir)
+    module = load_run(args.run_dir, for_sampling=True)
     resolution = module.cfg.data.resolution
     common = {"steps": args.steps, "seed": args.seed, "conditions": args.conditions,
               "guidance_scale": args.guidance_scale}  # fmt: skip

@@ -159,8 +159,9 @@ def load_run_config(folder: str | Path, overrides: Sequence[str] = ()) -> DictCo
     return cfg
 
 
-def load_run(folder: str | Path, overrides: Sequence[str] = ()) -> MDiTModule:
-    """A trained run back from its folder: its config (`overrides` on top), its backbone, its checkpoint's weights."""
+def load_run(folder: str | Path, overrides: Sequence[str] = (), for_sampling: bool = False) -> MDiTModule:
+    """A trained run back from its folder: its config (`overrides` on top), its backbone, its checkpoint's weights;
+    `for_sampling`: made sampling-only (`MDiTModule.for_sampling`: EMA weights, image adapter merged)."""
     folder = Path(folder)
     cfg = load_run_config(folder, overrides)
     checkpoint = folder / LAST_CHECKPOINT
@@ -168,7 +169,7 @@ def load_run(folder: str | Path, overrides: Sequence[str] = ()) -> MDiTModule:
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     module.on_load_checkpoint(state)
     module.load_state_dict(state["state_dict"], strict=False)
-    return module.eval()
+    return module.for_sampling() if for_sampling else module.eval()
 
 
 def _claim_run_folder(folder: Path, cfg: DictConfig) -> None:

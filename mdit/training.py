@@ -178,6 +178,18 @@ class MDiTModule(L.LightningModule):
             self.ema = checkpoint["ema"]
 
     # -- sampling ------------------------------------------------------------------------------------------------
+    def for_sampling(self) -> MDiTModule:
+        """Sampling only, for good: the EMA weights in place of the trained ones, the image adapter merged into
+        the base (`MDiTTransformer.merge_image_adapter`: the denoising steps run FLUX's plain layers)."""
+        if self.ema is not None:
+            with torch.no_grad():
+                for name, param in self.trainable_parameters():
+                    param.copy_(self.ema[name])
+            self.ema = None
+        self.requires_grad_(False)
+        self.model.merge_image_adapter()
+        return self.eval()
+
     @torch.no_grad()
     def generate(
         self,

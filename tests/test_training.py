@@ -123,6 +123,19 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(cfg):
         assert torch.equal(a["exp_avg"], b["exp_avg"]) and torch.equal(a["exp_avg_sq"], b["exp_avg_sq"])
 
 
+def test_a_run_loaded_for_sampling_generates_what_the_trained_run_does(cfg):
+    """EMA weights baked in and the image adapter merged: the same samples (up to float rounding), faster."""
+    run_cfg = _cfg(cfg, "model.attention=improved_decoupled", "train.ema_decay=0.5", "train.max_steps=4",
+                   "name=straight")  # fmt: skip
+    trained = fit(run_cfg, load_backbone(backbone_dir(cfg)))  # already trained by the resume test: loads
+    batch = _batch(2)
+    expected = trained.eval().generate(batch["mask"], batch["caption"], steps=3, seed=[1, 2])
+    sampler = load_run(run_dir(run_cfg), for_sampling=True)
+    assert sampler.ema is None and sampler.model.image_adapter_merged and not sampler.trainable_parameters()
+    torch.testing.assert_close(sampler.generate(batch["mask"], batch["caption"], steps=3, seed=[1, 2]), expected,
+                               rtol=0, atol=1e-5)  # fmt: skip
+
+
 @pytest.mark.parametrize("attention", ["concat", "hard_decoupled"])
 def test_checkpoint_holds_only_trainable_weights_and_restores_outputs(cfg, attention):
     run_cfg = _cfg(cfg, f"model.attention={attention}", f"name=roundtrip-{attention}")

@@ -129,7 +129,7 @@ def evaluate(folder: str | Path, overrides: Sequence[str] = (), log: Callable[[s
     judges = load_judges(cfg, device)
     if judges.topiq is None:
         log(f"TOPIQ: n/a: {judges.info['topiq']['reason']}")
-    module = load_run(folder, overrides).to(device)
+    module = load_run(folder, overrides, for_sampling=True).to(device)
     grid = folder / GRID_DIR / f"{e.mode}.png"
     results = score(module, cfg, judges, device, grid, log)
     results.update({

@@ -64,6 +64,8 @@ class MDiTTransformer(nn.Module):
         self.latent_channels = base.x_embedder.in_features
         self.gradient_checkpointing = False
         self.static_passes = 0  # static-path runs, for tests and profiling
+        self.image_adapter_merged = False
+        self._rope_cache: tuple[torch.Tensor, torch.Tensor, tuple, tuple] | None = None
 
         if self.strategy.mask_channels:
             widen_x_embedder(base, self.latent_channels)
@@ -111,6 +113,8 @@ class MDiTTransformer(nn.Module):
             raise ValueError(f"mask tokens {tuple(mask.shape)} do not match image tokens {tuple(hidden_states.shape)}")
         if self.base.config.guidance_embeds and guidance is None:
             raise ValueError("this backbone has a guidance embedding (FLUX.1-dev style): pass `guidance`")
+        if self.image_adapter_merged and torch.is_grad_enabled():
+            raise RuntimeError("the image adapter is merged for sampling (merge_image_adapter): this model cannot train")
 
         if strategy.mask_channels:
             if mask is None:  # dropped mask = zero mask channels
@@ -124,7 +128,7 @@ class MDiTTransformer(nn.Module):
         rope_t, rope_x = self._ropes(txt_ids, img_ids)
         n_txt = txt.shape[1]
         # Like a FLUX LoRA, the image adapter is on the image-side modules, which single blocks share with text.
-        adapters = self._image_adapters
+        adapters = self._adapters(self._image_adapters)
         streams = [Stream(txt, temb, rope_t, "context", adapters), Stream(x, temb, rope_x, "image", adapters)]
 
         mask_kv: list[KV] | None = None
@@ -135,7 +139,8 @@ class MDiTTransformer(nn.Module):
             if static_cache is not None:
                 static_cache.store(mask_kv)
         elif mask is not None:  # holistic: M is a dynamic stream like X
-            streams.append(Stream(self._embed_mask(mask), temb, rope_x, "image", (MASK_ADAPTER,), final=False))
+            streams.append(Stream(self._embed_mask(mask), temb, rope_x, "image", self._adapters((MASK_ADAPTER,)),
+                                  final=False))  # fmt: skip
 
         record = static_cache is not None and not reading and len(streams) == 3
         streams, recorded = self._run_blocks(streams, mask_kv, record=record)
@@ -162,11 +167,42 @@ class MDiTTransformer(nn.Module):
         cache.store(self._static_pass(mask_hidden_states, txt, pooled_projections, guidance, rope_t, rope_x))
         return cache
 
+    def merge_image_adapter(self) -> None:
+        """For sampling only: fold the image adapter into the base weights (W + B_X A_X), so that the dynamic
+        steps run FLUX's plain layers; streams on those weights that must not see it (mask tokens, the static
+        text) get it subtracted instead. One-way (merging is not exactly undone in bf16); a merged model
+        refuses to train. A no-op without an image adapter."""
+        if not self._image_adapters or self.image_adapter_merged:
+            return
+        with torch.no_grad():
+            for layer in lora_layers(self.base):
+                if IMAGE_ADAPTER in layer.lora_A:
+                    weight = layer.get_base_layer().weight
+                    weight += layer.get_delta_weight(IMAGE_ADAPTER).to(weight.dtype)
+                    layer.scaling[IMAGE_ADAPTER] = -layer.scaling[IMAGE_ADAPTER]
+        self.image_adapter_merged = True
+
+    def _adapters(self, wanted: tuple[str, ...]) -> tuple[str, ...]:
+        """The adapters to switch on for a stream that wants `wanted` (see merge_image_adapter)."""
+        if not self.image_adapter_merged:
+            return wanted
+        if IMAGE_ADAPTER in wanted:
+            return tuple(a for a in wanted if a != IMAGE_ADAPTER)
+        return (*wanted, IMAGE_ADAPTER)
+
     def _ropes(self, txt_ids: torch.Tensor, img_ids: torch.Tensor) -> tuple[tuple, tuple]:
-        """RoPE (cos, sin) of the text and image positions; mask tokens share the image positions."""
+        """RoPE (cos, sin) of the text and image positions; mask tokens share the image positions.
+
+        Kept for the last (txt_ids, img_ids) pair: a sampler passes the same id tensors at every step.
+        """
+        cached = self._rope_cache
+        if cached is not None and cached[0] is txt_ids and cached[1] is img_ids:
+            return cached[2], cached[3]
         cos, sin = self.base.pos_embed(torch.cat([txt_ids, img_ids], dim=0))
         n_txt = txt_ids.shape[0]
-        return (cos[:n_txt], sin[:n_txt]), (cos[n_txt:], sin[n_txt:])
+        rope_t, rope_x = (cos[:n_txt], sin[:n_txt]), (cos[n_txt:], sin[n_txt:])
+        self._rope_cache = (txt_ids, img_ids, rope_t, rope_x)
+        return rope_t, rope_x
 
     def _time_embedding(
         self, timestep: torch.Tensor, guidance: torch.Tensor | None, pooled: torch.Tensor, dtype: torch.dtype
@@ -195,9 +231,9 @@ class MDiTTransformer(nn.Module):
         """The mask path, once per sample: M over M (hard) or [T_s;M] over [T_s;M] (improved)."""
         self.static_passes += 1
         emb = self.static_embedding(pooled, guidance)
-        streams = [Stream(self._embed_mask(mask), emb, rope_x, "image", (MASK_ADAPTER,), final=False)]
+        streams = [Stream(self._embed_mask(mask), emb, rope_x, "image", self._adapters((MASK_ADAPTER,)), final=False)]
         if self.strategy.static_text:
-            streams.insert(0, Stream(txt, emb, rope_t, "context", final=False))
+            streams.insert(0, Stream(txt, emb, rope_t, "context", self._adapters(()), final=False))
         _, kv = self._run_blocks(streams, None, record=True)
         return kv
 

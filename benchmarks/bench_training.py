@@ -1,0 +1,139 @@
+"""Embedded training on this CPU, per variant: samples per second, the share of a step spent waiting for data,
+and the peak RSS; next to a plain diffusers FLUX LoRA step (peft, the same rank and targets) on [T; X].
+
+Each variant runs in its own process (so its peak RSS is its own), with the committed config's model, batch
+and data, a random-weight backbone of the configured shape (timing does not depend on the weights), the
+config's data loader (data.num_workers), and `--steps` timed steps after `--warmup`.
+
+    python benchmarks/bench_training.py -c experiments/synthfaces.yaml --steps 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from mdit.backbone import new_embedded_backbone
+from mdit.conditioning import encode_image
+from mdit.config import load_config, lora_settings
+from mdit.model import STRATEGIES
+from mdit.run import datamodule
+from mdit.training import MDiTModule, step_generator
+
+BASELINE = "diffusers_lora"
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def measure(config: str | None, overrides: list[str], variant: str, steps: int, warmup: int) -> dict[str, Any]:
+    """One process's measurement: data wait and step seconds of `steps` steps, after `warmup`."""
+    torch.manual_seed(0)
+    cfg = load_config(config, [*overrides, f"model.attention={'none' if variant == BASELINE else variant}"])
+    module = MDiTModule(cfg, new_embedded_backbone(cfg.backbone, seed=0)).train()
+    if variant == BASELINE:
+        step = _diffusers_step(module, cfg)
+    else:
+        optimizer = module.configure_optimizers()
+
+        def step(batch: dict[str, Any], i: int) -> None:
+            module.flow_matching_loss(batch, step_generator(0, i)).backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+    data = datamodule(cfg)
+    data.setup("fit")
+    batches = iter(data.train_dataloader())
+    waits, times = [], []
+    for i in range(warmup + steps):
+        start = time.perf_counter()
+        batch = next(batches)
+        loaded = time.perf_counter()
+        step(batch, i)
+        done = time.perf_counter()
+        if i >= warmup:
+            waits.append(loaded - start)
+            times.append(done - loaded)
+    batch_size = cfg.data.batch_size
+    step_s = statistics.median(times)
+    return {"samples_per_s": round(batch_size / step_s, 2), "step_ms": round(step_s * 1e3, 2),
+            "data_wait_ms": round(statistics.median(waits) * 1e3, 3),
+            "data_wait_share": round(sum(waits) / (sum(waits) + sum(times)), 4),
+            "peak_rss_mib": round(peak_rss_mib(), 1), "batch": batch_size,
+            "trainable_parameters": sum(p.numel() for _, p in module.trainable_parameters())}  # fmt: skip
+
+
+def _diffusers_step(module: MDiTModule, cfg) -> Any:
+    """diffusers' FluxTransformer2DModel.forward + backward with one peft LoRA (same rank and targets) on [T; X]."""
+    from peft import inject_adapter_in_model
+
+    base = module.model.base
+    settings = lora_settings(cfg.model.lora)
+    inject_adapter_in_model(settings.peft_config(), base, adapter_name="default")
+    params = [p for n, p in base.named_parameters() if "lora_" in n]
+    for p in params:
+        p.requires_grad_(True)
+    optimizer = torch.optim.AdamW(params, lr=cfg.train.lr)
+
+    def step(batch: dict[str, Any], i: int) -> None:
+        gen = step_generator(0, i)
+        x0 = encode_image(batch["image"], module.autoencoder)
+        t = torch.rand(x0.shape[0], generator=gen)
+        eps = torch.randn(x0.shape, generator=gen)
+        x_t = (1 - t[:, None, None]) * x0 + t[:, None, None] * eps
+        cond = module.conditions(batch["caption"], None)
+        v = base(hidden_states=x_t, encoder_hidden_states=cond.text_tokens, pooled_projections=cond.pooled,
+                 timestep=t, img_ids=cond.img_ids, txt_ids=cond.txt_ids, guidance=cond.guidance,
+                 return_dict=False)[0]  # fmt: skip
+        F.mse_loss(v, eps - x0).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-c", "--config", default=None)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--variants", nargs="+", default=[BASELINE, *(v for v in STRATEGIES if v != "none")],
+                        help="`none` has nothing to train under LoRA")  # fmt: skip
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config override, e.g. --set data.num_workers=1 (repeatable)")  # fmt: skip
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--out", default=None, help="write the results as JSON here")
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(measure(args.config, args.overrides, args.worker, args.steps, args.warmup)))
+        return
+    results: dict[str, Any] = {"torch": torch.__version__, "threads": torch.get_num_threads(), "steps": args.steps,
+                               "overrides": args.overrides}  # fmt: skip
+    for variant in args.variants:
+        command = [sys.executable, __file__, "--worker", variant, "--steps", str(args.steps), "--warmup",
+                   str(args.warmup), *(["-c", args.config] if args.config else []),
+                   *(f"--set={o}" for o in args.overrides)]  # fmt: skip
+        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        results[variant] = json.loads(out.strip().splitlines()[-1])
+        print(variant, results[variant], flush=True)
+    base = results[BASELINE]["step_ms"]
+    for variant in args.variants:
+        results[variant]["step_ratio_vs_diffusers_lora"] = round(results[variant]["step_ms"] / base, 3)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(results, f, indent=1)
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
