@@ -1,0 +1,31 @@
+"""The sampling benchmark runs end to end on a tiny model, and the static cache it measures matches its formula."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).parent.parent / "benchmarks" / "bench_sampling.py"
+
+
+def test_bench_sampling_on_a_tiny_model(tmp_path):
+    out = tmp_path / "tiny.json"
+    subprocess.run([sys.executable, str(SCRIPT), "--model", "tiny", "--rounds", "1", "--out", str(out)],
+                   check=True, capture_output=True)  # fmt: skip
+    results = json.loads(out.read_text())
+    assert "failed" not in results
+    env = results["environment"]
+    config, shape = env["config"], env["shape"]
+    tokens = results["sampling_tokens/merged"]
+    assert set(tokens["timing"]) == {"none", "holistic", "hard_decoupled", "improved_decoupled"}
+    assert tokens["timing"]["none"]["ratio_vs_none"] == 1.0
+    assert all(v["seconds"] > 0 for v in tokens["timing"].values())
+    # blocks x 2 (K, V) x mask tokens x hidden x bytes (bf16): only the mask tokens' K/V are cached
+    blocks = config["num_layers"] + config["num_single_layers"]
+    hidden = config["attention_head_dim"] * config["num_attention_heads"]
+    expected = blocks * 2 * shape["image_tokens"] * hidden * 2
+    assert tokens["static_cache_bytes"] == {"hard_decoupled": expected, "improved_decoupled": expected}
+    assert 0 < tokens["attention"]["improved_decoupled"]["share"] < 1
+    assert results["sampling_concat/eager"]["timing"]["concat"]["seconds"] > 0
+    assert set(results["composition"]) == {"forward", "forward_backward"}
+    assert results["training_tokens"]["trainable_parameters"] > 0
