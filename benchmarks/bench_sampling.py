@@ -8,8 +8,8 @@ step; the composition overhead (holistic without adapters against diffusers' own
 number of tokens); the peak memory and time of one LoRA training step (bf16 base, fp32 adapters, bf16
 autocast, AdamW), with and without gradient checkpointing.
 
-    python benchmarks/bench_sampling.py --model dev --out docs/performance/h100.json
-    python benchmarks/bench_sampling.py --model embedded --sections sampling composition
+    python benchmarks/bench_sampling.py --model dev --out docs/performance/h100.json     # a GPU
+    python benchmarks/bench_sampling.py --model embedded --rounds 5                     # this CPU
 
 The three mask-token variants have the same modules (visual embedder, "image" and "mask" adapters);
 only the strategy differs, so one model serves all three and the weights stay identical.
@@ -350,8 +350,8 @@ def attempt(measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         return {"error": f"{type(error).__name__}: {error}"[:2000]}
 
 
-def free(*models: Any) -> None:
-    del models
+def release() -> None:
+    """Give the memory of dropped models back (the caller drops its references first)."""
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -394,7 +394,7 @@ def main() -> None:
                 json.dump(results, f, indent=1)
 
     lora = LoraSettings()
-    section = "build"
+    section, none = "build", None
     try:
         if "sampling" in args.sections or "composition" in args.sections:
             start = time.perf_counter()
@@ -406,33 +406,35 @@ def main() -> None:
             for mode in args.modes:
                 if mode != "eager":
                     concat.merge_image_adapter()
-                results[f"{section}/{mode}"] = attempt(lambda: sampling_concat(bench, none, concat, mode.endswith("graphs")))
+                graphs = mode.endswith("graphs")
+                results[f"{section}/{mode}"] = attempt(lambda g=graphs: sampling_concat(bench, none, concat, g))
                 save()
-            free(concat)
             concat = None
+            release()
             section = "sampling_tokens"
             tokens = bench.build("holistic", lora)
-            for i, mode in enumerate(args.modes):
+            for mode in args.modes:
                 if mode != "eager":
                     tokens.merge_image_adapter()
-                results[f"{section}/{mode}"] = attempt(lambda: sampling_tokens(
-                    bench, none, tokens, mode.endswith("graphs"), profile=mode == "merged"))  # fmt: skip
+                graphs, profile = mode.endswith("graphs"), mode == "merged"
+                results[f"{section}/{mode}"] = attempt(lambda g=graphs, p=profile: sampling_tokens(
+                    bench, none, tokens, g, profile=p))  # fmt: skip
                 save()
-            free(tokens)
             tokens = None
+            release()
         if "composition" in args.sections:
             section = "composition"
             results[section] = composition(bench, none)
             save()
-        free(none)
         none = None
+        release()
         if "training" in args.sections:
             section = "training_concat"
             concat = bench.build("concat", lora)
             results[section] = training_step_memory(bench, concat, ("concat",))
             save()
-            free(concat)
             concat = None
+            release()
             section = "training_tokens"
             tokens = bench.build("holistic", lora)
             results[section] = training_step_memory(bench, tokens, TOKEN_VARIANTS)

@@ -2,10 +2,10 @@
 
 import pytest
 import torch
+from model_helpers import inputs, randomize_lora, run, wrap
 
 from mdit.model.adapters import IMAGE_ADAPTER, lora_layers
 from mdit.sampling import euler_sample, flux_sigmas, mdit_velocity
-from model_helpers import inputs, randomize_lora, run, wrap
 
 MASK_VARIANTS = ("concat", "holistic", "hard_decoupled", "improved_decoupled")
 

@@ -114,7 +114,7 @@ class MDiTTransformer(nn.Module):
         if self.base.config.guidance_embeds and guidance is None:
             raise ValueError("this backbone has a guidance embedding (FLUX.1-dev style): pass `guidance`")
         if self.image_adapter_merged and torch.is_grad_enabled():
-            raise RuntimeError("the image adapter is merged for sampling (merge_image_adapter): this model cannot train")
+            raise RuntimeError("the image adapter is merged for sampling (merge_image_adapter): it cannot train")
 
         if strategy.mask_channels:
             if mask is None:  # dropped mask = zero mask channels
