@@ -8,7 +8,7 @@ step; the composition overhead (holistic without adapters against diffusers' own
 number of tokens); the peak memory and time of one LoRA training step (bf16 base, fp32 adapters, bf16
 autocast, AdamW), with and without gradient checkpointing.
 
-    python benchmarks/bench_sampling.py --model dev --out docs/performance/h100.json     # a GPU
+    python benchmarks/bench_sampling.py --model dev --out docs/performance/h100_run2.json  # a GPU
     python benchmarks/bench_sampling.py --model embedded --rounds 5                     # this CPU
 
 The three mask-token variants have the same modules (visual embedder, "image" and "mask" adapters);
@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from diffusers import FluxTransformer2DModel
 
 from mdit.backbone import embedded_transformer_kwargs
+from mdit.callbacks.cost import seconds_per_image
 from mdit.conditioning import latent_image_ids
 from mdit.config import load_config
 from mdit.cost.flops import GenerationShape, generation_inputs
@@ -78,7 +79,7 @@ class Bench:
             torch.cuda.synchronize()
 
     def build(self, attention: str, lora: LoraSettings | None) -> MDiTTransformer:
-        """A FLUX.1-dev-config transformer (diffusers' defaults, guidance embedding) with random bf16 weights."""
+        """A transformer of this benchmark's config with random weights in its dtype, on its device."""
         torch.manual_seed(0)
         previous = torch.get_default_dtype()
         torch.set_default_dtype(self.dtype)
@@ -192,18 +193,6 @@ def attention_share(bench: Bench, step: Callable) -> dict[str, Any]:
             "top": [(e.key[:80], round(getattr(e, key) / 1e3, 3), e.count) for e in top]}  # fmt: skip
 
 
-def median_ms(bench: Bench, fn: Callable, repeats: int = 20) -> float:
-    fn()
-    bench.sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        bench.sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
-
-
 def summarise(times: dict[str, list[float]], baseline: str = "none") -> dict[str, dict[str, float]]:
     base = statistics.median(times[baseline])
     rows = {}
@@ -246,8 +235,8 @@ def sampling_tokens(bench: Bench, none: MDiTTransformer, tokens: MDiTTransformer
                                                 cond_mask.img_ids, cond_mask.txt_ids, cond_mask.guidance)  # fmt: skip
             result.setdefault("static_cache_bytes", {})[name] = cache.nbytes
         none._rope_cache = None
-        result["rope_ms_per_computation"] = median_ms(bench, lambda: none.base.pos_embed(
-            torch.cat([cond_none.txt_ids, cond_none.img_ids])))  # fmt: skip
+        ids = torch.cat([cond_none.txt_ids, cond_none.img_ids])
+        result["rope_ms_per_computation"] = seconds_per_image(lambda: none.base.pos_embed(ids), 1, 20) * 1e3
     return result
 
 
