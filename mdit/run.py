@@ -185,11 +185,15 @@ def _claim_run_folder(folder: Path, cfg: DictConfig) -> None:
     atomic.write_text(config, text)
 
 
+# Where the log goes, not what the run is: a run trained offline may be resumed or reached by a W&B agent online.
+NOT_THE_RUN = ("wandb.mode",)
+
+
 def config_changes(folder: Path, cfg: DictConfig) -> list[str]:
     """Keys whose values differ between `cfg` and the config saved in `folder` (read through the schema,
-    so keys added to it since the run was saved count as their defaults)."""
+    so keys added to it since the run was saved count as their defaults), `NOT_THE_RUN` aside."""
     new, old = _flat(cfg), _flat(load_config(folder / CONFIG_FILE))
-    return sorted(k for k in new.keys() | old.keys() if new.get(k) != old.get(k))
+    return sorted(k for k in new.keys() | old.keys() if new.get(k) != old.get(k) and k not in NOT_THE_RUN)
 
 
 def _flat(cfg: DictConfig) -> dict:

@@ -209,7 +209,7 @@ class MDiTModule(L.LightningModule):
             raise ValueError(f"conditions={conditions!r}; valid: {', '.join(CONDITIONS)}")
         n = len(captions)
         seeds = [seed] if isinstance(seed, int) else list(seed)
-        if masks.shape[0] != n or len(seeds) not in (1, n):
+        if masks.shape[0] != n or len(seeds) != (1 if isinstance(seed, int) else n):
             raise ValueError(f"{masks.shape[0]} masks, {n} captions and {len(seeds)} seeds: one of each per sample")
         captions = [EMPTY_CAPTION] * n if conditions == "mask" else list(captions)
         side = self.latent_side

@@ -94,6 +94,8 @@ def test_each_sample_has_its_own_seed_whatever_its_batch(run):
     # ... while `generate` on a batch draws all noise from one seed, so a sample there depends on its batch.
     batched = module.generate(masks, captions, steps=2, seed=seeds[1])
     assert not torch.allclose(batched[1:2], alone, atol=1e-3)
+    with pytest.raises(ValueError, match="one of each per sample"):
+        module.generate(masks, captions, steps=2, seed=seeds[:1])  # a seed list needs one seed per sample
 
 
 @pytest.mark.parametrize("override", ["model.attention=holistic", "seed=3", "data.test_size=8", "wandb.mode=online"])

@@ -11,7 +11,7 @@ from train_helpers import tiny_config
 from mdit.backbone import load_backbone
 from mdit.data import SynthFacesDataset
 from mdit.model import STRATEGIES
-from mdit.run import backbone_dir, fit, load_run, run_dir
+from mdit.run import backbone_dir, config_changes, fit, load_run, run_dir
 from mdit.training import MDiTModule, sample_dropout, step_generator
 
 VARIANTS = [name for name in STRATEGIES if name != "none"]
@@ -162,6 +162,8 @@ def test_rerun_with_another_config_is_refused(cfg):
     fit(_cfg(cfg, "name=fixed"), load_backbone(backbone_dir(cfg)))
     with pytest.raises(ConfigError, match="train.lr"):
         fit(_cfg(cfg, "name=fixed", "train.lr=0.5"), load_backbone(backbone_dir(cfg)))
+    # Where the log goes is not the run: a W&B agent (online) may pick up a run trained offline.
+    assert config_changes(run_dir(_cfg(cfg, "name=fixed")), _cfg(cfg, "name=fixed", "wandb.mode=online")) == []
     # A run saved before a key joined the schema resumes: the missing key reads as its default.
     saved = run_dir(_cfg(cfg, "name=fixed")) / "config.yaml"
     saved.write_text(saved.read_text().replace("    image_stream: true\n", ""))

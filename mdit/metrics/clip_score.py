@@ -32,4 +32,4 @@ class ClipTScore(Metric):
         self.count += len(captions)
 
     def compute(self) -> torch.Tensor:
-        return self.total / self.count.clamp(min=1)
+        return self.total / self.count  # nothing seen: 0 / 0 = NaN, reported as n/a, never 0

@@ -45,7 +45,7 @@ class TopiqScore(Metric):
         self.count += images.shape[0]
 
     def compute(self) -> torch.Tensor:
-        return self.total / self.count.clamp(min=1)
+        return self.total / self.count  # nothing seen: 0 / 0 = NaN, reported as n/a, never 0
 
     def train(self, mode: bool = True) -> TopiqScore:
         """The judge stays in eval mode inside a training module (in train mode CFANet applies dropout)."""

@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mdit.config import EvalConfig
 from mdit.sweep.columns import COST, COSTS, EVAL, QUALITY
 from mdit.sweep.spec import SweepSpec, load_sweep
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     import wandb_workspaces.reports.v2 as wr
 
 DEFAULT_PROJECT = "mditface"
-DEFAULT_MODE = "both"  # mdit.config's eval.mode default: the mode of a sweep that does not vary it
+DEFAULT_MODE = EvalConfig().mode  # the mode of a sweep that does not vary it
 # The eval metrics of the bars: the tables' quality columns read straight from eval[mode] (real_images/... are
 # the judges' own scores on the real images, not a property of the variant).
 QUALITY_METRICS = tuple(column.key for column in QUALITY if len(column.path) == 1)

@@ -10,10 +10,11 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from mdit.config import EvalConfig
 from mdit.sweep.collect import Run, config_value
 from mdit.sweep.columns import MEASURED, Value
 
-ATTENTION_KEY, MODE_KEY, DEFAULT_MODE = "model.attention", "eval.mode", "both"
+ATTENTION_KEY, MODE_KEY, DEFAULT_MODE = "model.attention", "eval.mode", EvalConfig().mode
 
 
 @dataclass(frozen=True)

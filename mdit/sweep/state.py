@@ -18,7 +18,6 @@ from mdit.run import METRICS_FILE
 
 STATE_FILE = "sweep_state.json"
 TRAINED_KEY, EVAL_KEY = "steps", "eval"
-STATUSES = ("running", "finished", "failed", "interrupted")
 # The names metrics.json's training keys have in the run's W&B summary: Lightning's logged losses, and the
 # cost/<key> the cost callback writes (mdit.callbacks.cost.measure_cost's keys).
 RENAMED = {"val_loss": "val/loss", "train_loss": "train/loss"}
