@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -33,6 +34,17 @@ def write_text(path: str | Path, text: str) -> Path:
 
 def write_json(path: str | Path, data: Any) -> Path:
     return write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def update_json(path: str | Path, update: Callable[[dict], dict]) -> Path:
+    """Replace the JSON object at `path` by `update(current)` (current = {} when absent), atomically and under an
+    exclusive lock on `.<name>.lock` beside it: concurrent updaters each see the others' writes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        current = json.loads(path.read_text()) if path.is_file() else {}
+        return write_json(path, update(current))
 
 
 @contextmanager

@@ -7,11 +7,13 @@ run. Re-running the same command resumes from `last.ckpt`.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -28,6 +30,7 @@ from mdit.data import SynthFacesDataModule
 from mdit.training import MDiTModule
 
 CONFIG_FILE, METRICS_FILE, LAST_CHECKPOINT = "config.yaml", "metrics.json", "checkpoints/last.ckpt"
+EVAL_KEY = "eval"  # metrics.json: `mdit eval` results per mode
 # Frozen text encoders and autoencoders stay in eval mode on purpose (see conditioning/frozen.py).
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
 
@@ -93,6 +96,9 @@ def fit(cfg: DictConfig, backbone: Backbone, callbacks: Sequence[L.Callback] = (
     module = MDiTModule(cfg, backbone)
     if not module.trainable_parameters():  # `none` with LoRA: the backbone itself is the text-only baseline
         return _untrained_run(module, folder)
+    last = folder / LAST_CHECKPOINT
+    if last.is_file() and is_trained(read_metrics(folder)):  # a rerun of a finished run: nothing to do
+        return _load_trained(module, last).eval()
     grid = SampleGrid(folder / "samples", cfg.train.sample_count, cfg.train.sample_steps, cfg.seed)
     checkpoints = ModelCheckpoint(dirpath=folder / "checkpoints", save_last=True, save_top_k=0,
                                   every_n_train_steps=cfg.train.checkpoint_every)  # fmt: skip
@@ -105,7 +111,6 @@ def fit(cfg: DictConfig, backbone: Backbone, callbacks: Sequence[L.Callback] = (
         log_every_n_steps=cfg.train.log_every, logger=_logger(cfg, folder),
         callbacks=[checkpoints, grid, timer, *cost, *callbacks], default_root_dir=folder, enable_model_summary=False,
     )  # fmt: skip
-    last = folder / LAST_CHECKPOINT
     started = time.perf_counter()
     try:
         trainer.fit(module, datamodule=datamodule(cfg), ckpt_path=last if last.is_file() else None)
@@ -126,8 +131,21 @@ def fit(cfg: DictConfig, backbone: Backbone, callbacks: Sequence[L.Callback] = (
         "samples": str(grid.last_path) if grid.last_path else None,
         **(cost[0].results if cost else {}),
     }
-    atomic.write_json(folder / METRICS_FILE, metrics)
+    write_training_metrics(folder, metrics)
     return module
+
+
+def write_training_metrics(folder: Path, metrics: dict) -> Path:
+    """metrics.json's training keys, replaced; the evaluations of this very checkpoint step are kept (a rerun of a
+    finished run), those of another step dropped (they scored other weights)."""
+
+    def update(current: dict) -> dict:
+        kept = {
+            mode: r for mode, r in current.get(EVAL_KEY, {}).items() if r.get("checkpoint_step") == metrics["steps"]
+        }
+        return {**metrics, **({EVAL_KEY: kept} if kept else {})}
+
+    return atomic.update_json(folder / METRICS_FILE, update)
 
 
 def _untrained_run(module: MDiTModule, folder: Path) -> MDiTModule:
@@ -136,7 +154,7 @@ def _untrained_run(module: MDiTModule, folder: Path) -> MDiTModule:
     metrics = {"attention": module.cfg.model.attention, "steps": 0, "trainable_parameters": 0}
     if module.cfg.eval.cost:
         metrics.update(measure_cost(module, module.cfg.eval.steps, module.cfg.eval.latency_repeats))
-    atomic.write_json(folder / METRICS_FILE, metrics)
+    write_training_metrics(folder, metrics)
     return module
 
 
@@ -165,11 +183,29 @@ def load_run(folder: str | Path, overrides: Sequence[str] = (), for_sampling: bo
     folder = Path(folder)
     cfg = load_run_config(folder, overrides)
     checkpoint = folder / LAST_CHECKPOINT
-    module = MDiTModule(cfg, load_backbone(backbone_dir(cfg)))
+    module = _load_trained(MDiTModule(cfg, load_backbone(backbone_dir(cfg))), checkpoint)
+    return module.for_sampling() if for_sampling else module.eval()
+
+
+def _load_trained(module: MDiTModule, checkpoint: Path) -> MDiTModule:
+    """`module` with a checkpoint's trainable weights (and EMA)."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     module.on_load_checkpoint(state)
     module.load_state_dict(state["state_dict"], strict=False)
-    return module.for_sampling() if for_sampling else module.eval()
+    return module
+
+
+def read_metrics(folder: Path) -> dict[str, Any]:
+    """A run folder's metrics.json, or {} when it has none (or a half-written one from an older version)."""
+    try:
+        return json.loads((folder / METRICS_FILE).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def is_trained(metrics: Mapping[str, Any]) -> bool:
+    """Training finished: `mdit train` writes metrics.json (with "steps") only at its very end."""
+    return "steps" in metrics
 
 
 def _claim_run_folder(folder: Path, cfg: DictConfig) -> None:

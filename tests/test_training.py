@@ -11,7 +11,16 @@ from train_helpers import tiny_config
 from mdit.backbone import load_backbone
 from mdit.data import SynthFacesDataset
 from mdit.model import STRATEGIES
-from mdit.run import backbone_dir, config_changes, fit, load_run, run_dir
+from mdit.run import (
+    LAST_CHECKPOINT,
+    backbone_dir,
+    config_changes,
+    fit,
+    load_run,
+    read_metrics,
+    run_dir,
+    write_training_metrics,
+)
 from mdit.training import MDiTModule, sample_dropout, step_generator
 
 VARIANTS = [name for name in STRATEGIES if name != "none"]
@@ -154,6 +163,32 @@ def test_checkpoint_holds_only_trainable_weights_and_restores_outputs(cfg, atten
     assert torch.equal(loaded.generate(batch["mask"], batch["caption"], steps=2), expected)
     fresh = _module(cfg, f"model.attention={attention}").eval()
     assert not torch.equal(fresh.generate(batch["mask"], batch["caption"], steps=2), expected)
+
+
+def test_rerunning_a_finished_run_changes_nothing_and_keeps_its_evaluations(cfg):
+    from mdit.evaluation.results import merge_into_metrics
+
+    run_cfg = _cfg(cfg, "name=finished")
+    fit(run_cfg, load_backbone(backbone_dir(cfg)))
+    folder = run_dir(run_cfg)
+    merge_into_metrics(folder, "both", {"checkpoint_step": read_metrics(folder)["steps"], "mask_accuracy": 50.0})
+    metrics, checkpoint = (folder / "metrics.json").read_text(), (folder / LAST_CHECKPOINT).read_bytes()
+    rerun = fit(run_cfg, load_backbone(backbone_dir(cfg)))
+    assert (folder / "metrics.json").read_text() == metrics and read_metrics(folder)["val_loss"] is not None
+    assert (folder / LAST_CHECKPOINT).read_bytes() == checkpoint
+    loaded = dict(load_run(folder).named_parameters())  # the rerun returns the trained weights
+    assert rerun.trainable_parameters() and all(torch.equal(p, loaded[n]) for n, p in rerun.trainable_parameters())
+
+
+def test_training_metrics_keep_only_the_evaluations_of_their_checkpoint_step(tmp_path):
+    from mdit.evaluation.results import merge_into_metrics
+
+    merge_into_metrics(tmp_path, "both", {"checkpoint_step": 4})
+    merge_into_metrics(tmp_path, "text", {"checkpoint_step": 8})
+    write_training_metrics(tmp_path, {"steps": 8, "val_loss": 0.1})
+    assert read_metrics(tmp_path) == {"steps": 8, "val_loss": 0.1, "eval": {"text": {"checkpoint_step": 8}}}
+    write_training_metrics(tmp_path, {"steps": 12})
+    assert read_metrics(tmp_path) == {"steps": 12}
 
 
 def test_rerun_with_another_config_is_refused(cfg):

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import fcntl
-import json
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
 from mdit import atomic
-from mdit.run import METRICS_FILE, run_name, wandb_run_id
+from mdit.run import EVAL_KEY, METRICS_FILE, run_name, wandb_run_id
 
-EVAL_KEY = "eval"
-LOCK_FILE = ".metrics.json.lock"
 METRICS = (("mask_accuracy", "mask accuracy (%)"), ("clip_t", "CLIP-T"), ("topiq", "TOPIQ"),
            ("frechet", "Fréchet distance"))  # fmt: skip
 
@@ -23,12 +19,12 @@ def merge_into_metrics(folder: Path, mode: str, results: dict[str, Any]) -> Path
 
     Atomic, and locked: evaluations of several modes running at once each keep the others' results.
     """
-    path = folder / METRICS_FILE
-    with open(folder / LOCK_FILE, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        metrics = json.loads(path.read_text()) if path.is_file() else {}
+
+    def merge(metrics: dict) -> dict:
         metrics.setdefault(EVAL_KEY, {})[mode] = results
-        return atomic.write_json(path, metrics)
+        return metrics
+
+    return atomic.update_json(folder / METRICS_FILE, merge)
 
 
 def summary_values(mode: str, results: dict[str, Any]) -> dict[str, float | int | None]:

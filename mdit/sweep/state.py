@@ -14,28 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from mdit import atomic
-from mdit.run import METRICS_FILE
+from mdit.run import EVAL_KEY, is_trained, read_metrics
 
 STATE_FILE = "sweep_state.json"
-TRAINED_KEY, EVAL_KEY = "steps", "eval"
 # The names metrics.json's training keys have in the run's W&B summary: Lightning's logged losses, and the
 # cost/<key> the cost callback writes (mdit.callbacks.cost.measure_cost's keys).
 RENAMED = {"val_loss": "val/loss", "train_loss": "train/loss"}
 COST_KEYS = ("tflops", "tflops_delta", "tflops_delta_paper", "seconds_per_image", "seconds_per_image_none",
              "latency_ratio_vs_none")  # fmt: skip
-
-
-def read_metrics(folder: Path) -> dict[str, Any]:
-    """A run folder's metrics.json, or {} when it has none (or a half-written one from an older version)."""
-    try:
-        return json.loads((folder / METRICS_FILE).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-
-
-def is_trained(metrics: Mapping[str, Any]) -> bool:
-    """Training finished: `mdit train` writes metrics.json (with "steps") only at its very end."""
-    return TRAINED_KEY in metrics
 
 
 def missing_modes(metrics: Mapping[str, Any], modes: Iterable[str]) -> list[str]:
