@@ -39,14 +39,13 @@ train: install
 PROFILE ?= default
 comma := ,
 SEEDS ?= $(if $(filter gpu,$(PROFILE)),0$(comma)1$(comma)2)
-RUNS := $(if $(filter default,$(PROFILE)),runs,runs/$(PROFILE))
 RESULTS := $(if $(filter default,$(PROFILE)),results,results/$(PROFILE))
 SWEEP_OPTIONS = -c $(CONFIG) --profile $(PROFILE) $(if $(SEEDS),--seeds $(SEEDS))
 MDIT := $(VENV)/bin/mdit
 
 define ablation
 	$(MDIT) sweep sweeps/$(1).yaml --backend local $(SWEEP_OPTIONS) $(ARGS) || status=$$?; \
-	$(MDIT) table sweeps/$(1).yaml --runs $(RUNS) --out $(RESULTS) && exit $${status:-0}
+	$(MDIT) table sweeps/$(1).yaml -c $(CONFIG) --profile $(PROFILE) --out $(RESULTS) $(ARGS) && exit $${status:-0}
 endef
 
 ablation-attention: install

@@ -147,24 +147,37 @@ def _judges_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sweep(args: argparse.Namespace) -> int:
+def _sweep_config_files(args: argparse.Namespace) -> list[str]:
+    """The config layers of a sweep command: -c (default: the sweep YAML's), then the profile's."""
     from mdit.sweep.profiles import profile_files
+    from mdit.sweep.spec import load_sweep
+
+    return [*([args.config] if args.config else load_sweep(args.file).config_files), *profile_files(args.profile)]
+
+
+def _sweep_config(args: argparse.Namespace):
+    """The config every run of a sweep command is trained with, before its swept parameters."""
+    from mdit.config import load_config
+
+    return load_config(_sweep_config_files(args), args.overrides)
+
+
+def _sweep(args: argparse.Namespace) -> int:
     from mdit.sweep.spec import load_sweep, with_launch
 
     spec = load_sweep(args.file)
     if args.backend == "local" and (args.print_only or args.count is not None):
         raise ValueError("--print-only and --count are for --backend wandb")
-    files = [*([args.config] if args.config else spec.config_files), *profile_files(args.profile)]
+    files = _sweep_config_files(args)
     seeds = [int(seed) for seed in args.seeds.split(",")] if args.seeds else None
     spec = with_launch(spec, files, args.overrides, seeds)
     if args.backend == "local":
         from mdit.sweep.local import run_local
 
         return 0 if run_local(spec, log=partial(print, flush=True)).ok else 1
-    from mdit.config import load_config
     from mdit.sweep.wandb_backend import run_wandb
 
-    wandb_cfg = load_config(files, args.overrides).wandb
+    wandb_cfg = _sweep_config(args).wandb
     project = args.project or spec.config.get("project") or wandb_cfg.project
     entity = args.entity or spec.config.get("entity") or wandb_cfg.entity
     run_wandb(spec, project, entity, args.count, args.print_only)
@@ -185,8 +198,9 @@ def _sweep_run(args: argparse.Namespace) -> int:
 def _table(args: argparse.Namespace) -> int:
     from mdit.sweep.table import build_table
 
+    runs = args.runs or _sweep_config(args).output_dir
     paths = build_table(args.file, source=args.source, out_dir=args.out, wandb_sweep=args.sweep,
-                        runs_root=args.runs, flux_dev=not args.no_flux_dev)  # fmt: skip
+                        runs_root=runs, flux_dev=not args.no_flux_dev)  # fmt: skip
     print("wrote " + ", ".join(str(path) for path in paths.values()))
     return 0
 
@@ -300,7 +314,11 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--source", choices=["local", "wandb"], default="local")
     table.add_argument("--sweep", default=None, metavar="ENTITY/PROJECT/ID", help="the W&B sweep (--source wandb)")
     table.add_argument("--out", default="results", help="output folder")
-    table.add_argument("--runs", default="runs", help="local run folders' root (a profile's output_dir)")
+    table.add_argument("--runs", default=None,
+                       help="local run folders' root (default: output_dir of the config the sweep ran with)")
+    table.add_argument("-c", "--config", default=None, help="base config (default: the sweep command's -c files)")
+    table.add_argument("--profile", default="default", help="the profile the sweep ran with (its output_dir)")
+    table.add_argument("overrides", nargs="*", help="the key=value overrides the sweep ran with (output_dir=...)")
     table.add_argument("--no-flux-dev", action="store_true", help="skip the FLUX.1-dev-scale cost columns (~25 s)")
     table.set_defaults(run=_table)
 

@@ -20,7 +20,7 @@ from mdit.model.strategies import get_strategy
 
 FINETUNE_MODES = ("lora", "full")
 WANDB_MODES = ("offline", "online", "disabled")
-EVAL_MODES = ("both", "text", "mask")  # = mdit.training.CONDITIONS, the `conditions` of generate
+EVAL_MODES = ("both", "text", "mask")  # the conditions of a generation (mdit.training.CONDITIONS)
 
 
 class ConfigError(ValueError):
@@ -120,7 +120,7 @@ class JudgesConfig:
     """The judges of `mdit eval`: the embedded ones (trained on SynthFaces renders and cached), or local files.
 
     A path given here is a judge the user asked for: a missing file is an error. TOPIQ is optional: without
-    its file the value is n/a. The local paths and `seed` are not part of the embedded judges' cache key.
+    its file the value is n/a. The local paths are not part of the embedded judges' cache key; `seed` is.
     """
 
     seed: int = 0  # the embedded judges' training seed: every run, whatever its own seed, meets the same judges

@@ -17,11 +17,11 @@ from omegaconf import DictConfig
 
 from mdit.backbone import Backbone
 from mdit.conditioning import EMPTY_CAPTION, encode_image, encode_mask, latent_image_ids, unpack_latents
-from mdit.config import lora_settings
+from mdit.config import EVAL_MODES, lora_settings
 from mdit.model import MDiTTransformer
 from mdit.sampling import Conditions, euler_sample, flux_sigmas, guided_velocity, mdit_velocity, shift_times
 
-CONDITIONS = ("both", "text", "mask")
+CONDITIONS = EVAL_MODES  # what `generate` conditions on: both, text only, mask only
 
 
 def step_generator(seed: int, step: int, stream: int = 0) -> torch.Generator:

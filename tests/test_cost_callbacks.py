@@ -8,7 +8,7 @@ import pytest
 from train_helpers import tiny_config
 
 from mdit.backbone import load_backbone
-from mdit.callbacks.cost import generation_shape, seconds_per_image, variant_flops
+from mdit.callbacks.cost import COST_KEYS, generation_shape, seconds_per_image, variant_flops
 from mdit.cost.flops import generation_flops
 from mdit.model import MDiTTransformer
 from mdit.run import backbone_dir, fit, run_dir
@@ -58,6 +58,5 @@ def test_train_writes_cost_metrics(cfg):
     run_cfg = _cfg(cfg, "model.attention=hard_decoupled", "name=costed")
     fit(run_cfg, load_backbone(backbone_dir(run_cfg)))
     metrics = json.loads((run_dir(run_cfg) / "metrics.json").read_text())
-    for key in ("tflops", "tflops_delta", "tflops_delta_paper", "seconds_per_image", "seconds_per_image_none"):
+    for key in COST_KEYS:  # every key the sweep summaries rename to cost/<key> is written
         assert metrics[key] > 0, key
-    assert metrics["latency_ratio_vs_none"] > 0

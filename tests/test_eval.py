@@ -166,10 +166,11 @@ def test_embedded_judges_do_not_depend_on_run_seed_or_local_paths(tmp_path):
     assert judges_dir(tiny_config(tmp_path, "seed=5", "judges.clip=/x", "judges.topiq_home=/y")) == base
     assert judges_dir(tiny_config(tmp_path, "judges.seed=1")) != base
     assert judges_dir(tiny_config(tmp_path, "judges.clip_steps=3")) != base
-    # The default recipe keeps the key `mdit judges train` used before eval's keys existed: old caches are found.
+    assert judges_dir(tiny_config(tmp_path, "data.train_size=17")) != base  # the judges train on the train split
+    # The default config's folder, pinned: a change of the key makes every user train the judges again.
     assert (
         judges_dir(load_config(Path(__file__).resolve().parents[1] / "experiments" / "synthfaces.yaml")).name
-        == "judges-32px-6ef3f93c11"
+        == "judges-32px-13b2dc4344"
     )
 
 

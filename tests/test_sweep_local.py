@@ -16,11 +16,12 @@ import yaml
 from omegaconf import OmegaConf
 
 from mdit import atomic
+from mdit.callbacks.cost import COST_KEYS
 from mdit.cli import main, parse_args
 from mdit.run import CONFIG_FILE, LAST_CHECKPOINT, METRICS_FILE, run_dir
 from mdit.sweep.local import SweepError, run_local, subprocess_runner
 from mdit.sweep.spec import load_sweep, with_launch
-from mdit.sweep.state import COST_KEYS, STATE_FILE
+from mdit.sweep.state import STATE_FILE
 from mdit.sweep.trial import run_trial, trial_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -349,3 +350,8 @@ def test_micro_sweep_end_to_end_trains_evaluates_and_skips_on_rerun(tmp_path):
     out = tmp_path / "results"
     assert main(["table", str(spec.path), "--runs", str(tmp_path / "runs"), "--out", str(out), "--no-flux-dev"]) == 0
     assert all((out / f"ablation_attention.{suffix}").is_file() for suffix in ("md", "csv", "tex", "png"))
+    # Without --runs, the table reads the output_dir of the config the sweep ran with (as `make ablation-*` does).
+    derived = tmp_path / "derived"
+    assert main(["table", str(spec.path), "-c", BASE, "--out", str(derived), "--no-flux-dev",
+                 f"output_dir={tmp_path / 'runs'}"]) == 0  # fmt: skip
+    assert (derived / "ablation_attention.csv").read_text() == (out / "ablation_attention.csv").read_text()

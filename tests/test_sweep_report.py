@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from mdit.callbacks.cost import COST_KEYS
 from mdit.cli import main
 from mdit.sweep import report as sweep_report
 from mdit.sweep.report import build_report, describe, panels_of, sweep_modes, varied_key
 from mdit.sweep.spec import load_sweep
-from mdit.sweep.state import COST_KEYS, RENAMED, summary
+from mdit.sweep.state import RENAMED, summary
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP = ROOT / "sweeps/ablation_attention.yaml"

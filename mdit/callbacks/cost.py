@@ -22,6 +22,10 @@ from mdit.cost.flops import TERA, GenerationShape, generation_flops, paper_conve
 from mdit.model import MDiTTransformer
 from mdit.training import MDiTModule
 
+# What `measure_cost` returns: into metrics.json, and as cost/<key> into the W&B summary.
+COST_KEYS = ("tflops", "tflops_delta", "tflops_delta_paper", "seconds_per_image", "seconds_per_image_none",
+             "latency_ratio_vs_none")  # fmt: skip
+
 
 def generation_shape(module: MDiTModule, steps: int) -> GenerationShape:
     """The shape of one generation of this module: its resolution, text length and latent size."""

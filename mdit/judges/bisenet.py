@@ -66,10 +66,8 @@ def load_bisenet_parser(path: str | Path, device: str | torch.device = "cpu") ->
 
     facexlib's own init_parsing_model would download a missing file, so the network is built here directly.
     """
-    path = Path(path).expanduser()
-    file = path / BISENET_WEIGHTS_FILE if path.is_dir() or not path.suffix else path
     where = f"put facexlib's {BISENET_WEIGHTS_FILE} (BiSeNet face parser) in the folder given as judges.parser"
-    file = require_file(file, where)
+    file = require_file(path, where, name=BISENET_WEIGHTS_FILE)
     model = BiSeNet(num_class=NUM_CLASSES)
     state = torch.load(file, map_location="cpu", weights_only=True)
     try:

@@ -32,10 +32,10 @@ RECIPE_KEYS = ("parser_width", "parser_steps", "parser_lr", "batch_size", "clip_
 
 
 def judges_dir(cfg: DictConfig) -> Path:
-    """The cache folder of this config's embedded judges, keyed by resolution, recipe and `judges.seed`:
-    every run is scored by the same judges, whatever its own seed."""
+    """The cache folder of this config's embedded judges, keyed by resolution, recipe, `judges.seed` and the
+    training split's size (they train on it): every run is scored by the same judges, whatever its own seed."""
     recipe = {"resolution": cfg.data.resolution, "judges": {k: cfg.judges[k] for k in RECIPE_KEYS},
-              "seed": cfg.judges.seed}  # fmt: skip
+              "seed": cfg.judges.seed, "train_size": cfg.data.train_size}  # fmt: skip
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
     return cache_root(cfg) / f"judges-{cfg.data.resolution}px-{digest}"
 

@@ -78,8 +78,6 @@ def frechet_inception(weights: str | Path, **kwargs) -> FrechetDistance:
 
     antialias=False resizes to 299 like TensorFlow 1.x, matching torch-fidelity and clean-fid's FID numbers.
     """
-    path = Path(weights).expanduser()
-    file = path / INCEPTION_WEIGHTS_FILE if path.is_dir() or not path.suffix else path
-    file = require_file(file, f"give the FID InceptionV3 weights, torch-fidelity's {INCEPTION_WEIGHTS_FILE} "
-                              "(a file, or the folder holding it)")  # fmt: skip
+    file = require_file(weights, f"give the FID InceptionV3 weights, torch-fidelity's {INCEPTION_WEIGHTS_FILE} "
+                                 "(a file, or the folder holding it)", name=INCEPTION_WEIGHTS_FILE)  # fmt: skip
     return FrechetDistance(feature=2048, feature_extractor_weights_path=str(file), antialias=False, **kwargs)

@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from mdit import atomic
+from mdit.callbacks.cost import COST_KEYS
 from mdit.run import EVAL_KEY, is_trained, read_metrics
 
 STATE_FILE = "sweep_state.json"
 # The names metrics.json's training keys have in the run's W&B summary: Lightning's logged losses, and the
 # cost/<key> the cost callback writes (mdit.callbacks.cost.measure_cost's keys).
 RENAMED = {"val_loss": "val/loss", "train_loss": "train/loss"}
-COST_KEYS = ("tflops", "tflops_delta", "tflops_delta_paper", "seconds_per_image", "seconds_per_image_none",
-             "latency_ratio_vs_none")  # fmt: skip
 
 
 def missing_modes(metrics: Mapping[str, Any], modes: Iterable[str]) -> list[str]:
