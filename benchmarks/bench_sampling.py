@@ -234,7 +234,6 @@ def sampling_tokens(bench: Bench, none: MDiTTransformer, tokens: MDiTTransformer
             cache = tokens.prepare_static_cache(cond_mask.mask, cond_mask.text_tokens, cond_mask.pooled,
                                                 cond_mask.img_ids, cond_mask.txt_ids, cond_mask.guidance)  # fmt: skip
             result.setdefault("static_cache_bytes", {})[name] = cache.nbytes
-        none._rope_cache = None
         ids = torch.cat([cond_none.txt_ids, cond_none.img_ids])
         result["rope_ms_per_computation"] = seconds_per_image(lambda: none.base.pos_embed(ids), 1, 20) * 1e3
     return result
@@ -372,8 +371,8 @@ def main() -> None:
                              "the denoising step replayed as a CUDA graph (GPU only)")  # fmt: skip
     args = parser.parse_args()
     bench = Bench(args.model, args.rounds)
-    if bench.device.type != "cuda":  # CUDA graphs need a GPU
-        args.modes = [m for m in args.modes if not m.endswith("graphs")]
+    # Merging is one-way: the modes run in MODES order, whatever order they were given in; graphs need a GPU.
+    args.modes = [m for m in MODES if m in args.modes and (bench.device.type == "cuda" or not m.endswith("graphs"))]
     results: dict[str, Any] = {"environment": environment(bench)}
 
     def save() -> None:

@@ -2,8 +2,9 @@
 and the peak RSS; next to a plain diffusers FLUX LoRA step (peft, the same rank and targets) on [T; X].
 
 Each variant runs in its own process (so its peak RSS is its own), with the committed config's model, batch
-and data, a random-weight backbone of the configured shape (timing does not depend on the weights), the
-config's data loader (data.num_workers), and `--steps` timed steps after `--warmup`.
+and data but no condition dropout (so each step does the variant's whole work; `--set` puts it back), a
+random-weight backbone of the configured shape (timing does not depend on the weights), the config's data
+loader (data.num_workers), and `--steps` timed steps after `--warmup`.
 
     python benchmarks/bench_training.py -c experiments/synthfaces.yaml --steps 30
 """
@@ -39,7 +40,11 @@ def peak_rss_mib() -> float:
 def measure(config: str | None, overrides: list[str], variant: str, steps: int, warmup: int) -> dict[str, Any]:
     """One process's measurement: data wait and step seconds of `steps` steps, after `warmup`."""
     torch.manual_seed(0)
-    cfg = load_config(config, [*overrides, f"model.attention={'none' if variant == BASELINE else variant}"])
+    # No condition dropout by default: every step then does a variant's whole work (a dropped mask skips the mask
+    # tokens and splits the batch in two forwards), as the baseline's single [T; X] forward always does.
+    no_dropout = ["train.mask_dropout=0", "train.text_dropout=0"]
+    attention = "none" if variant == BASELINE else variant
+    cfg = load_config(config, [*no_dropout, *overrides, f"model.attention={attention}"])
     module = MDiTModule(cfg, new_embedded_backbone(cfg.backbone, seed=0)).train()
     if variant == BASELINE:
         step = _diffusers_step(module, cfg)
@@ -83,7 +88,7 @@ def _diffusers_step(module: MDiTModule, cfg) -> Any:
     params = [p for n, p in base.named_parameters() if "lora_" in n]
     for p in params:
         p.requires_grad_(True)
-    optimizer = torch.optim.AdamW(params, lr=cfg.train.lr)
+    optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
 
     def step(batch: dict[str, Any], i: int) -> None:
         gen = step_generator(0, i)

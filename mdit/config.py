@@ -211,6 +211,10 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"model.lora: {err}") from None
     _one_of(cfg, "model.static_modulation", STATIC_MODULATIONS)
     _one_of(cfg, "model.finetune", FINETUNE_MODES)
+    strategy = get_strategy(cfg.model.attention)
+    if cfg.model.finetune == "lora" and strategy.mask_channels and not cfg.model.lora.image_stream:
+        raise ConfigError(f"model.lora.image_stream=false leaves {strategy.name} without an adapter (its mask enters "
+                          "through the image tokens' channels): keep it true, or use model.finetune=full")  # fmt: skip
     _one_of(cfg, "wandb.mode", WANDB_MODES)
     _one_of(cfg, "eval.mode", EVAL_MODES)
     for key in ("model.reference_t", "train.text_dropout", "train.mask_dropout", "data.flip_p"):

@@ -57,6 +57,13 @@ def test_out_of_range_values_are_rejected(override, fragment):
     assert fragment in str(err.value)
 
 
+def test_concat_lora_without_the_image_adapter_is_rejected():
+    with pytest.raises(ConfigError, match="without an adapter"):
+        load_config(EMBEDDED, ["model.attention=concat", "model.lora.image_stream=false"])
+    load_config(EMBEDDED, ["model.attention=holistic", "model.lora.image_stream=false"])  # the mask adapter remains
+    load_config(EMBEDDED, ["model.attention=concat", "model.lora.image_stream=false", "model.finetune=full"])
+
+
 def test_missing_config_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.yaml"):
         load_config(tmp_path / "nope.yaml")

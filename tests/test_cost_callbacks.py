@@ -58,5 +58,7 @@ def test_train_writes_cost_metrics(cfg):
     run_cfg = _cfg(cfg, "model.attention=hard_decoupled", "name=costed")
     fit(run_cfg, load_backbone(backbone_dir(run_cfg)))
     metrics = json.loads((run_dir(run_cfg) / "metrics.json").read_text())
+    assert set(COST_KEYS) == {"tflops", "tflops_delta", "tflops_delta_paper", "seconds_per_image",
+                              "seconds_per_image_none", "latency_ratio_vs_none"}  # fmt: skip
     for key in COST_KEYS:  # every key the sweep summaries rename to cost/<key> is written
         assert metrics[key] > 0, key

@@ -57,8 +57,10 @@ def test_each_mode_end_to_end(run, capsys):
             assert math.isfinite(results[key]), (mode, key)
         assert results["topiq"] is None and results["real_images"]["topiq"] is None
         assert 0 <= results["mask_accuracy"] <= 100 and math.isfinite(results["real_images"]["mask_accuracy"])
-        assert results["judges"]["topiq"] == {"kind": "n/a", "reason": results["judges"]["topiq"]["reason"]}
-        assert TOPIQ_WEIGHTS_FILE in results["judges"]["topiq"]["reason"]
+        assert results["judges"]["topiq"]["kind"] == "n/a" and set(results["judges"]["topiq"]) == {"kind", "reason"}
+        assert results["judges"]["topiq"]["reason"].startswith(
+            f"judges.topiq_home is not set: put {TOPIQ_WEIGHTS_FILE}"
+        )
         parser = results["judges"]["parser"]
         assert parser["kind"] == "embedded" and 0 <= parser["heldout_pixel_accuracy"] <= 100
         judges = results["judges"]
@@ -66,7 +68,9 @@ def test_each_mode_end_to_end(run, capsys):
         settings = (results["count"], results["sampling_steps"], results["seed"], results["checkpoint_step"])
         assert settings == (4, 2, 0, 2)
         assert (run / "eval" / f"{mode}.png").is_file() and results["grid"].endswith(f"{mode}.png")
-    assert _numbers(metrics["eval"]["text"]) != _numbers(metrics["eval"]["both"])  # dropping the mask shows
+    # Each mode generates other images (the tiny judges score mask accuracy too coarsely; their features differ).
+    frechet = {mode: metrics["eval"][mode]["frechet"] for mode in CONDITIONS}
+    assert len(set(frechet.values())) == len(CONDITIONS), frechet
     assert not (run / "wandb").exists()  # the run has W&B disabled: eval leaves it so
 
 
@@ -78,7 +82,6 @@ def test_two_evals_agree_and_batch_size_does_not_matter(run):
 
 
 def test_each_sample_has_its_own_seed_whatever_its_batch(run):
-    assert [sample_seed(0, i) for i in range(3)] == [sample_seed(0, i) for i in range(3)]
     assert len({sample_seed(0, i) for i in range(100)} | {sample_seed(1, 0)}) == 101
     module = load_run(run)
     masks = torch.stack([torch.from_numpy(render(seed, 32).mask) for seed in (1, 2, 3)])

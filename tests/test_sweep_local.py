@@ -207,7 +207,17 @@ def test_random_needs_run_cap_and_stops_there(tmp_path):
     assert len(fake.labels()) == len(_state(spec)["runs"]) == 3 and outcome.ok
 
 
-def test_bayes_proposes_from_the_recorded_metric(tmp_path):
+def test_bayes_proposes_from_the_recorded_metric(tmp_path, monkeypatch):
+    import sweeps
+
+    seen = []  # what W&B's engine is given at each proposal: the finished runs with their metric
+    real_next_run = sweeps.next_run
+
+    def recording_next_run(config, runs, **kwargs):
+        seen.append([(r.state, r.summary_metrics.get("eval/both/mask_accuracy")) for r in runs])
+        return real_next_run(config, runs, **kwargs)
+
+    monkeypatch.setattr(sweeps, "next_run", recording_next_run)
     params = {"group": {"value": "ablation_attention"}, "train.lr": {"min": 0.001, "max": 0.01},
               "model.attention": {"value": "concat"}}  # fmt: skip
     spec = _spec(tmp_path, method="bayes", parameters=params, run_cap=3,
@@ -216,7 +226,10 @@ def test_bayes_proposes_from_the_recorded_metric(tmp_path):
     assert run_local(spec, runner=fake, log=lambda _: None).ok
     runs = _state(spec)["runs"]
     assert len(runs) == 3 and all("eval/both/mask_accuracy" in r["summary"] for r in runs.values())
-    assert all(r["name"].startswith("concat-lr0.") for r in runs.values())
+    lrs = {r["params"]["train.lr"] for r in runs.values()}
+    assert len(lrs) == 3 and all(0.001 <= lr <= 0.01 for lr in lrs)
+    assert seen[0] == [] and len(seen[2]) == 2  # the third proposal saw both earlier runs ...
+    assert all(state == "finished" and value is not None for state, value in seen[2])  # ... with their metric
 
 
 def test_a_run_trained_with_another_config_is_not_taken_for_this_one(tmp_path):
@@ -236,6 +249,7 @@ def test_sweep_verb_runs_the_local_backend_and_rejects_wandb_options(tmp_path, m
     assert main(argv) == 0
     assert "sweep ablation_attention: 5 finished" in capsys.readouterr().out
     assert main([*argv, "--print-only"]) == 2
+    assert "--print-only and --count are for --backend wandb" in capsys.readouterr().err
     assert main(["sweep", str(spec.path), "--profile", "nonexistent"]) == 2
     assert "available: default" in capsys.readouterr().err
 

@@ -203,7 +203,9 @@ def test_rerun_with_another_config_is_refused(cfg):
     saved = run_dir(_cfg(cfg, "name=fixed")) / "config.yaml"
     saved.write_text(saved.read_text().replace("    image_stream: true\n", ""))
     assert "image_stream" not in saved.read_text()
-    fit(_cfg(cfg, "name=fixed"), load_backbone(backbone_dir(cfg)))
+    assert config_changes(saved.parent, _cfg(cfg, "name=fixed")) == []
+    resumed = fit(_cfg(cfg, "name=fixed"), load_backbone(backbone_dir(cfg)))
+    assert resumed.model._image_adapters == ("image",)  # the default (image_stream: true) it was trained with
 
 
 def test_none_with_lora_has_nothing_to_train_and_still_generates(cfg):

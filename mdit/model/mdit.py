@@ -65,7 +65,7 @@ class MDiTTransformer(nn.Module):
         self.gradient_checkpointing = False
         self.static_passes = 0  # static-path runs, for tests and profiling
         self.image_adapter_merged = False
-        self._rope_cache: tuple[torch.Tensor, torch.Tensor, tuple, tuple] | None = None
+        self._rope_cache: list[tuple[torch.Tensor, torch.Tensor, tuple, tuple]] = []
 
         if self.strategy.mask_channels:
             widen_x_embedder(base, self.latent_channels)
@@ -193,15 +193,16 @@ class MDiTTransformer(nn.Module):
     def _ropes(self, txt_ids: torch.Tensor, img_ids: torch.Tensor) -> tuple[tuple, tuple]:
         """RoPE (cos, sin) of the text and image positions; mask tokens share the image positions.
 
-        Kept for the last (txt_ids, img_ids) pair: a sampler passes the same id tensors at every step.
+        Kept for the last two (txt_ids, img_ids) pairs: a sampler passes the same id tensors at every step, once
+        per classifier-free guidance branch.
         """
-        cached = self._rope_cache
-        if cached is not None and cached[0] is txt_ids and cached[1] is img_ids:
-            return cached[2], cached[3]
+        for cached_txt, cached_img, rope_t, rope_x in self._rope_cache:
+            if cached_txt is txt_ids and cached_img is img_ids:
+                return rope_t, rope_x
         cos, sin = self.base.pos_embed(torch.cat([txt_ids, img_ids], dim=0))
         n_txt = txt_ids.shape[0]
         rope_t, rope_x = (cos[:n_txt], sin[:n_txt]), (cos[n_txt:], sin[n_txt:])
-        self._rope_cache = (txt_ids, img_ids, rope_t, rope_x)
+        self._rope_cache = [*self._rope_cache[-1:], (txt_ids, img_ids, rope_t, rope_x)]
         return rope_t, rope_x
 
     def _time_embedding(
