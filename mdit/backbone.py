@@ -28,6 +28,7 @@ from mdit.conditioning import (
     build_autoencoder,
 )
 from mdit.conditioning.local import FLUX_HINT, require_model_folder, resolve_dtype
+from mdit.conditioning.text_flux import FLUX_MAX_T5_LENGTH
 from mdit.data import caption_vocabulary
 
 EMBEDDED_AUTOENCODER = "autoencoder.json"
@@ -43,18 +44,29 @@ class Backbone:
     autoencoder: Autoencoder
 
 
-def load_backbone(folder: str | Path, dtype: torch.dtype | str = torch.float32) -> Backbone:
-    """Load a FLUX.1 checkout (vae/, text_encoder_2/) or an embedded backbone folder, local files only."""
+def load_backbone(
+    folder: str | Path,
+    dtype: torch.dtype | str = torch.float32,
+    text_max_length: int | None = None,
+    text: TextConditioner | None = None,
+) -> Backbone:
+    """Load a FLUX.1 checkout (vae/, text_encoder_2/) or an embedded backbone folder, local files only.
+
+    `text_max_length`: text tokens per caption (None = the encoder's own: FLUX.1's T5 512). `text`: a
+    conditioner to use instead of the folder's text encoders (the cached embeddings of `mdit cache-embeddings`).
+    """
     folder = Path(folder)
     dtype = resolve_dtype(dtype)
     require_model_folder(folder / "transformer", f"the transformer/ folder of {FLUX_HINT} or of `mdit pretrain-base`")
     transformer = FluxTransformer2DModel.from_pretrained(
         folder, subfolder="transformer", torch_dtype=dtype, local_files_only=True
     )
-    if (folder / "text_encoder_2").is_dir():
-        text: TextConditioner = FluxTextConditioner.from_pretrained(folder, torch_dtype=dtype)
-    else:
-        text = EmbeddedTextConditioner.from_pretrained(folder, torch_dtype=dtype)
+    if text is None and (folder / "text_encoder_2").is_dir():
+        text = FluxTextConditioner.from_pretrained(
+            folder, torch_dtype=dtype, max_length=text_max_length or FLUX_MAX_T5_LENGTH
+        )
+    elif text is None:
+        text = EmbeddedTextConditioner.from_pretrained(folder, torch_dtype=dtype, max_length=text_max_length)
     if (folder / "vae").is_dir():
         autoencoder: Autoencoder = FluxAutoencoder.from_pretrained(folder, torch_dtype=dtype)
     elif (folder / EMBEDDED_AUTOENCODER).is_file():

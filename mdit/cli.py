@@ -52,6 +52,16 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cache_embeddings(args: argparse.Namespace) -> int:
+    import json
+
+    from mdit.cache_embeddings import cache_embeddings
+    from mdit.config import load_config
+
+    print(json.dumps(cache_embeddings(load_config(args.config, args.overrides)), indent=2))
+    return 0
+
+
 def _pretrain_base(args: argparse.Namespace) -> int:
     from mdit.config import load_config
     from mdit.run import pretrain_backbone
@@ -65,16 +75,16 @@ def _generate(args: argparse.Namespace) -> int:
     from mdit.run import load_run
     from mdit.visualize import sample_grid, save_png, to_uint8
 
-    module = load_run(args.run_dir, for_sampling=True)
+    module = load_run(args.run_dir, args.overrides, for_sampling=True)
     resolution = module.cfg.data.resolution
     common = {"steps": args.steps, "seed": args.seed, "conditions": args.conditions,
               "guidance_scale": args.guidance_scale}  # fmt: skip
     if args.from_dataset:
         from torch.utils.data import default_collate
 
-        from mdit.run import datamodule
+        from mdit.data.registry import build_splits
 
-        test_set = datamodule(module.cfg).test_set
+        test_set = build_splits(module.cfg)[2]
         batch = default_collate([test_set[i] for i in range(min(args.from_dataset, len(test_set)))])
         images = module.generate(batch["mask"], batch["caption"], **common)
         path = save_png(sample_grid(batch["mask"], images, batch["image"], batch["caption"]), args.out)
@@ -226,16 +236,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     config = verbs.add_parser("config", help="print a resolved config (YAML + key=value overrides)")
-    config.add_argument("-c", "--config", default=None, help="YAML file, e.g. experiments/synthfaces.yaml")
+    config.add_argument(
+        "-c",
+        "--config",
+        action="append",
+        default=None,
+        help="YAML file, e.g. experiments/synthfaces.yaml; repeat -c to layer files",
+    )
     config.add_argument("overrides", nargs="*", help="dotlist overrides, e.g. model.attention=holistic seed=1")
     config.set_defaults(run=_config)
 
     for verb, run, text in (
         ("train", _train, "train one variant (resumes if its run folder has a checkpoint)"),
         ("pretrain-base", _pretrain_base, "pretrain the embedded backbone (once; cached)"),
+        (
+            "cache-embeddings",
+            _cache_embeddings,
+            "precompute text embeddings and VAE latents for data.embeddings=true (resumes if interrupted)",
+        ),
     ):
         sub = verbs.add_parser(verb, help=text)
-        sub.add_argument("-c", "--config", default=None, help="YAML file, e.g. experiments/synthfaces.yaml")
+        sub.add_argument(
+            "-c",
+            "--config",
+            action="append",
+            default=None,
+            help="YAML file, e.g. experiments/synthfaces.yaml; repeat -c to layer files",
+        )
         sub.add_argument("overrides", nargs="*", help="dotlist overrides, e.g. model.attention=holistic seed=1")
         sub.set_defaults(run=run)
 
@@ -245,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--caption", help="the text condition; '' = text dropped")
     gen.add_argument("--from-dataset", type=int, default=0, metavar="N", help="grid of the first N test samples")
     gen.add_argument("--out", required=True, help="output PNG")
+    gen.add_argument("overrides", nargs="*", help="key=value on the run's config, e.g. data.embeddings=false (load "
+                     "the text encoders, for captions the embedding cache does not hold)")  # fmt: skip
     gen.add_argument("--steps", type=int, default=28)
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--conditions", default="both", choices=["both", "text", "mask"])
@@ -314,8 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--source", choices=["local", "wandb"], default="local")
     table.add_argument("--sweep", default=None, metavar="ENTITY/PROJECT/ID", help="the W&B sweep (--source wandb)")
     table.add_argument("--out", default="results", help="output folder")
-    table.add_argument("--runs", default=None,
-                       help="local run folders' root (default: output_dir of the config the sweep ran with)")
+    table.add_argument(
+        "--runs", default=None, help="local run folders' root (default: output_dir of the config the sweep ran with)"
+    )
     table.add_argument("-c", "--config", default=None, help="base config (default: the sweep command's -c files)")
     table.add_argument("--profile", default="default", help="the profile the sweep ran with (its output_dir)")
     table.add_argument("overrides", nargs="*", help="the key=value overrides the sweep ran with (output_dir=...)")

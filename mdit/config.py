@@ -7,6 +7,7 @@ values are errors that say what is valid.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,11 +15,16 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
+from mdit.conditioning.local import resolve_dtype
 from mdit.model.adapters import IMAGE_STREAM_TARGETS, LoraSettings
 from mdit.model.mdit import STATIC_MODULATIONS
 from mdit.model.strategies import get_strategy
 
 FINETUNE_MODES = ("lora", "full")
+DATASETS = ("synthfaces", "celebamask_hq", "folder")  # data.name (mdit.data.registry builds each)
+SPLITS = ("mm_celeba", "celeba")  # data.split of celebamask_hq
+ON_CORRUPT = ("skip", "error")
+TRAIN_STRATEGIES = ("auto", "ddp")  # train.strategy, by Lightning's name
 WANDB_MODES = ("offline", "online", "disabled")
 EVAL_MODES = ("both", "text", "mask")  # the conditions of a generation (mdit.training.CONDITIONS)
 
@@ -44,6 +50,8 @@ class ModelConfig:
     static_modulation: str = "reference_t"  # reference_t | pooled_text (timestep-free modulation of static streams)
     reference_t: float = 0.0
     guidance: float = 1.0  # guidance-embedding input, for backbones that have one (FLUX.1-dev); ignored otherwise
+    dtype: str = "float32"  # the frozen backbone's weights (bfloat16 for FLUX.1); trainable weights are float32
+    text_max_length: int = 0  # text tokens per caption; 0 = the backbone's own (FLUX.1: T5's 512)
     lora: LoraConfig = field(default_factory=LoraConfig)
 
 
@@ -67,7 +75,14 @@ class BackboneConfig:
 
 @dataclass
 class DataConfig:
-    name: str = "synthfaces"
+    name: str = "synthfaces"  # synthfaces | celebamask_hq | folder (images/, masks/, captions/: MM-FFHQ style)
+    root: str | None = None  # celebamask_hq: the CelebAMask-HQ folder; folder: the dataset folder
+    captions: str | None = None  # celebamask_hq: the MM-CelebA-HQ folder (text/, train/ and test/ pickles)
+    split: str = "mm_celeba"  # celebamask_hq: mm_celeba (24,000 / 6,000 ids) | celeba (CelebA's partition)
+    on_corrupt: str = "skip"  # an undecodable image: skip (counted in the log) | error
+    cache_dir: str | None = None  # merged masks, image scan, embeddings; default <cache root>/data/<name>-<digest>
+    embeddings: bool = False  # train on `mdit cache-embeddings` latents and text embeddings (no text encoders)
+    max_captions: int = 0  # > 0: only each face's first captions (an embedding cache holds L x D per caption)
     resolution: int = 32
     train_size: int = 20_000
     val_size: int = 256
@@ -91,7 +106,10 @@ class TrainConfig:
     gradient_checkpointing: bool = False
     precision: str = "auto"  # auto = bf16-mixed on GPU, 32-true on CPU; or any Lightning precision string
     accelerator: str = "auto"
-    devices: int = 1
+    devices: int = 1  # per node
+    num_nodes: int = 1
+    strategy: str = "auto"  # auto (one device) | ddp (devices x num_nodes ranks; torchrun and SLURM are detected)
+    accumulate: int = 1  # gradient accumulation: a step sees batch_size x devices x num_nodes x accumulate samples
     val_every: int = 400
     checkpoint_every: int = 400
     log_every: int = 10
@@ -189,6 +207,10 @@ def load_config(path: str | Path | Sequence[str | Path] | None = None, overrides
             raise ConfigError(_unknown_key_message(cfg, err)) from None
         except ValidationError as err:
             raise ConfigError(f"invalid value for {err.full_key}: {err.msg.splitlines()[0]}") from None
+    missing = _required_values(OmegaConf.to_container(cfg, resolve=False))
+    if missing:
+        needs = "; ".join(f"{key}=<{what}>" for key, what in missing)
+        raise ConfigError(f"this config needs local paths (nothing is downloaded): {needs}")
     validate(cfg)
     OmegaConf.set_readonly(cfg, True)
     return cfg
@@ -217,6 +239,27 @@ def validate(cfg: DictConfig) -> None:
                           "through the image tokens' channels): keep it true, or use model.finetune=full")  # fmt: skip
     _one_of(cfg, "wandb.mode", WANDB_MODES)
     _one_of(cfg, "eval.mode", EVAL_MODES)
+    _one_of(cfg, "data.name", DATASETS)
+    _one_of(cfg, "data.split", SPLITS)
+    _one_of(cfg, "data.on_corrupt", ON_CORRUPT)
+    _one_of(cfg, "train.strategy", TRAIN_STRATEGIES)
+    try:
+        resolve_dtype(cfg.model.dtype)
+    except ValueError as err:
+        raise ConfigError(f"model.dtype: {err}") from None
+    if cfg.model.dtype != "float32" and cfg.train.precision.startswith("32"):
+        raise ConfigError(f"model.dtype={cfg.model.dtype} needs mixed precision (train.precision=auto or "
+                          "bf16-mixed): float32 inputs cannot meet half-precision weights")  # fmt: skip
+    if cfg.data.name != "synthfaces" and not cfg.data.root:
+        raise ConfigError(f"data.name={cfg.data.name} needs data.root (the dataset folder)")
+    if cfg.data.name == "celebamask_hq" and not cfg.data.captions:
+        raise ConfigError("data.name=celebamask_hq needs data.captions (the MM-CelebA-HQ folder with text/)")
+    if cfg.data.max_captions < 0:
+        raise ConfigError(f"data.max_captions must be >= 0 (0: every caption), got {cfg.data.max_captions}")
+    if cfg.model.text_max_length < 0:
+        raise ConfigError(
+            f"model.text_max_length must be >= 0 (0 = the backbone's own), got {cfg.model.text_max_length}"
+        )
     for key in ("model.reference_t", "train.text_dropout", "train.mask_dropout", "data.flip_p"):
         _in_range(cfg, key, 0.0, 1.0)
     _in_range(cfg, "train.ema_decay", 0.0, 0.99999)
@@ -233,6 +276,8 @@ def validate(cfg: DictConfig) -> None:
         "train.log_every",
         "train.sample_steps",
         "train.devices",
+        "train.num_nodes",
+        "train.accumulate",
         "eval.steps",
         "eval.latency_repeats",
         "eval.batch_size",
@@ -263,6 +308,17 @@ def validate(cfg: DictConfig) -> None:
     if cfg.backbone.hidden < token_features:
         raise ConfigError(f"backbone.hidden={cfg.backbone.hidden} is below the {token_features} features of a token: "
                           "the output projection could not remove the noise outside its rank")  # fmt: skip
+
+
+REQUIRED = re.compile(r"^\$\{required:(.*)\}$")  # a YAML value `${required:what}`: the user must set this key
+
+
+def _required_values(node: object, prefix: str = "") -> list[tuple[str, str]]:
+    """(key, what) of every value still `${required:what}` after all layers and overrides."""
+    if isinstance(node, dict):
+        return [item for k, v in node.items() for item in _required_values(v, f"{prefix}{k}.")]
+    match = REQUIRED.match(node) if isinstance(node, str) else None
+    return [(prefix[:-1], match.group(1).strip())] if match else []
 
 
 def _one_of(cfg: DictConfig, key: str, valid: Sequence[str]) -> None:

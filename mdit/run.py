@@ -25,8 +25,10 @@ from mdit import atomic
 from mdit.backbone import Backbone, embedded_backbone_dir, load_backbone, new_embedded_backbone, save_backbone
 from mdit.callbacks import CostMetrics, SampleGrid
 from mdit.callbacks.cost import measure_cost
+from mdit.conditioning.precomputed import CachedTextConditioner
 from mdit.config import ConfigError, load_config
-from mdit.data import SynthFacesDataModule
+from mdit.data.registry import build_datamodule as datamodule
+from mdit.data.registry import embeddings_dir
 from mdit.training import MDiTModule
 
 CONFIG_FILE, METRICS_FILE, LAST_CHECKPOINT = "config.yaml", "metrics.json", "checkpoints/last.ckpt"
@@ -50,15 +52,6 @@ def with_values(cfg: DictConfig, values: dict) -> DictConfig:
     return merged
 
 
-def datamodule(cfg: DictConfig) -> SynthFacesDataModule:
-    if cfg.data.name != "synthfaces":
-        raise ConfigError(f"data.name={cfg.data.name!r}; this version provides: synthfaces")
-    d = cfg.data
-    return SynthFacesDataModule(batch_size=d.batch_size, resolution=d.resolution, train_size=d.train_size,
-                                val_size=d.val_size, test_size=d.test_size, num_workers=d.num_workers,
-                                flip_p=d.flip_p, seed=cfg.seed)  # fmt: skip
-
-
 def backbone_dir(cfg: DictConfig) -> Path:
     """The backbone folder this config uses; the embedded one is pretrained first if missing."""
     if cfg.model.pretrained:
@@ -76,7 +69,8 @@ def pretrain_backbone(cfg: DictConfig) -> Path:
     pretrain_cfg = with_values(cfg, {
         "group": "backbone", "name": target.name, "tags": ["backbone"], "seed": b.seed,
         "model": {"attention": "none", "finetune": "full", "pretrained": None},
-        "train": {"max_steps": b.max_steps, "lr": b.lr, "ema_decay": b.ema_decay, "mask_dropout": 0.0},
+        "train": {"max_steps": b.max_steps, "lr": b.lr, "ema_decay": b.ema_decay, "mask_dropout": 0.0,
+                  "strategy": "auto", "devices": 1, "num_nodes": 1, "accumulate": 1},  # tiny: one device
         "eval": {"cost": False},
     })  # fmt: skip
     backbone = new_embedded_backbone(b, b.seed)
@@ -106,6 +100,8 @@ def fit(cfg: DictConfig, backbone: Backbone, callbacks: Sequence[L.Callback] = (
     cost = [CostMetrics(cfg.eval.steps, cfg.eval.latency_repeats)] if cfg.eval.cost else []
     trainer = L.Trainer(
         max_steps=cfg.train.max_steps, accelerator=cfg.train.accelerator, devices=cfg.train.devices,
+        num_nodes=cfg.train.num_nodes, strategy=cfg.train.strategy, accumulate_grad_batches=cfg.train.accumulate,
+        use_distributed_sampler=False,  # the datamodule shards the training stream itself (StepSampler)
         precision=_precision(cfg), gradient_clip_val=cfg.train.grad_clip or None,
         val_check_interval=cfg.train.val_every, check_val_every_n_epoch=None, num_sanity_val_steps=0,
         log_every_n_steps=cfg.train.log_every, logger=_logger(cfg, folder),
@@ -118,7 +114,12 @@ def fit(cfg: DictConfig, backbone: Backbone, callbacks: Sequence[L.Callback] = (
     finally:
         if isinstance(trainer.logger, WandbLogger):
             trainer.logger.experiment.finish()
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()  # what follows (cost, results, `mdit eval`) runs on rank 0 alone
+    if not trainer.is_global_zero:
+        return module
     metrics = {
+        "world_size": trainer.world_size,
         "attention": cfg.model.attention,
         "finetune": cfg.model.finetune,
         "steps": trainer.global_step,
@@ -158,9 +159,16 @@ def _untrained_run(module: MDiTModule, folder: Path) -> MDiTModule:
     return module
 
 
+def backbone_for(cfg: DictConfig) -> Backbone:
+    """The backbone of a config: its folder, weights dtype and text length; with data.embeddings the cached text
+    embeddings stand in for the text encoders, which are then never loaded."""
+    text = CachedTextConditioner(embeddings_dir(cfg)) if cfg.data.embeddings else None
+    return load_backbone(backbone_dir(cfg), cfg.model.dtype, cfg.model.text_max_length or None, text)
+
+
 def train(cfg: DictConfig) -> Path:
     """`mdit train`: the backbone (built once if missing), then this variant's run. Returns the run folder."""
-    fit(cfg, load_backbone(backbone_dir(cfg)))
+    fit(cfg, backbone_for(cfg))
     return run_dir(cfg)
 
 
@@ -183,7 +191,7 @@ def load_run(folder: str | Path, overrides: Sequence[str] = (), for_sampling: bo
     folder = Path(folder)
     cfg = load_run_config(folder, overrides)
     checkpoint = folder / LAST_CHECKPOINT
-    module = _load_trained(MDiTModule(cfg, load_backbone(backbone_dir(cfg))), checkpoint)
+    module = _load_trained(MDiTModule(cfg, backbone_for(cfg)), checkpoint)
     return module.for_sampling() if for_sampling else module.eval()
 
 
@@ -247,10 +255,13 @@ def _flat(cfg: DictConfig) -> dict:
 
 
 def _precision(cfg: DictConfig) -> str:
+    """train.precision; auto = bf16-mixed on GPU or over a half-precision base, else 32-true."""
     if cfg.train.precision != "auto":
         return cfg.train.precision
+    if cfg.model.dtype == "float16":
+        return "16-mixed"
     gpu = torch.cuda.is_available() and cfg.train.accelerator in ("auto", "gpu", "cuda")
-    return "bf16-mixed" if gpu else "32-true"
+    return "bf16-mixed" if gpu or cfg.model.dtype == "bfloat16" else "32-true"
 
 
 def wandb_run_id(cfg: DictConfig) -> str:

@@ -24,9 +24,10 @@ from mdit.sampling import Conditions, euler_sample, flux_sigmas, guided_velocity
 CONDITIONS = EVAL_MODES  # what `generate` conditions on: both, text only, mask only
 
 
-def step_generator(seed: int, step: int, stream: int = 0) -> torch.Generator:
-    """A CPU generator that depends only on (seed, step, stream)."""
-    state = np.random.SeedSequence([seed, step, stream]).generate_state(1)[0]
+def step_generator(seed: int, step: int, stream: int = 0, shard: int = 0) -> torch.Generator:
+    """A CPU generator that depends only on (seed, step, stream) and the micro-batch of the step (`shard`: rank x
+    accumulation + micro-batch; 0 on one device without accumulation, which adds nothing)."""
+    state = np.random.SeedSequence([seed, step, stream, *([shard] if shard else [])]).generate_state(1)[0]
     return torch.Generator().manual_seed(int(state))
 
 
@@ -74,6 +75,9 @@ class MDiTModule(L.LightningModule):
                 self.model.base.x_embedder.requires_grad_(True)
         self.text.requires_grad_(False)
         self.autoencoder.requires_grad_(False)
+        for _, param in self.trainable_parameters():  # over a bf16 base: adapters and new weights train in fp32
+            if param.dtype in (torch.float16, torch.bfloat16):
+                param.data = param.data.float()
 
     def trainable_parameters(self) -> list[tuple[str, torch.nn.Parameter]]:
         return [(n, p) for n, p in self.named_parameters() if p.requires_grad]
@@ -92,10 +96,18 @@ class MDiTModule(L.LightningModule):
             return None
         return torch.full((batch,), self.cfg.model.guidance, device=self.device)
 
-    def conditions(self, captions: Sequence[str], masks: torch.Tensor | None) -> Conditions:
-        """Captions ("" = text dropped) and label maps (None = mask dropped) -> transformer inputs."""
+    def conditions(
+        self, captions: Sequence[str], masks: torch.Tensor | None, mask_latents: torch.Tensor | None = None
+    ) -> Conditions:
+        """Captions ("" = text dropped) and label maps (None = mask dropped), or the maps' cached packed latents,
+        -> transformer inputs."""
         emb = self.text(list(captions))
-        mask = encode_mask(masks, self.autoencoder) if masks is not None and self.model.strategy.uses_mask else None
+        mask = None
+        if self.model.strategy.uses_mask:
+            if mask_latents is not None:
+                mask = mask_latents.to(emb.tokens)
+            elif masks is not None:
+                mask = encode_mask(masks, self.autoencoder)
         side = self.latent_side
         img_ids = latent_image_ids(side, side, device=self.device, dtype=emb.tokens.dtype)
         return Conditions(emb.tokens, emb.pooled, emb.ids, img_ids, mask, self._guidance(len(captions)))
@@ -106,7 +118,8 @@ class MDiTModule(L.LightningModule):
     ) -> torch.Tensor:
         """MSE between the predicted velocity and eps - x0 at x_t = (1 - t) x0 + t eps, with condition dropout
         (`mask_dropout` overrides train.mask_dropout; the same generator draws the same t, noise and text drops)."""
-        x0 = encode_image(batch["image"], self.autoencoder)
+        cached = "latent" in batch  # `mdit cache-embeddings` latents (mdit.data.cached) instead of images and masks
+        x0 = batch["latent"].float() if cached else encode_image(batch["image"], self.autoencoder)
         n = x0.shape[0]
         p_mask = self.cfg.train.mask_dropout if mask_dropout is None else mask_dropout
         text_drop, mask_drop = sample_dropout(n, self.cfg.train.text_dropout, p_mask, generator)
@@ -120,15 +133,19 @@ class MDiTModule(L.LightningModule):
             idx = group.nonzero().flatten().tolist()
             if not idx:
                 continue
-            masks = batch["mask"][idx] if not bool(mask_drop[idx[0]]) else None
-            cond = self.conditions([captions[i] for i in idx], masks)
+            dropped = bool(mask_drop[idx[0]])
+            masks = None if dropped or cached else batch["mask"][idx]
+            mask_latents = batch["mask_latent"][idx] if cached and not dropped else None
+            cond = self.conditions([captions[i] for i in idx], masks, mask_latents)
             v = self.model(x_t[idx], cond.text_tokens, cond.pooled, t[idx], cond.img_ids, cond.txt_ids,
                            cond.guidance, cond.mask)  # fmt: skip
             loss = loss + F.mse_loss(v.float(), (eps - x0)[idx].float(), reduction="sum")
         return loss / x0.numel()
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        loss = self.flow_matching_loss(batch, step_generator(self.cfg.seed, self.global_step))
+        accumulate = self.cfg.train.accumulate
+        shard = self.global_rank * accumulate + batch_idx % accumulate
+        loss = self.flow_matching_loss(batch, step_generator(self.cfg.seed, self.global_step, shard=shard))
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {loss.item()} at step {self.global_step}: stopping; "
                                      "the last checkpoint holds the last good weights")  # fmt: skip
@@ -156,6 +173,12 @@ class MDiTModule(L.LightningModule):
                 self.log("val/loss_without_mask", without, batch_size=n)
         self.log("val/loss", loss, prog_bar=True, batch_size=n)
         return loss
+
+    def autocast(self) -> torch.autocast:
+        """Mixed precision over a half-precision base (what bf16-mixed training runs under), for sampling outside
+        the Trainer; a no-op over a float32 base."""
+        dtype = self.model.base.dtype
+        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype != torch.float32)
 
     # -- EMA ----------------------------------------------------------------------------------------------------
     def ema_weights(self) -> _SwapWeights:
@@ -219,7 +242,7 @@ class MDiTModule(L.LightningModule):
             noise = torch.randn(n, *shape, generator=torch.Generator().manual_seed(seed))
         else:
             noise = torch.cat([torch.randn(1, *shape, generator=torch.Generator().manual_seed(s)) for s in seeds])
-        with self.ema_weights():  # the static path too: a run with EMA samples with the EMA model throughout
+        with self.ema_weights(), self.autocast():  # EMA for the static path too; mixed precision over a bf16 base
             cond = self.conditions(captions, None if conditions == "text" else masks.to(self.device))
             velocity = mdit_velocity(self.model, cond)
             if guidance_scale != 1.0:

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from diffusers import AutoencoderKL
+from flux_folder import SCALE, SHIFT, tiny_vae
 
 from mdit.conditioning import (
     Autoencoder,
@@ -12,8 +12,6 @@ from mdit.conditioning import (
     encode_image,
     pack_latents,
 )
-
-SHIFT, SCALE = 0.1159, 0.3611
 
 
 @pytest.mark.parametrize("factor", [1, 2, 4])
@@ -33,26 +31,6 @@ def test_pixel_requires_size_divisible_by_twice_the_factor():
         PixelSpaceAutoencoder(2).encode(torch.zeros(1, 1, 8, 8))
     with pytest.raises(ValueError, match=r"\[B, 12, h, w\]"):
         PixelSpaceAutoencoder(2).decode(torch.zeros(1, 3, 4, 4))
-
-
-def tiny_vae() -> AutoencoderKL:
-    """FLUX-like AutoencoderKL (16 latent channels, no quant convs, shift/scale set), tiny widths, x2."""
-    torch.manual_seed(0)
-    return AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2,
-        block_out_channels=(8, 16),
-        layers_per_block=1,
-        latent_channels=16,
-        norm_num_groups=4,
-        sample_size=32,
-        scaling_factor=SCALE,
-        shift_factor=SHIFT,
-        use_quant_conv=False,
-        use_post_quant_conv=False,
-    )
 
 
 @pytest.fixture(scope="module")

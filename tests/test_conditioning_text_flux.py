@@ -1,60 +1,17 @@
 """FLUX's CLIP + T5 text conditioning on a tiny FLUX-like folder built here, checked against FluxPipeline."""
 
-import json
 import re
 import warnings
 
 import pytest
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline
-from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel, T5TokenizerFast
+from flux_folder import write_tiny_flux_text_folder
+from transformers import T5TokenizerFast
 
 from mdit.conditioning import CaptionTruncatedWarning, FluxTextConditioner, TextConditioner
 
-WORDS = ["a", "woman", "man", "with", "blond", "black", "hair", "smiling"]
 CAPTIONS = ["A smiling woman, with blond hair.", "", "  ", "a man with black hair"]
-
-
-def clip_vocab_and_merges(words: list[str]) -> tuple[dict[str, int], list[str]]:
-    """Byte-level BPE files in CLIP's format: single characters plus left-to-right merges of each word."""
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    merges: list[str] = []
-    for ch in "abcdefghijklmnopqrstuvwxyz.,":
-        vocab.setdefault(ch, len(vocab))
-        vocab.setdefault(ch + "</w>", len(vocab))
-    for word in words:
-        parts = [*word[:-1], word[-1] + "</w>"]
-        while len(parts) > 1:
-            if f"{parts[0]} {parts[1]}" not in merges:
-                merges.append(f"{parts[0]} {parts[1]}")
-            parts = [parts[0] + parts[1], *parts[2:]]
-            vocab.setdefault(parts[0], len(vocab))
-    return vocab, merges
-
-
-def write_tiny_flux_text_folder(folder) -> None:
-    """tokenizer/ (vocab.json, merges.txt, like FLUX.1's), text_encoder/, tokenizer_2/, text_encoder_2/."""
-    vocab, merges = clip_vocab_and_merges(WORDS)
-    (folder / "tokenizer").mkdir(parents=True)
-    (folder / "tokenizer" / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "tokenizer" / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
-    (folder / "tokenizer" / "tokenizer_config.json").write_text(
-        json.dumps({"tokenizer_class": "CLIPTokenizer", "model_max_length": 77})
-    )
-    torch.manual_seed(0)
-    clip_config = CLIPTextConfig(
-        vocab_size=len(vocab), hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
-        max_position_embeddings=77, projection_dim=32, bos_token_id=0, eos_token_id=1, pad_token_id=1,
-    )  # fmt: skip
-    CLIPTextModel(clip_config).save_pretrained(folder / "text_encoder")
-    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
-    pieces += [("▁" + word, -1.0) for word in WORDS] + [(ch, -5.0) for ch in "abcdefghijklmnopqrstuvwxyz.,"]
-    T5TokenizerFast(vocab=pieces, extra_ids=0).save_pretrained(folder / "tokenizer_2")
-    t5_config = T5Config(
-        vocab_size=len(pieces), d_model=24, d_kv=8, d_ff=48, num_layers=2, num_heads=3, dropout_rate=0.0,
-        feed_forward_proj="gated-gelu",
-    )  # fmt: skip
-    T5EncoderModel(t5_config).save_pretrained(folder / "text_encoder_2")
 
 
 @pytest.fixture(scope="module")

@@ -39,3 +39,9 @@ def test_flux_dev_config_runs_every_strategy(attention):
         assert len(lora_a) == targets  # the image adapter only
     if attention == "concat":
         assert model.base.x_embedder.in_features == 128
+    with torch.device("meta"):
+        reference = FluxTransformer2DModel(guidance_embeds=True).state_dict()
+    base = {k.replace(".base_layer.", "."): v.shape for k, v in model.base.state_dict().items() if "lora_" not in k}
+    assert base.keys() == reference.keys()  # the base is diffusers' FLUX.1-dev layout, key for key
+    widened = {"x_embedder.weight"} if attention == "concat" else set()
+    assert {k for k, shape in base.items() if shape != reference[k].shape} == widened

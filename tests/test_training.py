@@ -87,7 +87,8 @@ def test_training_step_drops_text_and_mask(cfg, monkeypatch):
     for p_text, p_mask in ((1.0, 0.0), (0.0, 1.0), (0.0, 0.0)):
         module = _module(cfg, f"train.text_dropout={p_text}", f"train.mask_dropout={p_mask}")
         real = module.conditions
-        monkeypatch.setattr(module, "conditions", lambda c, m, real=real: seen.append((list(c), m)) or real(c, m))
+        monkeypatch.setattr(module, "conditions", lambda c, m, lat=None, real=real: seen.append((list(c), m)) or
+                            real(c, m, lat))  # fmt: skip
         module.flow_matching_loss(_batch(), step_generator(0, 1))
     (text_dropped, masks_1), (_, masks_2), (kept, masks_3) = seen
     assert text_dropped == ["", "", "", ""] and masks_1 is not None
@@ -99,7 +100,7 @@ def test_loss_without_mask_uses_the_same_draws_and_drops_every_mask(cfg, monkeyp
     module = _module(cfg, "train.mask_dropout=0.0")
     batch, seen = _batch(), []
     real = module.conditions
-    monkeypatch.setattr(module, "conditions", lambda c, m: seen.append((list(c), m)) or real(c, m))
+    monkeypatch.setattr(module, "conditions", lambda c, m, lat=None: seen.append((list(c), m)) or real(c, m, lat))
     with_mask = module.flow_matching_loss(batch, step_generator(0, 1))
     without = module.flow_matching_loss(batch, step_generator(0, 1), mask_dropout=1.0)
     assert seen[0][0] == seen[1][0] and seen[0][1] is not None and seen[1][1] is None  # same captions, no mask

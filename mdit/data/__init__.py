@@ -31,7 +31,13 @@ _LAZY = {
     "SynthFacesDataset": "datamodule",
     "SynthFacesDataModule": "datamodule",
     "EpochSampler": "datamodule",
+    "FaceDataset": "datamodule",
+    "FaceDataModule": "datamodule",
     "to_sample": "datamodule",
+    "build_datamodule": "registry",
+    "CelebAMaskHQDataset": "celebamask_hq",
+    "FolderDataset": "folder",
+    "Captions": "mm_celeba",
 }
 
 

@@ -1,7 +1,7 @@
-"""SynthFaces as a torch Dataset and a Lightning DataModule, and THE SAMPLE FORMAT.
+"""The dataset base class, SynthFaces on it, the one DataModule of every data source, and THE SAMPLE FORMAT.
 
-Every dataset of the framework (SynthFaces here, CelebAMask-HQ later) returns
-one dict per sample, and the default collate turns a list of them into a batch:
+Every dataset of the framework (a FaceDataset: SynthFaces here, CelebAMask-HQ and face folders in their
+own modules) returns one dict per sample, and the default collate turns a list of them into a batch:
 
     {
         "image":         float32 tensor [3, H, W], RGB in [-1, 1]
@@ -9,12 +9,13 @@ one dict per sample, and the default collate turns a list of them into a batch:
         "caption":       str (one of the sample's 10 captions; collated to a list of str)
         "id":            int, the dataset id (for SynthFaces: the seed)
         "caption_index": int, which of the 10 captions was returned
-        "source":        str, "synthfaces" or "celebamask_hq"
+        "source":        str, "synthfaces", "celebamask_hq" or "folder"
     }
 
 No caption dropout here: the model drops conditions itself. All randomness
-(caption choice, flips, shuffling) is derived from (seed, epoch), never from
-worker RNG state, so any num_workers gives the same batches.
+(caption choice, flips, shuffling) is derived from (id or seed, epoch), never from
+worker RNG state, so any num_workers gives the same batches. With cached embeddings
+the training split's samples hold "latent" and "mask_latent" instead (mdit/data/cached.py).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .captions import CAPTIONS_PER_FACE
 from .labels import check_same_size, flip_label_map, validate_label_map
 from .synthfaces import SynthFaces
 
@@ -60,53 +60,105 @@ def to_sample(image: np.ndarray, mask: np.ndarray, caption: str, id_: int, capti
     }
 
 
-class SynthFacesDataset(Dataset):
-    """Faces for seeds [start, stop) at one resolution, in the shared sample format.
+class FaceDataset(Dataset):
+    """Base of every dataset: subclasses say how to load a face; caption choice, flips and packing live here.
 
-    ``caption_mode`` "random" picks a caption from (seed, epoch), "fixed" always caption ``seed % 10``;
-    ``flip_p`` mirrors image and mask (l/r labels swapped) with a (seed, epoch)-determined coin.
+    ``caption_mode`` "random" picks a caption from (sample id, epoch), "fixed" always caption ``id % n``;
+    ``flip_p`` mirrors image and mask (l/r labels swapped) with an (id, epoch)-determined coin.
+    ``max_captions`` > 0 uses only each face's first captions (what an embedding cache must hold).
     """
+
+    source: str
+    max_captions: int = 0
+
+    def __init__(self, caption_mode: str = "random", flip_p: float = 0.0) -> None:
+        if caption_mode not in CAPTION_MODES:
+            raise ValueError(f"caption_mode must be one of {CAPTION_MODES}, got {caption_mode!r}")
+        if not 0.0 <= flip_p <= 1.0:
+            raise ValueError(f"flip_p must be in [0, 1], got {flip_p}")
+        self.caption_mode, self.flip_p = caption_mode, flip_p
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def sample_id(self, index: int) -> int:
+        """The dataset id behind position ``index`` (a SynthFaces seed, a CelebA-HQ image number)."""
+        raise NotImplementedError
+
+    def captions_of(self, index: int) -> list[str]:
+        """Every caption of the face at ``index`` (at least one)."""
+        raise NotImplementedError
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The face at ``index``, unflipped: uint8 RGB [R, R, 3] and its label map [R, R]."""
+        raise NotImplementedError
+
+    def set_epoch(self, epoch: int) -> None:
+        """Epoch used for caption choice and flips when an index comes without one."""
+        self.epoch = epoch
+
+    def shown_captions(self, index: int) -> list[str]:
+        """The captions the face at ``index`` is shown with: all, or the first ``max_captions``."""
+        captions = self.captions_of(index)
+        return captions[: self.max_captions] if self.max_captions else captions
+
+    def _check_index(self, index: int) -> int:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} samples")
+        return index
+
+    def draw(self, index: int, epoch: int, caption_count: int | None = None) -> tuple[int, bool]:
+        """(caption index, flipped) of position ``index`` in ``epoch``: a function of (id, epoch) only."""
+        id_ = self.sample_id(index)
+        count = caption_count or len(self.shown_captions(index))
+        if self.caption_mode == "fixed":
+            caption_index = id_ % count
+        else:
+            caption_index = int(_epoch_generator(id_, epoch, _CAPTION_STREAM).integers(count))
+        flipped = self.flip_p > 0.0 and _epoch_generator(id_, epoch, _FLIP_STREAM).random() < self.flip_p
+        return caption_index, flipped
+
+    def __getitem__(self, index: Index) -> dict:
+        index, epoch = index if isinstance(index, tuple) else (index, self.epoch)
+        index = self._check_index(int(index))
+        captions = self.shown_captions(index)
+        caption_index, flipped = self.draw(index, epoch, len(captions))
+        image, mask = self.load(index)
+        if flipped:
+            image, mask = image[:, ::-1], flip_label_map(mask)
+        return to_sample(image, mask, captions[caption_index], self.sample_id(index), caption_index, self.source)
+
+
+class SynthFacesDataset(FaceDataset):
+    """Faces for seeds [start, stop) at one resolution, in the shared sample format."""
+
+    source = "synthfaces"
 
     def __init__(
         self, start: int, stop: int, resolution: int = 64, caption_mode: str = "random", flip_p: float = 0.0
     ) -> None:
         if not 0 <= start < stop:
             raise ValueError(f"need 0 <= start < stop, got [{start}, {stop})")
-        if caption_mode not in CAPTION_MODES:
-            raise ValueError(f"caption_mode must be one of {CAPTION_MODES}, got {caption_mode!r}")
-        if not 0.0 <= flip_p <= 1.0:
-            raise ValueError(f"flip_p must be in [0, 1], got {flip_p}")
+        super().__init__(caption_mode, flip_p)
         self.start, self.stop = start, stop
         self.generator = SynthFaces(resolution)
-        self.caption_mode = caption_mode
-        self.flip_p = flip_p
-        self.epoch = 0
 
     def __len__(self) -> int:
         return self.stop - self.start
 
-    def set_epoch(self, epoch: int) -> None:
-        """Epoch used for caption choice and flips when an index comes without one."""
-        self.epoch = epoch
-
     def seed_of(self, index: int) -> int:
         """The SynthFaces seed behind dataset position ``index``."""
-        if not 0 <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} samples")
-        return self.start + index
+        return self.start + self._check_index(index)
 
-    def __getitem__(self, index: Index) -> dict:
-        index, epoch = index if isinstance(index, tuple) else (index, self.epoch)
-        seed = self.seed_of(int(index))
-        face = self.generator.render(seed)
-        if self.caption_mode == "fixed":
-            caption_index = seed % CAPTIONS_PER_FACE
-        else:
-            caption_index = int(_epoch_generator(seed, epoch, _CAPTION_STREAM).integers(CAPTIONS_PER_FACE))
-        image, mask = face.image, face.mask
-        if self.flip_p > 0.0 and _epoch_generator(seed, epoch, _FLIP_STREAM).random() < self.flip_p:
-            image, mask = image[:, ::-1], flip_label_map(mask)
-        return to_sample(image, mask, face.captions[caption_index], seed, caption_index, "synthfaces")
+    sample_id = seed_of
+
+    def captions_of(self, index: int) -> list[str]:
+        return list(self.generator.captions(self.seed_of(index)))
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        face = self.generator.render(self.seed_of(index))
+        return face.image, face.mask
 
 
 class EpochSampler(Sampler):
@@ -140,20 +192,27 @@ class StepSampler(Sampler):
     """Training order as one seeded stream of (index, epoch) pairs, started at a given position.
 
     Stream position i is sample ``perm(seed, i // length)[i % length]``; a run resumed at step s
-    starts at position s * batch_size, so it sees exactly the batches an uninterrupted run would.
+    starts at position s * batch_size (x ranks x accumulation), so it sees exactly the batches an
+    uninterrupted run would. With ``world`` ranks, rank r reads the positions i = r (mod world).
     """
 
-    def __init__(self, length: int, seed: int, start: int, stop: int) -> None:
+    def __init__(self, length: int, seed: int, start: int, stop: int, rank: int = 0, world: int = 1) -> None:
         if not 0 <= start <= stop:
             raise ValueError(f"need 0 <= start <= stop, got {start}, {stop}")
+        if not 0 <= rank < world:
+            raise ValueError(f"need 0 <= rank < world, got rank {rank} of {world}")
         self.length, self.seed, self.start, self.stop = length, seed, start, stop
+        self.rank, self.world = rank, world
 
     def __len__(self) -> int:
-        return self.stop - self.start
+        return len(range(self._first(), self.stop, self.world))
+
+    def _first(self) -> int:
+        return self.start + (self.rank - self.start) % self.world
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         epoch, order = -1, None
-        for position in range(self.start, self.stop):
+        for position in range(self._first(), self.stop, self.world):
             if position // self.length != epoch:
                 epoch = position // self.length
                 seed = int(np.random.SeedSequence([self.seed, epoch]).generate_state(1)[0])
@@ -161,32 +220,28 @@ class StepSampler(Sampler):
             yield int(order[position % self.length]), epoch
 
 
-class SynthFacesDataModule(L.LightningDataModule):
-    """Train/val/test SynthFaces on disjoint seed ranges: [0, train_size), 1e6 + [0, val_size), 2e6 + [0, test_size).
+class FaceDataModule(L.LightningDataModule):
+    """Train/val/test datasets in the shared sample format, batched the same way for every data source.
 
-    Train shuffles (seeded) with random captions and optional flips; val/test use fixed captions and no flips.
-    Persistent workers are shut down by the Trainer; outside it, a loader left to the garbage collector
-    waits torch's worker timeout (about 5 s per worker), so pass ``persistent_workers=False`` for ad-hoc use.
+    Train: one seeded, resumable stream under a step-limited Trainer (StepSampler), else shuffled per epoch;
+    val/test in order. Persistent workers are shut down by the Trainer; outside it, a loader left to the garbage
+    collector waits torch's worker timeout (about 5 s per worker), so pass ``persistent_workers=False`` for
+    ad-hoc use.
     """
 
     def __init__(
-        self, batch_size: int = 32, resolution: int = 64, train_size: int = 20_000, val_size: int = 256,
-        test_size: int = 1000, num_workers: int = 0, flip_p: float = 0.0, seed: int = 0,
-        persistent_workers: bool = True,
+        self, train_set: Dataset, val_set: Dataset, test_set: Dataset, batch_size: int = 32, num_workers: int = 0,
+        seed: int = 0, persistent_workers: bool = True,
     ) -> None:  # fmt: skip
         super().__init__()
-        if not 0 < train_size <= TRAIN_MAX:
-            raise ValueError(f"train_size must be in 1..{TRAIN_MAX}, got {train_size}")
-        if not 0 < val_size <= TEST_START - VAL_START or test_size <= 0:
-            raise ValueError(f"val_size must be in 1..{TEST_START - VAL_START} and test_size positive")
-        self.save_hyperparameters()
+        for split, dataset in (("train", train_set), ("val", val_set), ("test", test_set)):
+            if len(dataset) == 0:
+                raise ValueError(f"the {split} split is empty: check the data folder and its split files")
+        self.train_set, self.val_set, self.test_set = train_set, val_set, test_set
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
         self.persistent_workers = persistent_workers and num_workers > 0
-        self.train_set = SynthFacesDataset(TRAIN_START, TRAIN_START + train_size, resolution, "random", flip_p)
-        self.val_set = SynthFacesDataset(VAL_START, VAL_START + val_size, resolution, "fixed")
-        self.test_set = SynthFacesDataset(TEST_START, TEST_START + test_size, resolution, "fixed")
 
-    def _loader(self, dataset: SynthFacesDataset, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
@@ -196,19 +251,55 @@ class SynthFacesDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        """Shuffled (seeded per epoch) training batches; under a step-limited Trainer, one resumable stream."""
+        """Shuffled (seeded per epoch) training batches; under a step-limited Trainer, one resumable stream.
+
+        Under DDP each rank reads every world_size-th sample of the same stream (its own shard of each step).
+        """
         trainer = self.trainer
         if trainer is None or trainer.max_steps < 0:
             return self._loader(self.train_set, shuffle=True)
-        sampler = StepSampler(len(self.train_set), self.seed, trainer.global_step * self.batch_size,
-                              trainer.max_steps * self.batch_size)  # fmt: skip
+        world, rank = trainer.world_size, trainer.global_rank
+        per_step = self.batch_size * world * trainer.accumulate_grad_batches
+        sampler = StepSampler(len(self.train_set), self.seed, trainer.global_step * per_step,
+                              trainer.max_steps * per_step, rank, world)  # fmt: skip
         return DataLoader(self.train_set, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
                           persistent_workers=self.persistent_workers)  # fmt: skip
 
     def val_dataloader(self) -> DataLoader:
-        """Validation batches in seed order, fixed captions."""
+        """Validation batches in order, fixed captions."""
         return self._loader(self.val_set, shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
-        """Test batches in seed order, fixed captions."""
+        """Test batches in order, fixed captions."""
         return self._loader(self.test_set, shuffle=False)
+
+
+def synthfaces_splits(
+    resolution: int, train_size: int, val_size: int, test_size: int, flip_p: float = 0.0
+) -> tuple[SynthFacesDataset, SynthFacesDataset, SynthFacesDataset]:
+    """Train/val/test SynthFaces on disjoint seed ranges: [0, train_size), 1e6 + [0, val_size), 2e6 + [0, test_size).
+
+    Train: random captions and optional flips; val/test: fixed captions, no flips.
+    """
+    if not 0 < train_size <= TRAIN_MAX:
+        raise ValueError(f"train_size must be in 1..{TRAIN_MAX}, got {train_size}")
+    if not 0 < val_size <= TEST_START - VAL_START or test_size <= 0:
+        raise ValueError(f"val_size must be in 1..{TEST_START - VAL_START} and test_size positive")
+    return (
+        SynthFacesDataset(TRAIN_START, TRAIN_START + train_size, resolution, "random", flip_p),
+        SynthFacesDataset(VAL_START, VAL_START + val_size, resolution, "fixed"),
+        SynthFacesDataset(TEST_START, TEST_START + test_size, resolution, "fixed"),
+    )
+
+
+class SynthFacesDataModule(FaceDataModule):
+    """The SynthFaces splits of `synthfaces_splits` in a FaceDataModule."""
+
+    def __init__(
+        self, batch_size: int = 32, resolution: int = 64, train_size: int = 20_000, val_size: int = 256,
+        test_size: int = 1000, num_workers: int = 0, flip_p: float = 0.0, seed: int = 0,
+        persistent_workers: bool = True,
+    ) -> None:  # fmt: skip
+        splits = synthfaces_splits(resolution, train_size, val_size, test_size, flip_p)
+        super().__init__(*splits, batch_size, num_workers, seed, persistent_workers)
+        self.save_hyperparameters()

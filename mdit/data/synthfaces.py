@@ -89,3 +89,8 @@ class SynthFaces:
     def render(self, seed: int) -> SynthFace:
         """Render face ``seed`` at this generator's resolution."""
         return render(seed, self.resolution)
+
+    def captions(self, seed: int) -> tuple[str, ...]:
+        """The ten captions of face ``seed`` without drawing it (those of ``render(seed)``)."""
+        _check(seed, self.resolution)
+        return make_captions(sample(seed), _generator(seed, _CAPTIONS))

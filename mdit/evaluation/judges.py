@@ -70,6 +70,11 @@ def load_judges(cfg: DictConfig, device: torch.device | str = "cpu") -> Judges:
         info["frechet"] = {"kind": "inception", "path": _path(j.inception)}
     topiq, info["topiq"] = load_topiq_judge(cfg, device)
     if parser is None or clip is None or frechet is None:
+        if cfg.data.name != "synthfaces":  # the embedded judges know SynthFaces renders only
+            unset = [f"judges.{k}" for k, judge in (("parser", parser), ("clip", clip), ("inception", frechet))
+                     if judge is None]  # fmt: skip
+            raise ValueError(f"data.name={cfg.data.name} is scored by real judges (the embedded ones are trained on "
+                             f"SynthFaces): set {', '.join(unset)} to local weights (docs/REAL_DATA.md)")  # fmt: skip
         folder = ensure_judges(cfg)
         embedded, card = load_parser(folder)
         embedded = embedded.to(device)

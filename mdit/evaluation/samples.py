@@ -13,7 +13,7 @@ import numpy as np
 from omegaconf import DictConfig
 from torch.utils.data import Dataset, default_collate
 
-from mdit.run import datamodule
+from mdit.data.registry import build_splits
 
 
 def sample_seed(seed: int, index: int) -> int:
@@ -28,7 +28,7 @@ def eval_split(cfg: DictConfig, count: int) -> Dataset:
     with several captions per image (MM-CelebA-HQ: 10) must pick one the same way, from the sample id and
     never at random, so every run and every mode is scored against the same text.
     """
-    test_set = datamodule(cfg).test_set
+    test_set = build_splits(cfg)[2]
     if count > len(test_set):
         raise ValueError(f"eval.count={count} exceeds the {len(test_set)} test samples (data.test_size)")
     return test_set

@@ -11,9 +11,10 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
+from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig
 
 from mdit.config import ConfigError, load_config
@@ -46,7 +47,10 @@ def run_trial(config_files: Sequence[str], fixed: Sequence[str], args: Sequence[
 
     trial, cfg = trial_config(config_files, fixed, args)
     folder = run_dir(cfg)
-    with _locked(folder):  # two agents on one machine with runs that share a training: one trains, one waits
+    rank_zero = rank_zero_only.rank == 0  # from the launcher's environment (torchrun, SLURM, Lightning's own)
+    # Two agents on one machine with runs that share a training: one trains, one waits. The other ranks of a
+    # multi-GPU run must not wait for rank 0's lock: rank 0 waits for them to start training.
+    with _locked(folder) if rank_zero else nullcontext():
         metrics = read_metrics(folder)
         if is_trained(metrics):
             check_same_config(folder, cfg)
@@ -54,6 +58,8 @@ def run_trial(config_files: Sequence[str], fixed: Sequence[str], args: Sequence[
         else:
             log(f"{folder}: training {trial.name}")
             train(cfg)
+    if not rank_zero:  # rank 0 evaluates and reports
+        return folder
     for mode in trial.modes:
         if missing_modes(read_metrics(folder), [mode]):
             log(f"{folder}: evaluating mode {mode}")

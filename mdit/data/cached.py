@@ -1,0 +1,53 @@
+"""Training faces as cached latents (`mdit cache-embeddings`): the same captions and flips, no image decoding.
+
+A sample is {"latent", "mask_latent" (packed, [N, C]), "caption", "id", "caption_index", "source"}: the
+training step reads the latents instead of encoding "image" and "mask", and looks the caption up in the
+text cache. Caption choice and mirroring are the wrapped dataset's own draw, so a run sees the same
+(face, caption, flip) stream with or without the cache.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from safetensors.torch import load_file
+from torch.utils.data import Dataset
+
+from mdit.conditioning.precomputed import latents_path, read_manifest
+
+from .datamodule import FaceDataset, Index
+
+
+class CachedLatentsDataset(Dataset):
+    """`dataset`'s faces read from the latents of a complete embedding cache in `folder`."""
+
+    def __init__(self, dataset: FaceDataset, folder: str | Path) -> None:
+        self.dataset, self.folder = dataset, Path(folder)
+        read_manifest(self.folder)  # complete, or an error that says how to build it
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __getitem__(self, index: Index) -> dict:
+        index, epoch = index if isinstance(index, tuple) else (index, self.epoch)
+        captions = self.dataset.shown_captions(int(index))
+        caption_index, flipped = self.dataset.draw(int(index), epoch, len(captions))
+        id_ = self.dataset.sample_id(int(index))
+        path = latents_path(self.folder, id_)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} missing: the embedding cache does not hold face {id_}; "
+                                    "rerun `mdit cache-embeddings` with this config")  # fmt: skip
+        latents = load_file(str(path))
+        suffix = "_flipped" if flipped else ""
+        return {
+            "latent": latents["image" + suffix],
+            "mask_latent": latents["mask" + suffix],
+            "caption": captions[caption_index],
+            "id": id_,
+            "caption_index": caption_index,
+            "source": self.dataset.source,
+        }

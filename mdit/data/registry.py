@@ -1,0 +1,117 @@
+"""The datamodule of a config, keyed by `data.name` (synthfaces | celebamask_hq | folder), and its cache folders.
+
+Every source gives the same sample format (see datamodule.py) through the same FaceDataModule; with
+`data.embeddings` the training split reads the latents of `mdit cache-embeddings` instead of images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from .cached import CachedLatentsDataset
+from .datamodule import FaceDataModule, FaceDataset, synthfaces_splits
+
+Splits = tuple[FaceDataset, FaceDataset, FaceDataset]
+
+
+def _digest(values: dict) -> str:
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def data_cache_dir(cfg: DictConfig) -> Path:
+    """Merged masks, the image scan and embeddings of a real dataset: data.cache_dir, else one folder per data
+    root under the cache root ($MDIT_CACHE or ~/.cache/mdit)."""
+    if cfg.data.cache_dir:
+        return Path(cfg.data.cache_dir).expanduser()
+    from mdit.backbone import cache_root  # noqa: PLC0415 (imports diffusers; only real data needs it)
+
+    source = {"name": cfg.data.name, "root": str(Path(cfg.data.root or "").expanduser().resolve())}
+    return cache_root(cfg) / "data" / f"{cfg.data.name}-{_digest(source)}"
+
+
+def embeddings_dir(cfg: DictConfig) -> Path:
+    """The `mdit cache-embeddings` folder of a config: one per backbone, dtype, text length, resolution and split."""
+    recipe = {
+        "pretrained": str(Path(cfg.model.pretrained).expanduser().resolve()) if cfg.model.pretrained else None,
+        "dtype": cfg.model.dtype, "text_max_length": cfg.model.text_max_length, "flips": cfg.data.flip_p > 0,
+        "data": {k: v for k, v in OmegaConf.to_container(cfg.data).items() if k not in ("batch_size", "num_workers",
+                 "embeddings", "cache_dir", "flip_p", "on_corrupt", "max_captions")},
+    }  # fmt: skip
+    return data_cache_dir(cfg) / f"embeddings-{_digest(recipe)}"
+
+
+def _synthfaces(cfg: DictConfig) -> Splits:
+    d = cfg.data
+    return synthfaces_splits(d.resolution, d.train_size, d.val_size, d.test_size, d.flip_p)
+
+
+def _celebamask_hq(cfg: DictConfig) -> Splits:
+    """CelebAMask-HQ faces with MM-CelebA-HQ captions. mm_celeba: the 24,000 / 6,000 split, val = the last val_size
+    train ids; celeba: CelebA's own train/val/test partition. Each split capped at its data.*_size."""
+    from .celebamask_hq import MAPPING_FILE, CelebAMaskHQDataset, celeba_split  # noqa: PLC0415
+    from .mm_celeba import Captions, mm_celeba_split  # noqa: PLC0415
+
+    d = cfg.data
+    root, captions = Path(d.root).expanduser(), Path(d.captions).expanduser()
+    if d.split == "mm_celeba":
+        train = mm_celeba_split(captions, "train")
+        ids = {"train": train[: -d.val_size], "val": train[-d.val_size :], "test": mm_celeba_split(captions, "test")}
+    else:
+        ids = {split: celeba_split(root / MAPPING_FILE, split) for split in ("train", "val", "test")}
+    sizes = {"train": d.train_size, "val": d.val_size, "test": d.test_size}
+    text, cache = Captions(captions / "text"), data_cache_dir(cfg) / "masks"
+
+    def split(name: str) -> CelebAMaskHQDataset:
+        train = name == "train"
+        return CelebAMaskHQDataset(root, ids[name][: sizes[name]], d.resolution, text, "random" if train else "fixed",
+                                   d.flip_p if train else 0.0, cache, d.on_corrupt)  # fmt: skip
+
+    return split("train"), split("val"), split("test")
+
+
+def _folder(cfg: DictConfig) -> Splits:
+    """A face folder (MM-FFHQ / MM-FairFace style): splits/ files, or the sorted names' last test_size / val_size."""
+    from .folder import FolderDataset, folder_split  # noqa: PLC0415
+
+    d = cfg.data
+    root = Path(d.root).expanduser()
+    sizes = {"train": d.train_size, "val": d.val_size, "test": d.test_size}
+
+    def split(name: str) -> FolderDataset:
+        names = folder_split(root, name, d.val_size, d.test_size)[: sizes[name]]
+        train = name == "train"
+        return FolderDataset(root, names, d.resolution, "random" if train else "fixed", d.flip_p if train else 0.0,
+                             d.on_corrupt, data_cache_dir(cfg))  # fmt: skip
+
+    return split("train"), split("val"), split("test")
+
+
+SPLIT_BUILDERS: dict[str, Callable[[DictConfig], Splits]] = {
+    "synthfaces": _synthfaces,
+    "celebamask_hq": _celebamask_hq,
+    "folder": _folder,
+}
+
+
+def build_splits(cfg: DictConfig) -> Splits:
+    """The (train, val, test) datasets of `data.name`, without the embedding cache."""
+    if cfg.data.name not in SPLIT_BUILDERS:
+        raise ValueError(f"data.name={cfg.data.name!r}; valid: {', '.join(SPLIT_BUILDERS)}")
+    splits = SPLIT_BUILDERS[cfg.data.name](cfg)
+    for split in splits:
+        split.max_captions = cfg.data.max_captions
+    return splits
+
+
+def build_datamodule(cfg: DictConfig) -> FaceDataModule:
+    """The datamodule of a config; with data.embeddings the training split reads cached latents."""
+    train, val, test = build_splits(cfg)
+    if cfg.data.embeddings:
+        train = CachedLatentsDataset(train, embeddings_dir(cfg))
+    d = cfg.data
+    return FaceDataModule(train, val, test, d.batch_size, d.num_workers, cfg.seed)

@@ -1,0 +1,354 @@
+"""CelebAMask-HQ and MM-CelebA-HQ loaders on a tiny tree: part merging, the mask cache, corrupt images, captions,
+splits, flips and per-(index, epoch) randomness."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from celeba_tree import (
+    BAD_CAPTIONS,
+    CLEAN_CAPTIONS,
+    PROBES,
+    CelebaTree,
+    part_mask,
+    truncate,
+    write_celeba_tree,
+    write_part,
+    write_split_pickles,
+)
+from PIL import Image, ImageFile
+
+from mdit.data import celebamask_hq
+from mdit.data.celebamask_hq import (
+    CelebAMaskHQDataset,
+    CorruptImageError,
+    MergedMaskCache,
+    celeba_split,
+    merge_parts,
+    scan_images,
+)
+from mdit.data.labels import MaskError, flip_label_map
+from mdit.data.mm_celeba import Captions, clean_caption, mm_celeba_split, read_captions
+
+LOGGER = "mdit.data.celebamask_hq"
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> CelebaTree:
+    return write_celeba_tree(tmp_path)
+
+
+def _dataset(tree: CelebaTree, **kwargs) -> CelebAMaskHQDataset:
+    kwargs.setdefault("captions", Captions(tree.text_root))
+    kwargs.setdefault("resolution", 32)
+    return CelebAMaskHQDataset(tree.root, kwargs.pop("ids", tree.ids), **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------------- merging
+
+
+@pytest.mark.parametrize("name", list(PROBES))
+def test_merge_paints_in_official_order(tree: CelebaTree, name: str) -> None:
+    labels = merge_parts(tree.anno_root, 0)
+    assert labels.dtype == np.uint8 and labels.shape == (tree.part_size, tree.part_size)
+    (row, col), expected = tree.probe(name)
+    assert labels[row, col] == expected, name
+
+
+def test_merge_across_part_folders_and_modes(tree: CelebaTree) -> None:
+    """Ids 2000 and 4001 live in folders 1/ and 2/; hair (RGB), cloth (P) and l_eye (RGBA) read like L parts."""
+    reference = merge_parts(tree.anno_root, 0)
+    for idx in (2000, 4001):
+        assert np.array_equal(merge_parts(tree.anno_root, idx), reference)
+    assert set(np.unique(reference)) == {0, 1, 2, 4, 5, 8, 9, 13, 18}  # no hat (14) anywhere
+
+
+def test_missing_part_is_absent(tree: CelebaTree) -> None:
+    labels = merge_parts(tree.anno_root, 1)
+    assert 8 not in labels and 9 in labels  # id 1 has no l_ear file
+    expected = merge_parts(tree.anno_root, 0)
+    assert np.array_equal(expected == 8, part_mask("l_ear", tree.part_size))
+    expected[expected == 8] = 0  # nothing else covers the l_ear box
+    assert np.array_equal(labels, expected)
+
+
+def test_no_part_file_is_an_error_naming_the_pattern(tree: CelebaTree) -> None:
+    with pytest.raises(FileNotFoundError, match=r"id 3: expected .*/0/00003_<part>\.png"):
+        merge_parts(tree.anno_root, 3)
+
+
+def test_part_of_another_size_is_a_mask_error(tree: CelebaTree) -> None:
+    write_part(tree.part_path(2, "nose"), np.ones((16, 16), dtype=bool))
+    with pytest.raises(MaskError, match=r"00002_nose\.png is 16x16"):
+        merge_parts(tree.anno_root, 2)
+
+
+def test_undecodable_part_is_a_mask_error(tree: CelebaTree) -> None:
+    tree.part_path(2, "hair").write_bytes(b"not a png")
+    with pytest.raises(MaskError, match=r"00002_hair\.png"):
+        merge_parts(tree.anno_root, 2)
+
+
+# ---------------------------------------------------------------------------------------------------- mask cache
+
+
+def _temp_files(folder: Path) -> list[str]:
+    return [name for name in os.listdir(folder) if name.endswith(".tmp")]
+
+
+def test_mask_cache_is_written_once_and_reused(tree: CelebaTree, tmp_path: Path) -> None:
+    cache = MergedMaskCache(tmp_path / "cache")
+    first = cache.get(tree.anno_root, 2000)
+    path = cache.path(2000)
+    assert path == tmp_path / "cache" / "2000.png"
+    with Image.open(path) as image:
+        assert image.mode == "L" and np.array_equal(np.asarray(image), first)
+    written = path.stat().st_mtime_ns
+    shutil.rmtree(tree.anno_root)
+    again = cache.get(tree.anno_root, 2000)
+    assert np.array_equal(again, first) and path.stat().st_mtime_ns == written
+    assert not _temp_files(path.parent)
+    with pytest.raises(FileNotFoundError):  # not cached and no parts any more
+        cache.get(tree.anno_root, 0)
+
+
+@pytest.mark.parametrize("damage", ["half", "garbage", "bad ids"])
+def test_damaged_cache_file_is_rebuilt(tree: CelebaTree, tmp_path: Path, damage: str) -> None:
+    cache = MergedMaskCache(tmp_path / "cache")
+    expected = cache.get(tree.anno_root, 2)
+    path = cache.path(2)
+    if damage == "half":
+        truncate(path)
+    elif damage == "garbage":
+        path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    else:
+        Image.fromarray(np.full(expected.shape, 255, dtype=np.uint8)).save(path)
+    assert np.array_equal(cache.get(tree.anno_root, 2), expected)
+    with Image.open(path) as image:
+        image.load()
+        assert np.array_equal(np.asarray(image), expected)
+
+
+def test_mask_cache_with_concurrent_writers(tree: CelebaTree, tmp_path: Path) -> None:
+    cache = MergedMaskCache(tmp_path / "cache")
+    with ThreadPoolExecutor(8) as pool:
+        maps = list(pool.map(lambda _: cache.get(tree.anno_root, 4001), range(16)))
+    assert all(np.array_equal(m, maps[0]) for m in maps)
+    assert os.listdir(tmp_path / "cache") == ["4001.png"]
+
+
+# ---------------------------------------------------------------------------------------------------- samples
+
+
+def test_sample_format(tree: CelebaTree) -> None:
+    dataset = _dataset(tree)
+    assert len(dataset) == len(tree.ids)
+    sample = dataset[3]
+    image, mask = sample["image"], sample["mask"]
+    assert image.dtype == torch.float32 and image.shape == (3, 32, 32)
+    assert -1.0 <= image.min() and image.max() <= 1.0 and image.std() > 0.1
+    assert mask.dtype == torch.int64 and mask.shape == (32, 32) and 0 <= mask.min() and mask.max() <= 18
+    assert sample["id"] == 2000 and sample["source"] == "celebamask_hq"
+    captions = Captions(tree.text_root).get(2000)
+    assert len(captions) == 10 and sample["caption"] == captions[sample["caption_index"]]
+
+
+def test_image_lanczos_and_mask_nearest(tree: CelebaTree) -> None:
+    sample = _dataset(tree, resolution=16)[0]
+    with Image.open(tree.image_path(0)) as image:
+        expected = np.asarray(image.convert("RGB").resize((16, 16), Image.LANCZOS))
+    got = ((sample["image"] + 1) * 127.5).round().permute(1, 2, 0).numpy()
+    assert np.abs(got - expected).max() <= 0.5
+    merged = merge_parts(tree.anno_root, 0)
+    assert np.array_equal(sample["mask"].numpy(), np.asarray(Image.fromarray(merged).resize((16, 16), Image.NEAREST)))
+
+
+def test_no_captions_gives_empty_caption(tree: CelebaTree) -> None:
+    sample = _dataset(tree, captions=None)[0]
+    assert sample["caption"] == "" and sample["caption_index"] == 0
+
+
+def test_flip_mirrors_image_and_swaps_labels(tree: CelebaTree) -> None:
+    plain, flipped = _dataset(tree, flip_p=0.0)[1], _dataset(tree, flip_p=1.0)[1]
+    assert torch.equal(flipped["image"], plain["image"].flip(-1))
+    assert torch.equal(flipped["mask"], flip_label_map(plain["mask"]))
+    # id 1 has only a right ear (9, on the image's left); mirrored it is the subject's left ear (8).
+    assert 9 in plain["mask"] and 8 not in plain["mask"]
+    assert 8 in flipped["mask"] and 9 not in flipped["mask"]
+    assert int(flipped["mask"][20, 32 - 1 - 8]) == 13 and int(plain["mask"][20, 8]) == 13  # the hair strand
+
+
+def test_index_epoch_determinism(tree: CelebaTree) -> None:
+    dataset = _dataset(tree, flip_p=0.5)
+    first = dataset[(2, 5)]
+    again = dataset[(2, 5)]
+    assert first["caption_index"] == again["caption_index"] and torch.equal(first["image"], again["image"])
+    dataset.set_epoch(5)
+    assert dataset[2]["caption_index"] == first["caption_index"]
+    by_epoch = [dataset[(2, epoch)] for epoch in range(12)]
+    assert len({s["caption_index"] for s in by_epoch}) > 1
+    flips = {bool(torch.equal(s["image"], by_epoch[0]["image"])) for s in by_epoch}
+    assert flips == {True, False}
+    assert len({dataset[(i, 0)]["caption_index"] for i in range(len(dataset))}) > 1  # one draw per sample
+
+
+def test_fixed_captions(tree: CelebaTree) -> None:
+    dataset = _dataset(tree, caption_mode="fixed")
+    for index, idx in enumerate(tree.ids):
+        assert {dataset[(index, epoch)]["caption_index"] for epoch in range(4)} == {idx % 10}
+
+
+def test_bad_arguments(tree: CelebaTree) -> None:
+    with pytest.raises(ValueError, match="caption_mode"):
+        _dataset(tree, caption_mode="first")
+    with pytest.raises(ValueError, match="flip_p"):
+        _dataset(tree, flip_p=2.0)
+    with pytest.raises(ValueError, match="no sample ids"):
+        _dataset(tree, ids=[])
+    for index in (len(tree.ids), -1):
+        with pytest.raises(IndexError):
+            _dataset(tree)[index]
+
+
+@pytest.mark.parametrize("missing", ["", "CelebA-HQ-img", "CelebAMask-HQ-mask-anno"])
+def test_missing_folder_is_named(tree: CelebaTree, missing: str) -> None:
+    target = tree.root / missing
+    shutil.rmtree(target)
+    with pytest.raises(FileNotFoundError, match=re.escape(str(target))):
+        _dataset(tree)
+
+
+# ---------------------------------------------------------------------------------------------------- corrupt images
+
+
+def test_pil_loads_truncated_jpegs_only_when_told_to(tree: CelebaTree, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The assumption behind the scan, and the reason it forces strict decoding."""
+    truncate(tree.image_path(2000), 0.9)  # headers intact, entropy-coded data cut
+    with pytest.raises(OSError, match="(?i)truncated"), Image.open(tree.image_path(2000)) as image:
+        image.load()
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    with Image.open(tree.image_path(2000)) as image:
+        image.load()  # silently grey-filled
+    assert scan_images([tree.image_path(i) for i in tree.ids]) == [tree.image_path(2000)]
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # restored
+
+
+def test_corrupt_image_is_skipped_with_one_warning(tree: CelebaTree, caplog: pytest.LogCaptureFixture) -> None:
+    truncate(tree.image_path(2000), 0.9)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        dataset = _dataset(tree)
+    assert dataset.ids == [0, 1, 2, 4001]
+    records = [r for r in caplog.records if r.name == LOGGER]
+    assert len(records) == 1 and "skipping 1 corrupt image(s) of 5" in records[0].getMessage()
+    assert "2000.jpg" in records[0].getMessage()
+
+
+def test_corrupt_image_raises_on_error(tree: CelebaTree) -> None:
+    truncate(tree.image_path(2000))
+    with pytest.raises(CorruptImageError, match=r"1 corrupt image\(s\).*2000\.jpg"):
+        _dataset(tree, on_corrupt="error")
+    with pytest.raises(ValueError, match="on_corrupt"):
+        _dataset(tree, on_corrupt="ignore")
+
+
+def test_unscanned_corrupt_image_raises_when_read(tree: CelebaTree) -> None:
+    truncate(tree.image_path(2000))
+    dataset = _dataset(tree, on_corrupt=None)
+    with pytest.raises(CorruptImageError, match=r"2000\.jpg"):
+        dataset[3]
+    tree.image_path(2).unlink()
+    with pytest.raises(FileNotFoundError, match=r"2\.jpg"):
+        dataset[2]
+
+
+def test_scan_result_is_cached(tree: CelebaTree, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    truncate(tree.image_path(2000))
+    cache = tmp_path / "cache"
+    assert _dataset(tree, mask_cache=cache).ids == [0, 1, 2, 4001]
+    assert (cache / "image_scan.json").is_file()
+    decoded: list[Path] = []
+    real = celebamask_hq._decodes
+    monkeypatch.setattr(celebamask_hq, "_decodes", lambda path: decoded.append(path) or real(path))
+    assert _dataset(tree, mask_cache=cache).ids == [0, 1, 2, 4001] and decoded == []
+    Image.new("RGB", (64, 64), (9, 9, 9)).save(tree.image_path(2000))  # repaired: new size and mtime
+    assert _dataset(tree, mask_cache=cache).ids == list(tree.ids) and decoded == [tree.image_path(2000)]
+
+
+# ---------------------------------------------------------------------------------------------------- captions
+
+
+def test_caption_cleanup(tree: CelebaTree) -> None:
+    captions = Captions(tree.text_root).get(0)
+    assert captions[0] == CLEAN_CAPTIONS[0] and captions[2] == CLEAN_CAPTIONS[1]
+    assert len(captions) == 10 and all("\ufffd" not in c and "  " not in c and c == c.strip() for c in captions)
+    assert [clean_caption(line) for line in BAD_CAPTIONS] == list(CLEAN_CAPTIONS)
+    assert clean_caption("  \ufffd\t ") == ""
+
+
+def test_caption_file_errors(tmp_path: Path) -> None:
+    (tmp_path / "bytes.txt").write_bytes(b"caf\xe9 au lait\n\xff\xfe\n")
+    assert read_captions(tmp_path / "bytes.txt") == ["caf au lait"]
+    (tmp_path / "empty.txt").write_text("\n \ufffd\n")
+    with pytest.raises(ValueError, match=r"empty\.txt holds no caption"):
+        read_captions(tmp_path / "empty.txt")
+    with pytest.raises(FileNotFoundError, match=r"missing\.txt"):
+        Captions(tmp_path).get("missing")
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        Captions(tmp_path / "nowhere")
+
+
+def test_captions_cache_returns_copies(tree: CelebaTree) -> None:
+    captions = Captions(tree.text_root, cache_size=1)
+    captions.get(0).clear()
+    assert len(captions.get(0)) == 10
+    captions.get(1)
+    assert list(captions._cache) == ["1"]
+
+
+# ---------------------------------------------------------------------------------------------------- splits
+
+
+def test_mm_celeba_split(tree: CelebaTree) -> None:
+    assert mm_celeba_split(tree.mm_root, "train") == sorted(tree.ids)
+    assert mm_celeba_split(tree.text_root, "test") == [24000, 29999]
+    with pytest.raises(ValueError, match="split must be"):
+        mm_celeba_split(tree.mm_root, "val")
+
+
+def test_swapped_pickles_are_swapped_back(tree: CelebaTree, caplog: pytest.LogCaptureFixture) -> None:
+    write_split_pickles(tree.mm_root, ["24000", "25000.jpg"], ["0", "23999"])
+    with caplog.at_level(logging.WARNING, logger="mdit.data.mm_celeba"):
+        assert mm_celeba_split(tree.mm_root, "train") == [0, 23999]
+    assert "swapped" in caplog.text
+    assert mm_celeba_split(tree.mm_root, "test") == [24000, 25000]
+
+
+def test_out_of_range_split_id_is_an_error(tree: CelebaTree) -> None:
+    write_split_pickles(tree.mm_root, ["0", "24001", "30000"], ["24000"])
+    with pytest.raises(ValueError, match=r"train/filenames\.pickle holds 2 ids outside.*\[24001, 30000\]"):
+        mm_celeba_split(tree.mm_root, "test")
+    write_split_pickles(tree.mm_root, ["0"], ["24000", "face_7"])
+    with pytest.raises(ValueError, match=r"test/filenames\.pickle holds 'face_7'"):
+        mm_celeba_split(tree.mm_root, "train")
+    (tree.mm_root / "test" / "filenames.pickle").unlink()
+    with pytest.raises(FileNotFoundError, match=r"test/filenames\.pickle"):
+        mm_celeba_split(tree.mm_root, "train")
+
+
+def test_celeba_split_from_mapping(tree: CelebaTree) -> None:
+    splits = {split: celeba_split(tree.mapping_file, split) for split in ("train", "val", "test")}
+    assert splits == {"train": [0, 4001], "val": [1, 2], "test": [2000]}
+    lines = tree.mapping_file.read_text().splitlines()
+    tree.mapping_file.write_text("\n".join([*lines, "7  100  000100.jpg"]) + "\n")
+    with pytest.raises(ValueError, match=r"mapping\.txt:7: orig_file 000100\.jpg is not orig_idx 100 \+ 1"):
+        celeba_split(tree.mapping_file, "train")
+    with pytest.raises(FileNotFoundError, match="nowhere.txt"):
+        celeba_split(tree.root / "nowhere.txt", "train")

@@ -1,0 +1,152 @@
+"""The FLUX.1 path on a tiny FLUX.1 folder written here: experiments/mm_celeba_flux.yaml's settings (bf16 base,
+fp32 LoRA, guidance embedding, gradient checkpointing, cached embeddings) train, resume and sample; the cache
+is complete, resumable and equal to encoding on the fly; nothing downloaded."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+from celeba_tree import truncate, write_celeba_tree, write_split_pickles
+from flux_folder import write_tiny_flux_folder
+from PIL import Image
+from train_helpers import ROOT
+from transformers import CLIPTextModel, T5EncoderModel
+
+from mdit.backbone import load_backbone
+from mdit.cache_embeddings import cache_embeddings
+from mdit.cli import main
+from mdit.conditioning import FluxAutoencoder, FluxTextConditioner, encode_image, encode_mask
+from mdit.conditioning.precomputed import MANIFEST, CachedTextConditioner, latents_path
+from mdit.config import ConfigError, load_config
+from mdit.data.cached import CachedLatentsDataset
+from mdit.data.celebamask_hq import CorruptImageError
+from mdit.data.registry import build_datamodule, build_splits, embeddings_dir
+from mdit.evaluation.judges import load_judges
+from mdit.run import load_run, read_metrics, train
+
+CONFIG = ROOT / "experiments" / "mm_celeba_flux.yaml"
+
+
+@pytest.fixture(scope="module")
+def flux(tmp_path_factory):
+    return write_tiny_flux_folder(tmp_path_factory.mktemp("weights") / "FLUX.1-dev")
+
+
+def flux_config(tmp, flux, *overrides: str):
+    """mm_celeba_flux.yaml on the tiny FLUX folder and SynthFaces faces (CelebA trees: test_data_*), CPU-sized."""
+    return load_config(CONFIG, [
+        f"model.pretrained={flux}", "data.name=synthfaces", "data.root=null", "data.captions=null",
+        f"output_dir={tmp / 'runs'}", f"cache_dir={tmp / 'cache'}", "wandb.mode=disabled", "train.strategy=auto",
+        "data.resolution=32", "data.train_size=6", "data.val_size=2", "data.test_size=2", "data.batch_size=2",
+        "data.num_workers=0", "model.text_max_length=16", "train.max_steps=2", "train.val_every=2",
+        "train.checkpoint_every=2", "train.sample_count=2", "train.sample_steps=2", "eval.cost=false", *overrides,
+    ])  # fmt: skip
+
+
+def test_the_real_configs_name_the_paths_they_need():
+    with pytest.raises(ConfigError, match=r"model\.pretrained=<a FLUX\.1-dev folder.*data\.root=.*data\.captions="):
+        load_config(CONFIG)
+    ffhq = [CONFIG, ROOT / "experiments" / "mm_ffhq_flux.yaml"]
+    with pytest.raises(ConfigError, match=r"data\.root=<the dataset folder") as err:
+        load_config(ffhq, ["model.pretrained=/weights/FLUX.1-dev"])
+    assert "data.captions" not in str(err.value)  # the folder layout holds its captions
+    cfg = load_config(ffhq, ["model.pretrained=/w", "data.root=/d"])
+    assert (cfg.data.name, cfg.model.dtype, cfg.train.strategy, cfg.data.embeddings) == ("folder", "bfloat16", "ddp",
+                                                                                          True)  # fmt: skip
+    with pytest.raises(ConfigError, match="needs mixed precision"):
+        load_config(ffhq, ["model.pretrained=/w", "data.root=/d", "train.precision=32-true"])
+
+
+def test_cache_train_and_sample_without_the_text_encoders(flux, tmp_path, monkeypatch, capsys):
+    cfg = flux_config(tmp_path, flux)
+    assert not (embeddings_dir(cfg) / MANIFEST).exists()
+    with pytest.raises(FileNotFoundError, match="mdit cache-embeddings"):
+        train(cfg)
+    summary = cache_embeddings(cfg, batch_size=4)
+    assert summary["faces"] == summary["faces_written"] == 6
+    assert summary["captions"] == summary["captions_written"]  # every split's ten captions per face, and ""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the text encoders were loaded")
+
+    monkeypatch.setattr(T5EncoderModel, "from_pretrained", refuse)
+    monkeypatch.setattr(CLIPTextModel, "from_pretrained", refuse)
+    folder = train(cfg)
+    metrics = read_metrics(folder)
+    assert metrics["steps"] == 2 and torch.isfinite(torch.tensor(metrics["val_loss"]))
+    saved = torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    assert saved and all("lora_" in k for k in saved)  # only the adapters are saved over a FLUX base
+    assert {v.dtype for v in saved.values()} == {torch.float32}  # they trained in fp32 over the bf16 base
+
+    module = load_run(folder)
+    assert isinstance(module.text, CachedTextConditioner)
+    assert module.model.base.dtype == torch.bfloat16 and module.model.base.config.guidance_embeds
+    out = tmp_path / "grid.png"
+    assert main(["generate", str(folder), "--from-dataset", "2", "--out", str(out), "--steps", "2"]) == 0
+    assert Image.open(out).height > 2 * 32
+    new_caption = ["generate", str(folder), "--mask", str(tmp_path / "m.png"), "--caption", "a man with black hair"]
+    Image.fromarray(torch.zeros(32, 32, dtype=torch.uint8).numpy()).save(tmp_path / "m.png")
+    assert main([*new_caption, "--out", str(tmp_path / "new.png"), "--steps", "2"]) != 0
+    assert "not in the embedding cache" in capsys.readouterr().err  # a new caption: said so, no default
+    monkeypatch.undo()
+    assert main([*new_caption, "--out", str(tmp_path / "new.png"), "--steps", "2", "data.embeddings=false"]) == 0
+
+
+def test_the_cache_equals_encoding_on_the_fly_and_resumes(flux, tmp_path):
+    cfg = flux_config(tmp_path, flux, "model.dtype=float32", "data.flip_p=0.5", "data.max_captions=3")
+    assert cache_embeddings(cfg, batch_size=4)["captions"] <= 3 * (6 + 2 + 2) + 1  # three per face, and ""
+    folder = embeddings_dir(cfg)
+    latents_path(folder, 3).unlink()
+    (folder / MANIFEST).unlink()
+    again = cache_embeddings(cfg, batch_size=4)
+    assert (again["faces_written"], again["captions_written"]) == (1, 0)  # only what was missing
+
+    backbone = load_backbone(flux, text_max_length=16)
+    assert isinstance(backbone.text, FluxTextConditioner) and isinstance(backbone.autoencoder, FluxAutoencoder)
+    raw, cached = build_splits(cfg)[0], build_datamodule(cfg).train_set
+    assert isinstance(cached, CachedLatentsDataset)
+    flipped = []
+    for index in range(len(raw)):
+        for epoch in (0, 1):
+            expected, got = raw[(index, epoch)], cached[(index, epoch)]
+            assert (got["caption"], got["caption_index"], got["id"]) == (
+                expected["caption"], expected["caption_index"], expected["id"])  # fmt: skip
+            assert got["caption_index"] < 3
+            flipped.append(not torch.equal(expected["mask"], torch.from_numpy(raw.load(index)[1])))
+            image = encode_image(expected["image"][None], backbone.autoencoder)[0]
+            mask = encode_mask(expected["mask"][None], backbone.autoencoder)[0]
+            torch.testing.assert_close(got["latent"], image, atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(got["mask_latent"], mask, atol=1e-5, rtol=1e-5)
+    assert any(flipped) and not all(flipped)  # both views were read
+    caption = raw[(0, 0)]["caption"]
+    stored, looked_up = backbone.text([caption, ""]), CachedTextConditioner(folder)([caption, "  "])
+    torch.testing.assert_close(looked_up.tokens, stored.tokens)
+    torch.testing.assert_close(looked_up.pooled, stored.pooled)
+
+
+def test_a_celebamask_hq_tree_goes_the_whole_flux_path(flux, tmp_path, caplog):
+    tree = write_celeba_tree(tmp_path / "data", ids=(0, 1, 2, 3, 24000, 24001))
+    write_split_pickles(tree.mm_root, ["0", "1", "2", "3"], ["24000", "24001.jpg"])
+    truncate(tree.image_path(2))
+    real = ["data.name=celebamask_hq", f"data.root={tree.root}", f"data.captions={tree.mm_root}",
+            "data.val_size=1", "data.train_size=100", "data.flip_p=0.5"]  # fmt: skip
+    cfg = flux_config(tmp_path, flux, *real)
+    with caplog.at_level(logging.WARNING):
+        train_set, val_set, test_set = build_splits(cfg)
+    assert [train_set.sample_id(i) for i in range(len(train_set))] == [0, 1]  # 2 is corrupt: skipped, counted
+    assert f"skipping 1 corrupt image(s) of 3: {tree.image_path(2)}" in caplog.text
+    assert ([val_set.sample_id(0)], [test_set.sample_id(i) for i in range(2)]) == ([3], [24000, 24001])
+    sample = train_set[0]
+    assert sample["image"].shape == (3, 32, 32) and sample["mask"].shape == (32, 32) and sample["caption"]
+    with pytest.raises(CorruptImageError, match="2.jpg"):
+        build_splits(flux_config(tmp_path, flux, *real, "data.on_corrupt=error"))
+
+    assert cache_embeddings(cfg, batch_size=4)["faces"] == 2
+    folder = train(cfg)
+    assert read_metrics(folder)["steps"] == 2
+    out = tmp_path / "grid.png"
+    assert main(["generate", str(folder), "--from-dataset", "2", "--out", str(out), "--steps", "2"]) == 0
+    with pytest.raises(ValueError, match="judges.parser, judges.clip, judges.inception"):
+        load_judges(cfg)
