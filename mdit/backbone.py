@@ -56,15 +56,26 @@ def load_backbone(
     conditioner to use instead of the folder's text encoders (the cached embeddings of `mdit cache-embeddings`).
     """
     folder = Path(folder)
-    dtype = resolve_dtype(dtype)
     require_model_folder(folder / "transformer", f"the transformer/ folder of {FLUX_HINT} or of `mdit pretrain-base`")
+    text, autoencoder = load_conditioners(folder, dtype, text_max_length, text)
     transformer = FluxTransformer2DModel.from_pretrained(
-        folder, subfolder="transformer", torch_dtype=dtype, local_files_only=True
+        folder, subfolder="transformer", torch_dtype=resolve_dtype(dtype), local_files_only=True
     )
+    return Backbone(transformer, text, autoencoder)
+
+
+def load_conditioners(
+    folder: str | Path,
+    dtype: torch.dtype | str = torch.float32,
+    text_max_length: int | None = None,
+    text: TextConditioner | None = None,
+) -> tuple[TextConditioner, Autoencoder]:
+    """The text conditioner (unless given) and the autoencoder of a backbone folder, without its transformer."""
+    folder = Path(folder)
+    dtype = resolve_dtype(dtype)
     if text is None and (folder / "text_encoder_2").is_dir():
-        text = FluxTextConditioner.from_pretrained(
-            folder, torch_dtype=dtype, max_length=text_max_length or FLUX_MAX_T5_LENGTH
-        )
+        length = text_max_length or FLUX_MAX_T5_LENGTH
+        text = FluxTextConditioner.from_pretrained(folder, torch_dtype=dtype, max_length=length)
     elif text is None:
         text = EmbeddedTextConditioner.from_pretrained(folder, torch_dtype=dtype, max_length=text_max_length)
     if (folder / "vae").is_dir():
@@ -73,7 +84,7 @@ def load_backbone(
         autoencoder = build_autoencoder(**json.loads((folder / EMBEDDED_AUTOENCODER).read_text()))
     else:
         raise FileNotFoundError(f"{folder} has neither vae/ ({FLUX_HINT}) nor {EMBEDDED_AUTOENCODER} (embedded)")
-    return Backbone(transformer, text, autoencoder)
+    return text, autoencoder
 
 
 def embedded_transformer_kwargs(cfg: DictConfig) -> dict:

@@ -162,7 +162,7 @@ def _sweep_config_files(args: argparse.Namespace) -> list[str]:
     from mdit.sweep.profiles import profile_files
     from mdit.sweep.spec import load_sweep
 
-    return [*([args.config] if args.config else load_sweep(args.file).config_files), *profile_files(args.profile)]
+    return [*(args.config or load_sweep(args.file).config_files), *profile_files(args.profile)]
 
 
 def _sweep_config(args: argparse.Namespace):
@@ -313,7 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
                              "subprocess each, W&B offline) or as a W&B sweep with agents")  # fmt: skip
     sweep.add_argument("file", metavar="FILE", help="sweep YAML, e.g. sweeps/ablation_attention.yaml")
     sweep.add_argument("--backend", choices=["local", "wandb"], default="local")
-    sweep.add_argument("-c", "--config", default=None, help="base config (default: the sweep command's -c files)")
+    sweep.add_argument(
+        "-c",
+        "--config",
+        action="append",
+        default=None,
+        help="base config, repeat -c to layer files (default: the sweep command's -c files)",
+    )
     sweep.add_argument("--profile", default="default",
                        help="config layer experiments/profiles/NAME.yaml on top of the base (smoke, gpu; default: "
                             "none); each profile keeps its runs in its own output_dir")  # fmt: skip
@@ -346,7 +352,13 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument(
         "--runs", default=None, help="local run folders' root (default: output_dir of the config the sweep ran with)"
     )
-    table.add_argument("-c", "--config", default=None, help="base config (default: the sweep command's -c files)")
+    table.add_argument(
+        "-c",
+        "--config",
+        action="append",
+        default=None,
+        help="base config, repeat -c to layer files (default: the sweep command's -c files)",
+    )
     table.add_argument("--profile", default="default", help="the profile the sweep ran with (its output_dir)")
     table.add_argument("overrides", nargs="*", help="the key=value overrides the sweep ran with (output_dir=...)")
     table.add_argument("--no-flux-dev", action="store_true", help="skip the FLUX.1-dev-scale cost columns (~25 s)")

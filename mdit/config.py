@@ -7,13 +7,15 @@ values are errors that say what is valid.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from mdit.conditioning.local import resolve_dtype
 from mdit.model.adapters import IMAGE_STREAM_TARGETS, LoraSettings
@@ -190,30 +192,54 @@ def load_config(path: str | Path | Sequence[str | Path] | None = None, overrides
     """
     cfg = OmegaConf.structured(ExperimentConfig)
     OmegaConf.set_struct(cfg, True)
-    layers = []
     paths = [] if path is None else [path] if isinstance(path, (str, Path)) else list(path)
-    for item in map(Path, paths):
-        if not item.is_file():
-            raise FileNotFoundError(f"config file not found: {item}")
-        layers.append(OmegaConf.load(item))
+    layers = [_load_yaml(Path(item)) for item in paths]
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form key=value")
-    layers.append(OmegaConf.from_dotlist(list(overrides)))
+    try:
+        layers.append(OmegaConf.from_dotlist(list(overrides)))
+    except (yaml.YAMLError, OmegaConfBaseException) as err:
+        raise ConfigError(f"overrides {list(overrides)} cannot be parsed: {_first_line(err)}") from None
     for layer in layers:
         try:
             cfg = OmegaConf.merge(cfg, layer)
         except (ConfigKeyError, ConfigAttributeError) as err:
             raise ConfigError(_unknown_key_message(cfg, err)) from None
         except ValidationError as err:
-            raise ConfigError(f"invalid value for {err.full_key}: {err.msg.splitlines()[0]}") from None
+            raise ConfigError(f"invalid value for {err.full_key}: {_first_line(err)}") from None
+        except (OmegaConfBaseException, TypeError) as err:  # e.g. a list where the schema has a section
+            raise ConfigError(f"cannot apply {OmegaConf.to_container(layer)}: {_first_line(err)}") from None
     missing = _required_values(OmegaConf.to_container(cfg, resolve=False))
     if missing:
         needs = "; ".join(f"{key}=<{what}>" for key, what in missing)
         raise ConfigError(f"this config needs local paths (nothing is downloaded): {needs}")
+    try:
+        OmegaConf.resolve(cfg)  # interpolations (${oc.env:...}) fail here, not when a value is read later
+    except OmegaConfBaseException as err:
+        raise ConfigError(
+            f"cannot resolve {getattr(err, 'full_key', '') or 'the config'}: {_first_line(err)}"
+        ) from None
     validate(cfg)
     OmegaConf.set_readonly(cfg, True)
     return cfg
+
+
+def _load_yaml(path: Path) -> DictConfig:
+    """One YAML layer: a mapping of settings, or a ConfigError that says what the file holds instead."""
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    try:
+        layer = OmegaConf.load(path)
+    except (yaml.YAMLError, UnicodeDecodeError, OmegaConfBaseException, OSError) as err:
+        raise ConfigError(f"config file {path} is not valid YAML settings: {_first_line(err)}") from None
+    if not isinstance(layer, DictConfig):
+        raise ConfigError(f"config file {path} must hold a mapping of settings, not a {type(layer).__name__}")
+    return layer
+
+
+def _first_line(err: Exception) -> str:
+    return (getattr(err, "msg", None) or str(err) or type(err).__name__).splitlines()[0]
 
 
 def lora_settings(lora: DictConfig) -> LoraSettings:
@@ -295,7 +321,7 @@ def validate(cfg: DictConfig) -> None:
         if OmegaConf.select(cfg, key) < 1:
             raise ConfigError(f"{key} must be >= 1, got {OmegaConf.select(cfg, key)}")
     for key in ("train.lr", "backbone.lr", "train.logit_std", "eval.guidance_scale"):
-        if OmegaConf.select(cfg, key) <= 0:
+        if not 0 < OmegaConf.select(cfg, key) < math.inf:  # NaN fails too
             raise ConfigError(f"{key} must be > 0, got {OmegaConf.select(cfg, key)}")
     for key in ("eval.seed", "judges.seed"):
         if OmegaConf.select(cfg, key) < 0:

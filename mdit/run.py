@@ -23,8 +23,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from mdit import atomic
 from mdit.backbone import Backbone, embedded_backbone_dir, load_backbone, new_embedded_backbone, save_backbone
-from mdit.callbacks import CostMetrics, SampleGrid
+from mdit.callbacks import SampleGrid
 from mdit.callbacks.cost import measure_cost
+from mdit.checkpoint_io import AtomicCheckpointIO
 from mdit.conditioning.precomputed import CachedTextConditioner
 from mdit.config import ConfigError, load_config
 from mdit.data.registry import build_datamodule as datamodule
@@ -97,27 +98,33 @@ def fit(cfg: DictConfig, backbone: Backbone, callbacks: Sequence[L.Callback] = (
     checkpoints = ModelCheckpoint(dirpath=folder / "checkpoints", save_last=True, save_top_k=0,
                                   every_n_train_steps=cfg.train.checkpoint_every)  # fmt: skip
     timer = Timer()
-    cost = [CostMetrics(cfg.eval.steps, cfg.eval.latency_repeats)] if cfg.eval.cost else []
     trainer = L.Trainer(
         max_steps=cfg.train.max_steps, accelerator=cfg.train.accelerator, devices=cfg.train.devices,
         num_nodes=cfg.train.num_nodes, strategy=cfg.train.strategy, accumulate_grad_batches=cfg.train.accumulate,
         use_distributed_sampler=False,  # the datamodule shards the training stream itself (StepSampler)
         precision=_precision(cfg), gradient_clip_val=cfg.train.grad_clip or None,
-        val_check_interval=cfg.train.val_every, check_val_every_n_epoch=None, num_sanity_val_steps=0,
+        val_check_interval=cfg.train.val_every * cfg.train.accumulate,  # Lightning counts it in batches
+        check_val_every_n_epoch=None, num_sanity_val_steps=0,
         log_every_n_steps=cfg.train.log_every, logger=_logger(cfg, folder),
-        callbacks=[checkpoints, grid, timer, *cost, *callbacks], default_root_dir=folder, enable_model_summary=False,
+        callbacks=[checkpoints, grid, timer, *callbacks], default_root_dir=folder, enable_model_summary=False,
+        plugins=[AtomicCheckpointIO()],
     )  # fmt: skip
     started = time.perf_counter()
     try:
         trainer.fit(module, datamodule=datamodule(cfg), ckpt_path=last if last.is_file() else None)
         trainer.save_checkpoint(last)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()  # what follows (cost, results, `mdit eval`): rank 0 alone
+        if not trainer.is_global_zero:
+            return module
+        # After fit, on the eval device (Lightning's teardown has moved the module back to the CPU).
+        cost = measure_cost(module.to(eval_device(cfg)), cfg.eval.steps, cfg.eval.latency_repeats) if cfg.eval.cost \
+            else {}  # fmt: skip
+        if cost and isinstance(trainer.logger, WandbLogger):
+            trainer.logger.experiment.summary.update({f"cost/{k}": v for k, v in cost.items()})
     finally:
         if isinstance(trainer.logger, WandbLogger):
             trainer.logger.experiment.finish()
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()  # what follows (cost, results, `mdit eval`) runs on rank 0 alone
-    if not trainer.is_global_zero:
-        return module
     metrics = {
         "world_size": trainer.world_size,
         "attention": cfg.model.attention,
@@ -130,7 +137,7 @@ def fit(cfg: DictConfig, backbone: Backbone, callbacks: Sequence[L.Callback] = (
         "train_seconds_this_process": round(time.perf_counter() - started, 1),
         "trainable_parameters": sum(p.numel() for _, p in module.trainable_parameters()),
         "samples": str(grid.last_path) if grid.last_path else None,
-        **(cost[0].results if cost else {}),
+        **cost,
     }
     write_training_metrics(folder, metrics)
     return module
@@ -154,9 +161,17 @@ def _untrained_run(module: MDiTModule, folder: Path) -> MDiTModule:
     atomic.write_with(folder / LAST_CHECKPOINT, lambda tmp: torch.save({"state_dict": {}, "global_step": 0}, tmp))
     metrics = {"attention": module.cfg.model.attention, "steps": 0, "trainable_parameters": 0}
     if module.cfg.eval.cost:
-        metrics.update(measure_cost(module, module.cfg.eval.steps, module.cfg.eval.latency_repeats))
+        metrics.update(measure_cost(module.to(eval_device(module.cfg)), module.cfg.eval.steps,
+                                    module.cfg.eval.latency_repeats))  # fmt: skip
     write_training_metrics(folder, metrics)
     return module
+
+
+def eval_device(cfg: DictConfig) -> torch.device:
+    """`eval.device`, where auto = cuda when available, else cpu (sampling, cost, `mdit eval`, cache-embeddings)."""
+    if cfg.eval.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(cfg.eval.device)
 
 
 def backbone_for(cfg: DictConfig) -> Backbone:

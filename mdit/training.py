@@ -128,6 +128,10 @@ class MDiTModule(L.LightningModule):
         x_t = (1 - t[:, None, None]) * x0 + t[:, None, None] * eps
         captions = [EMPTY_CAPTION if drop else c for c, drop in zip(batch["caption"], text_drop.tolist())]
         loss = x0.new_zeros(())
+        if bool(mask_drop.all()) and self.model.strategy.mask_tokens:
+            # No sample kept its mask: the mask path gets no gradient this step. A zero term keeps every trainable
+            # weight in the graph, so DDP (which expects a gradient for each) does not fail on such a step.
+            loss = loss + 0.0 * sum(p.sum() for _, p in self.trainable_parameters())
         # Samples with and without a mask go through separate forwards: a dropped mask has no tokens at all.
         for group in (~mask_drop, mask_drop):
             idx = group.nonzero().flatten().tolist()
@@ -151,6 +155,11 @@ class MDiTModule(L.LightningModule):
                                      "the last checkpoint holds the last good weights")  # fmt: skip
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["caption"]))
         return loss
+
+    def on_fit_start(self) -> None:
+        """The EMA where the weights are (created on the CPU, before Lightning moved the module)."""
+        if self.ema is not None:
+            self.ema = {name: value.to(self.device) for name, value in self.ema.items()}
 
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
         """The optimizer step, then the EMA update (before any checkpoint of this step is written)."""
@@ -198,7 +207,7 @@ class MDiTModule(L.LightningModule):
         if missing:
             raise KeyError(f"checkpoint lacks {len(missing)} trainable weights of this variant, e.g. {missing[:3]}")
         if self.ema is not None and "ema" in checkpoint:
-            self.ema = checkpoint["ema"]
+            self.ema = {name: value.to(self.device) for name, value in checkpoint["ema"].items()}
 
     # -- sampling ------------------------------------------------------------------------------------------------
     def for_sampling(self) -> MDiTModule:

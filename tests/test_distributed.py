@@ -6,10 +6,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from train_helpers import ROOT
+from train_helpers import ROOT, tiny_config
 
+from mdit.backbone import load_backbone
 from mdit.data.datamodule import StepSampler
-from mdit.run import read_metrics
+from mdit.run import backbone_dir, fit, read_metrics, run_dir
 from mdit.sweep.trial import prepare
 from mdit.training import step_generator
 
@@ -61,3 +62,11 @@ def test_a_sweep_run_under_torchrun_trains_on_two_ranks_and_evaluates_once(tmp_p
     metrics = read_metrics(folder)
     assert metrics["world_size"] == 2 and metrics["steps"] == 4 and metrics["attention"] == "holistic"
     assert "both" in metrics["eval"] and done.stdout.count("evaluating mode both") == 1  # rank 0 only
+
+
+def test_a_step_where_every_mask_is_dropped_trains_under_ddp(tmp_path):
+    """DDP expects a gradient for every trainable weight; a step without any mask gives the mask path none."""
+    cfg = tiny_config(tmp_path, "train.strategy=ddp", "train.devices=1", "train.accelerator=cpu",
+                      "train.mask_dropout=1.0", "train.max_steps=3", "eval.cost=false")  # fmt: skip
+    fit(cfg, load_backbone(backbone_dir(cfg)))
+    assert read_metrics(run_dir(cfg))["steps"] == 3

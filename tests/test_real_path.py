@@ -41,7 +41,8 @@ def flux_config(tmp, flux, *overrides: str):
         f"output_dir={tmp / 'runs'}", f"cache_dir={tmp / 'cache'}", "wandb.mode=disabled", "train.strategy=auto",
         "data.resolution=32", "data.train_size=6", "data.val_size=2", "data.test_size=2", "data.batch_size=2",
         "data.num_workers=0", "model.text_max_length=16", "train.max_steps=2", "train.val_every=2",
-        "train.checkpoint_every=2", "train.sample_count=2", "train.sample_steps=2", "eval.cost=false", *overrides,
+        "train.checkpoint_every=2", "train.sample_count=2", "train.sample_steps=2", "eval.steps=2",
+        "eval.latency_repeats=1", *overrides,
     ])  # fmt: skip
 
 
@@ -76,6 +77,7 @@ def test_cache_train_and_sample_without_the_text_encoders(flux, tmp_path, monkey
     folder = train(cfg)
     metrics = read_metrics(folder)
     assert metrics["steps"] == 2 and torch.isfinite(torch.tensor(metrics["val_loss"]))
+    assert metrics["latency_ratio_vs_none"] > 0 and metrics["tflops_delta"] > 0  # cost measured from the cache too
     saved = torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
     assert saved and all("lora_" in k for k in saved)  # only the adapters are saved over a FLUX base
     assert {v.dtype for v in saved.values()} == {torch.float32}  # they trained in fp32 over the bf16 base
@@ -120,6 +122,8 @@ def test_the_cache_equals_encoding_on_the_fly_and_resumes(flux, tmp_path):
             torch.testing.assert_close(got["latent"], image, atol=1e-5, rtol=1e-5)
             torch.testing.assert_close(got["mask_latent"], mask, atol=1e-5, rtol=1e-5)
     assert any(flipped) and not all(flipped)  # both views were read
+    with pytest.raises(ValueError, match=r"captions per face: 3, wanted: all"):
+        build_datamodule(flux_config(tmp_path, flux, "model.dtype=float32", "data.flip_p=0.5"))
     caption = raw[(0, 0)]["caption"]
     stored, looked_up = backbone.text([caption, ""]), CachedTextConditioner(folder)([caption, "  "])
     torch.testing.assert_close(looked_up.tokens, stored.tokens)

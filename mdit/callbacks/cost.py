@@ -11,12 +11,10 @@ import statistics
 import time
 from typing import Any
 
-import lightning as L
 import torch
 from diffusers import FluxTransformer2DModel
-from lightning.pytorch.loggers import WandbLogger
-from lightning.pytorch.utilities import rank_zero_only
 
+from mdit.conditioning import EMPTY_CAPTION
 from mdit.config import lora_settings
 from mdit.cost.flops import TERA, GenerationShape, generation_flops, paper_convention_macs
 from mdit.model import MDiTTransformer
@@ -71,31 +69,16 @@ def seconds_per_image(generate: Any, batch: int, repeats: int) -> float:
     return statistics.median(times) / batch
 
 
-class CostMetrics(L.Callback):
-    """At the end of `fit`: FLOPs (variant, delta vs `none`, paper convention) and latency (s/image, ratio).
-
-    The latency baseline is the same model with the mask dropped, timed in the same process: for the
-    mask-token variants that is exactly the base FLUX forward (the parity tests prove it); for
-    `concat` it keeps the zero mask channels and the adapter on the image tokens.
-    """
-
-    def __init__(self, steps: int, repeats: int = 3) -> None:
-        self.steps, self.repeats = steps, repeats
-        self.results: dict[str, float] = {}
-
-    @rank_zero_only
-    def on_fit_end(self, trainer: L.Trainer, module: MDiTModule) -> None:
-        self.results = measure_cost(module, self.steps, self.repeats)
-        if isinstance(trainer.logger, WandbLogger):
-            trainer.logger.experiment.summary.update({f"cost/{k}": v for k, v in self.results.items()})
-
-
 def measure_cost(module: MDiTModule, steps: int, repeats: int) -> dict[str, float]:
-    """FLOPs and latency of one module (see CostMetrics)."""
+    """FLOPs (variant, delta vs `none`, paper convention) and latency (s/image, ratio vs `none`) of a module, where
+    it is. The latency baseline is the same model with the mask dropped, timed in the same process: for the
+    mask-token variants exactly the base FLUX forward (the parity tests prove it); `concat` keeps its zero mask
+    channels and image adapter. The caption is the empty prompt: every text encoder and cache has it, and text is
+    padded to its full length anyway."""
     results = variant_flops(module, steps)
     side = module.cfg.data.resolution
-    masks = torch.zeros(1, side, side, dtype=torch.long)
-    caption = ["A face."]
+    masks = torch.zeros(1, side, side, dtype=torch.long, device=module.device)
+    caption = [EMPTY_CAPTION]
     was_training = module.training
     module.eval()
     latency = {}

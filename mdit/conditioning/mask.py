@@ -18,17 +18,18 @@ def validate_label_maps(mask: torch.Tensor) -> None:
         raise MaskError(f"mask dtype must be integer, got {mask.dtype}")
     if mask.ndim != 3:
         raise MaskError(f"mask batch must be [B, H, W], got shape {tuple(mask.shape)}")
-    bad = (mask < 0) | (mask >= NUM_CLASSES)
+    ids64 = mask.to(torch.int64)  # unsigned 16/32/64-bit tensors (16-bit PNGs) have no comparison kernels
+    bad = (ids64 < 0) | (ids64 >= NUM_CLASSES)
     count = int(bad.sum())
     if count:
-        ids = torch.unique(mask[bad]).tolist()
+        ids = torch.unique(ids64[bad]).tolist()
         raise MaskError(f"mask has {count} pixels with label ids outside 0..{NUM_CLASSES - 1}: {ids}")
 
 
 def mask_to_image(mask: torch.Tensor) -> torch.Tensor:
     """Label maps [B, H, W] -> official palette colours as float images [B, 3, H, W] in [-1, 1]."""
     validate_label_maps(mask)
-    return PALETTE_UNIT.to(mask.device)[mask.long()].permute(0, 3, 1, 2).contiguous()
+    return PALETTE_UNIT.to(mask.device)[mask.to(torch.int64)].permute(0, 3, 1, 2).contiguous()
 
 
 def encode_mask(mask: torch.Tensor, autoencoder: Autoencoder, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -104,15 +104,13 @@ def text_dims(text: TextConditioner) -> dict[str, int]:
             "pooled_projection_dim": text.pooled_projection_dim}  # fmt: skip
 
 
-def write_manifest(folder: Path, dims: dict[str, int], latent_shape: Sequence[int], ids: Sequence[int]) -> None:
-    """Mark the cache complete: the text dimensions (`text_dims`), the latents' shape, the training faces held."""
-    atomic.write_json(folder / MANIFEST, {
-        "version": VERSION,
-        **dims,
-        "latent_shape": list(latent_shape),
-        "train_ids": len(ids),
-        "train_ids_sha256": hashlib.sha256(json.dumps(sorted(ids)).encode()).hexdigest(),
-    })  # fmt: skip
+def write_manifest(
+    folder: Path, dims: dict[str, int], latent_shape: Sequence[int], ids: Sequence[int], max_captions: int
+) -> None:
+    """Mark the cache complete: the text dimensions (`text_dims`), the latents' shape, the training faces held and
+    how many captions of each (0 = all)."""
+    atomic.write_json(folder / MANIFEST, {"version": VERSION, **dims, "latent_shape": list(latent_shape),
+                                          "train_ids": sorted(ids), "max_captions": max_captions})  # fmt: skip
 
 
 @torch.no_grad()

@@ -23,7 +23,14 @@ class CachedLatentsDataset(Dataset):
 
     def __init__(self, dataset: FaceDataset, folder: str | Path) -> None:
         self.dataset, self.folder = dataset, Path(folder)
-        read_manifest(self.folder)  # complete, or an error that says how to build it
+        manifest = read_manifest(self.folder)  # complete, or an error that says how to build it
+        held = set(manifest["train_ids"])
+        missing = [dataset.sample_id(i) for i in range(len(dataset)) if dataset.sample_id(i) not in held]
+        cached, wanted = manifest["max_captions"], dataset.max_captions
+        if missing or (cached and (not wanted or wanted > cached)):
+            raise ValueError(f"the embedding cache {self.folder} was built for another selection ({len(missing)} "
+                             f"training faces missing, e.g. {missing[:3]}; captions per face: {cached or 'all'}, "
+                             f"wanted: {wanted or 'all'}): rerun `mdit cache-embeddings` with this config")  # fmt: skip
         self.epoch = 0
 
     def __len__(self) -> int:

@@ -189,11 +189,13 @@ class EpochSampler(Sampler):
 
 
 class StepSampler(Sampler):
-    """Training order as one seeded stream of (index, epoch) pairs, started at a given position.
+    """Training order as one seeded stream of (index, epoch) pairs, from a start position to a stop position.
 
-    Stream position i is sample ``perm(seed, i // length)[i % length]``; a run resumed at step s
-    starts at position s * batch_size (x ranks x accumulation), so it sees exactly the batches an
-    uninterrupted run would. With ``world`` ranks, rank r reads the positions i = r (mod world).
+    Stream position i is sample ``perm(seed, i // length)[i % length]``; a run resumed at step s starts at
+    position s * batch_size (x ranks x accumulation), so it sees exactly the batches an uninterrupted run would.
+    Its length is the whole run's (from position 0): Lightning, resuming, counts the batches done before and
+    ends the epoch when the count reaches it, which is when this stream runs out. With ``world`` ranks, rank r
+    reads the positions i = r (mod world).
     """
 
     def __init__(self, length: int, seed: int, start: int, stop: int, rank: int = 0, world: int = 1) -> None:
@@ -205,14 +207,11 @@ class StepSampler(Sampler):
         self.rank, self.world = rank, world
 
     def __len__(self) -> int:
-        return len(range(self._first(), self.stop, self.world))
-
-    def _first(self) -> int:
-        return self.start + (self.rank - self.start) % self.world
+        return len(range(self.rank, self.stop, self.world))
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         epoch, order = -1, None
-        for position in range(self._first(), self.stop, self.world):
+        for position in range(self.start + (self.rank - self.start) % self.world, self.stop, self.world):
             if position // self.length != epoch:
                 epoch = position // self.length
                 seed = int(np.random.SeedSequence([self.seed, epoch]).generate_state(1)[0])

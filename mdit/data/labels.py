@@ -107,6 +107,9 @@ def color_to_label_map(rgb: np.ndarray) -> np.ndarray:
         raise MaskError(f"colour mask must be [H, W, 3], got shape {tuple(rgb.shape)}")
     if not np.issubdtype(rgb.dtype, np.integer):
         raise MaskError(f"colour mask dtype must be integer, got {rgb.dtype}")
+    outside = (rgb < 0) | (rgb > 255)  # packing would alias such values onto palette colours
+    if outside.any():
+        raise MaskError(f"colour mask has {int(outside.any(axis=-1).sum())} pixels with channels outside 0..255")
     packed = (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
     keys = (PALETTE[:, 0].astype(np.int64) << 16) | (PALETTE[:, 1].astype(np.int64) << 8) | PALETTE[:, 2]
     order = np.argsort(keys)
@@ -130,6 +133,7 @@ def remap(mask: Mask, table: Sequence[int]) -> Mask:
 
 def flip_label_map(mask: Mask) -> Mask:
     """Mirror a label map left-right and swap the l/r ids, so it matches the mirrored image."""
+    validate_label_map(mask)
     flipped = mask.flip(-1) if isinstance(mask, torch.Tensor) else mask[:, ::-1]
     return remap(flipped, FLIP_TABLE)
 

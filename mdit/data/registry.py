@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from .cached import CachedLatentsDataset
 from .datamodule import FaceDataModule, FaceDataset, synthfaces_splits
@@ -30,19 +30,24 @@ def data_cache_dir(cfg: DictConfig) -> Path:
         return Path(cfg.data.cache_dir).expanduser()
     from mdit.backbone import cache_root  # noqa: PLC0415 (imports diffusers; only real data needs it)
 
-    source = {"name": cfg.data.name, "root": str(Path(cfg.data.root or "").expanduser().resolve())}
+    source = {"name": cfg.data.name, "root": _resolved(cfg.data.root)}
     return cache_root(cfg) / "data" / f"{cfg.data.name}-{_digest(source)}"
 
 
 def embeddings_dir(cfg: DictConfig) -> Path:
-    """The `mdit cache-embeddings` folder of a config: one per backbone, dtype, text length, resolution and split."""
+    """The `mdit cache-embeddings` folder of a config: one per backbone, dtype, text length, resolution, mirroring
+    and caption source. Not per split or size: its files are per face and per caption, so one cache serves every
+    selection of faces it holds (its manifest says which; the reader checks)."""
     recipe = {
-        "pretrained": str(Path(cfg.model.pretrained).expanduser().resolve()) if cfg.model.pretrained else None,
-        "dtype": cfg.model.dtype, "text_max_length": cfg.model.text_max_length, "flips": cfg.data.flip_p > 0,
-        "data": {k: v for k, v in OmegaConf.to_container(cfg.data).items() if k not in ("batch_size", "num_workers",
-                 "embeddings", "cache_dir", "flip_p", "on_corrupt", "max_captions")},
+        "pretrained": _resolved(cfg.model.pretrained), "dtype": cfg.model.dtype,
+        "text_max_length": cfg.model.text_max_length, "resolution": cfg.data.resolution,
+        "flips": cfg.data.flip_p > 0, "captions": _resolved(cfg.data.captions),
     }  # fmt: skip
     return data_cache_dir(cfg) / f"embeddings-{_digest(recipe)}"
+
+
+def _resolved(path: str | None) -> str | None:
+    return str(Path(path).expanduser().resolve()) if path else None
 
 
 def _synthfaces(cfg: DictConfig) -> Splits:

@@ -23,7 +23,7 @@ from mdit.evaluation.samples import batches, eval_split, sample_seed
 from mdit.metrics.clip_score import ClipTScore
 from mdit.metrics.mask_accuracy import MaskAccuracy
 from mdit.metrics.topiq import TopiqScore
-from mdit.run import LAST_CHECKPOINT, load_run, load_run_config
+from mdit.run import LAST_CHECKPOINT, eval_device, load_run, load_run_config
 from mdit.training import MDiTModule
 from mdit.visualize import sample_grid, save_png
 
@@ -39,13 +39,6 @@ def check_overrides(overrides: Sequence[str]) -> None:
         if key.split(".", 1)[0] not in OVERRIDABLE or "." not in key:
             raise ConfigError(f"mdit eval overrides only eval.* and judges.* keys; {key!r} belongs to the trained "
                               "run's config (train a new run to change it)")  # fmt: skip
-
-
-def eval_device(cfg: DictConfig) -> torch.device:
-    """`eval.device`, where auto = cuda when available, else cpu."""
-    if cfg.eval.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(cfg.eval.device)
 
 
 def checkpoint_step(folder: Path) -> int:

@@ -11,6 +11,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from mdit import atomic
 from mdit.sweep.layout import Table
 from mdit.sweep.paper import PAPER_LABEL, paper_numbers
 from mdit.sweep.rows import Row
@@ -98,5 +99,4 @@ def write_png(table: Table, path: Path) -> Path:
             ax.set_ylim(top=ax.get_ylim()[1] * 1.3)  # room for the legend above the bars
             ax.legend(fontsize=7, loc="upper left")
     fig.suptitle(table.name)
-    fig.savefig(path, dpi=120)
-    return path
+    return atomic.write_with(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from mdit import atomic
 from mdit.sweep.columns import MEASURED
 from mdit.sweep.layout import FLUX_GROUP, OURS, Cell, Section, Table
 from mdit.sweep.paper import PAPER_LABEL, paper_numbers
@@ -98,11 +99,13 @@ def write_runs_csv(table: Table, path: Path) -> Path:
 
 
 def _write(path: Path, fields: list[str], records: list[dict[str, Any]]) -> Path:
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(records)
-    return path
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(records)
+
+    return atomic.write_with(path, write)
 
 
 TEX_GROUPS = {OURS: "ours (this sweep's runs)", FLUX_GROUP: r"FLUX.1-dev scale (\texttt{mdit flops})",

@@ -51,7 +51,7 @@ def eval_key(mode: str, metric: str) -> str:
 
 
 def cost_key(key: str) -> str:
-    """The W&B summary name of a cost metric (mdit.callbacks.cost.CostMetrics: `cost/<key>`)."""
+    """The W&B summary name of a cost metric (mdit.run.fit: `cost/<key>`)."""
     return f"{COST}/{key}"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from mdit import atomic
 from mdit.sweep.collect import Run, collect_local, collect_wandb, sweep_constants, sweep_parameters
 from mdit.sweep.flux_scale import FluxDevCosts, flux_dev_costs
 from mdit.sweep.layout import Table, cost_section, quality_section
@@ -84,10 +85,10 @@ def build_table(
     text = markdown(table)
     paths = {"md": out / f"{name}.md", "csv": out / f"{name}.csv", "tex": out / f"{name}.tex",
              "png": out / f"{name}.png"}  # fmt: skip
-    paths["md"].write_text(text)
+    atomic.write_text(paths["md"], text)  # every file of a table: written aside, then renamed into place
     write_csv(table, paths["csv"])
     write_runs_csv(table, out / f"{name}_runs.csv")
-    paths["tex"].write_text(latex(table))
+    atomic.write_text(paths["tex"], latex(table))
     write_png(table, paths["png"])
     echo(text)
     return paths

@@ -79,7 +79,8 @@ def prepare(config_files: Sequence[str], fixed: Sequence[str] = (), log: Log = p
     cfg = load_config(config_files, fixed)
     log(f"backbone: {backbone_dir(cfg)}")
     j = cfg.judges
-    if not (j.parser and j.clip and j.inception):  # the embedded judges fill in whatever has no local file
+    # The embedded judges fill in whatever has no local file, on SynthFaces only (real data needs real judges).
+    if cfg.data.name == "synthfaces" and not (j.parser and j.clip and j.inception):
         log(f"judges: {ensure_judges(cfg)}")
 
 
