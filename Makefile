@@ -35,7 +35,8 @@ train: install
 # Sweeps (sweeps/README.md). Each ablation: the backbone and judges once (if missing), the local sweep (runs
 # skipped when complete, resumed when interrupted, retried when failed), then its table. A failed run still
 # gets the table of the others, and the target fails. PROFILE=smoke: the same in minutes, numbers meaningless;
-# PROFILE=gpu: bigger settings, 3 seeds. Each profile has its own runs/ and results/ folders.
+# PROFILE=long: 4x the training, where the mask-token variants read the mask; PROFILE=gpu: bigger settings,
+# 3 seeds. Each profile has its own runs/ and results/ folders.
 PROFILE ?= default
 comma := ,
 SEEDS ?= $(if $(filter gpu,$(PROFILE)),0$(comma)1$(comma)2)

@@ -323,9 +323,17 @@ def validate(cfg: DictConfig) -> None:
     for key in ("train.lr", "backbone.lr", "train.logit_std", "eval.guidance_scale"):
         if not 0 < OmegaConf.select(cfg, key) < math.inf:  # NaN fails too
             raise ConfigError(f"{key} must be > 0, got {OmegaConf.select(cfg, key)}")
-    for key in ("eval.seed", "judges.seed"):
-        if OmegaConf.select(cfg, key) < 0:
+    for key in ("eval.seed", "judges.seed", "data.num_workers", "train.threads", "train.grad_clip",
+                "train.weight_decay", "backbone.double_blocks", "backbone.single_blocks"):  # fmt: skip
+        if not OmegaConf.select(cfg, key) >= 0:  # NaN fails too
             raise ConfigError(f"{key} must be >= 0, got {OmegaConf.select(cfg, key)}")
+    if cfg.backbone.autoencoder_factor < 1 or cfg.backbone.double_blocks + cfg.backbone.single_blocks < 1:
+        raise ConfigError("backbone.autoencoder_factor must be >= 1 and the backbone needs at least one block")
+    for target in cfg.model.lora.targets:
+        try:
+            re.compile(target)
+        except re.error as err:
+            raise ConfigError(f"model.lora.targets: {target!r} is not a regular expression ({err})") from None
     if cfg.eval.count < 2:
         raise ConfigError(f"eval.count must be >= 2 (a Fréchet distance needs two samples), got {cfg.eval.count}")
     if cfg.backbone.hidden % cfg.backbone.heads or (cfg.backbone.hidden // cfg.backbone.heads) % 4:

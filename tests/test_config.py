@@ -49,6 +49,11 @@ def test_unknown_key_names_the_valid_ones(override, names):
         ("train.mask_dropout=1.5", "train.mask_dropout"),
         ("train.lr=0", "train.lr"),
         ("backbone.autoencoder_factor=4", "noise outside its rank"),
+        ("backbone.autoencoder_factor=0", "autoencoder_factor must be >= 1"),
+        ("data.num_workers=-1", "data.num_workers must be >= 0"),
+        ("train.grad_clip=-1", "train.grad_clip must be >= 0"),
+        ("train.lr=nan", "train.lr"),
+        ("model.lora.targets=['(']", "not a regular expression"),
     ],
 )
 def test_out_of_range_values_are_rejected(override, fragment):
