@@ -26,7 +26,7 @@ FINETUNE_MODES = ("lora", "full")
 DATASETS = ("synthfaces", "celebamask_hq", "folder")  # data.name (mdit.data.registry builds each)
 SPLITS = ("mm_celeba", "celeba")  # data.split of celebamask_hq
 ON_CORRUPT = ("skip", "error")
-TRAIN_STRATEGIES = ("auto", "ddp")  # train.strategy, by Lightning's name
+TRAIN_STRATEGIES = ("auto", "ddp", "fsdp")  # train.strategy, by Lightning's name
 WANDB_MODES = ("offline", "online", "disabled")
 EVAL_MODES = ("both", "text", "mask")  # the conditions of a generation (mdit.training.CONDITIONS)
 
@@ -110,7 +110,9 @@ class TrainConfig:
     accelerator: str = "auto"
     devices: int = 1  # per node
     num_nodes: int = 1
-    strategy: str = "auto"  # auto (one device) | ddp (devices x num_nodes ranks; torchrun and SLURM are detected)
+    # auto (one device) | ddp (devices x num_nodes ranks; torchrun and SLURM are detected) | fsdp (as ddp, with the
+    # transformer sharded over the ranks: PyTorch FSDP2 through Lightning's ModelParallelStrategy)
+    strategy: str = "auto"
     accumulate: int = 1  # gradient accumulation: a step sees batch_size x devices x num_nodes x accumulate samples
     val_every: int = 400
     checkpoint_every: int = 400

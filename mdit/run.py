@@ -19,6 +19,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint, Timer
 from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.strategies import ModelParallelStrategy, Strategy
 from omegaconf import DictConfig, OmegaConf
 
 from mdit import atomic
@@ -100,7 +101,7 @@ def fit(cfg: DictConfig, backbone: Backbone, callbacks: Sequence[L.Callback] = (
     timer = Timer()
     trainer = L.Trainer(
         max_steps=cfg.train.max_steps, accelerator=cfg.train.accelerator, devices=cfg.train.devices,
-        num_nodes=cfg.train.num_nodes, strategy=cfg.train.strategy, accumulate_grad_batches=cfg.train.accumulate,
+        num_nodes=cfg.train.num_nodes, strategy=_strategy(cfg), accumulate_grad_batches=cfg.train.accumulate,
         use_distributed_sampler=False,  # the datamodule shards the training stream itself (StepSampler)
         precision=_precision(cfg), gradient_clip_val=cfg.train.grad_clip or None,
         val_check_interval=cfg.train.val_every * cfg.train.accumulate,  # Lightning counts it in batches
@@ -117,6 +118,8 @@ def fit(cfg: DictConfig, backbone: Backbone, callbacks: Sequence[L.Callback] = (
             torch.distributed.destroy_process_group()  # what follows (cost, results, `mdit eval`): rank 0 alone
         if not trainer.is_global_zero:
             return module
+        if module.model.sharded:  # rank 0 alone from here: the whole trained model, from the last checkpoint
+            module = _load_trained(MDiTModule(cfg, backbone_for(cfg)), last)
         # After fit, on the eval device (Lightning's teardown has moved the module back to the CPU).
         cost = measure_cost(module.to(eval_device(cfg)), cfg.eval.steps, cfg.eval.latency_repeats) if cfg.eval.cost \
             else {}  # fmt: skip
@@ -267,6 +270,15 @@ def _flat(cfg: DictConfig) -> dict:
 
     walk(OmegaConf.to_container(cfg), "")
     return out
+
+
+def _strategy(cfg: DictConfig) -> str | Strategy:
+    """Lightning's strategy for train.strategy; fsdp = FSDP2 data parallel over every rank, checkpoints gathered
+    into one file on rank 0 (what `mdit generate` and `mdit eval` read, as for the other strategies)."""
+    if cfg.train.strategy != "fsdp":
+        return cfg.train.strategy
+    ranks = cfg.train.devices * cfg.train.num_nodes
+    return ModelParallelStrategy(data_parallel_size=ranks, tensor_parallel_size=1, save_distributed_checkpoint=False)
 
 
 def _precision(cfg: DictConfig) -> str:

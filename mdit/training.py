@@ -14,6 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
+from torch.distributed.fsdp import FSDPModule
+from torch.distributed.tensor import DTensor, distribute_tensor
 
 from mdit.backbone import Backbone
 from mdit.conditioning import EMPTY_CAPTION, encode_image, encode_mask, latent_image_ids, unpack_latents
@@ -80,6 +82,12 @@ class MDiTModule(L.LightningModule):
                 param.data = param.data.float()
 
     def trainable_parameters(self) -> list[tuple[str, torch.nn.Parameter]]:
+        """The trainable weights; under FSDP their shards (the root unit keeps its weights gathered after a
+        forward: they are put back first, so these are the DTensors the optimizer and the EMA hold)."""
+        if self.model.sharded:
+            for module in self.model.modules():
+                if isinstance(module, FSDPModule):
+                    module.reshard()
         return [(n, p) for n, p in self.named_parameters() if p.requires_grad]
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
@@ -128,23 +136,36 @@ class MDiTModule(L.LightningModule):
         x_t = (1 - t[:, None, None]) * x0 + t[:, None, None] * eps
         captions = [EMPTY_CAPTION if drop else c for c, drop in zip(batch["caption"], text_drop.tolist())]
         loss = x0.new_zeros(())
-        if bool(mask_drop.all()) and self.model.strategy.mask_tokens:
+        if bool(mask_drop.all()) and self.model.strategy.mask_tokens and not self.model.sharded:
             # No sample kept its mask: the mask path gets no gradient this step. A zero term keeps every trainable
-            # weight in the graph, so DDP (which expects a gradient for each) does not fail on such a step.
+            # weight in the graph, so DDP (which expects a gradient for each) does not fail on such a step. (FSDP
+            # needs the same gradients on every rank, which the forwards of every rank give.)
             loss = loss + 0.0 * sum(p.sum() for _, p in self.trainable_parameters())
         # Samples with and without a mask go through separate forwards: a dropped mask has no tokens at all.
-        for group in (~mask_drop, mask_drop):
-            idx = group.nonzero().flatten().tolist()
-            if not idx:
+        groups = ((False, ~mask_drop), (True, mask_drop))
+        needed = self._forwards_of_every_rank([bool(group.any()) for _, group in groups])
+        for (dropped, group), run in zip(groups, needed):
+            idx, weight = group.nonzero().flatten().tolist(), 1.0
+            if not run:
                 continue
-            dropped = bool(mask_drop[idx[0]])
+            if not idx:  # only another rank has such samples: the same forward on one sample, counted zero
+                idx, weight = [0], 0.0
             masks = None if dropped or cached else batch["mask"][idx]
             mask_latents = batch["mask_latent"][idx] if cached and not dropped else None
             cond = self.conditions([captions[i] for i in idx], masks, mask_latents)
             v = self.model(x_t[idx], cond.text_tokens, cond.pooled, t[idx], cond.img_ids, cond.txt_ids,
                            cond.guidance, cond.mask)  # fmt: skip
-            loss = loss + F.mse_loss(v.float(), (eps - x0)[idx].float(), reduction="sum")
+            loss = loss + weight * F.mse_loss(v.float(), (eps - x0)[idx].float(), reduction="sum")
         return loss / x0.numel()
+
+    def _forwards_of_every_rank(self, forwards: list[bool]) -> list[bool]:
+        """Under FSDP every forward gathers weights with all ranks, so each rank runs the forwards any rank
+        needs (with DDP or one device: its own)."""
+        if not self.model.sharded:
+            return forwards
+        flags = torch.tensor(forwards, dtype=torch.int32, device=self.device)
+        torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
+        return [bool(f) for f in flags.tolist()]
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         accumulate = self.cfg.train.accumulate
@@ -156,10 +177,30 @@ class MDiTModule(L.LightningModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["caption"]))
         return loss
 
+    def configure_model(self) -> None:
+        """train.strategy=fsdp: shard the transformer over the data-parallel ranks (Lightning's
+        ModelParallelStrategy calls this on every rank before the optimizer exists)."""
+        if self.cfg.train.strategy == "fsdp" and not self.model.sharded:
+            self.model.shard(self.device_mesh["data_parallel"])
+            self._place_ema(self.ema)
+
     def on_fit_start(self) -> None:
         """The EMA where the weights are (created on the CPU, before Lightning moved the module)."""
-        if self.ema is not None:
-            self.ema = {name: value.to(self.device) for name, value in self.ema.items()}
+        self._place_ema(self.ema)
+
+    def _place_ema(self, ema: dict[str, torch.Tensor] | None) -> None:
+        """`ema` (whole tensors) laid out like the weights: on their device, and sharded like them under FSDP."""
+        if ema is None:
+            return
+        params = dict(self.trainable_parameters())
+        self.ema = {}
+        for name, value in ema.items():
+            param = params[name]
+            if isinstance(param, DTensor):
+                value = value.full_tensor() if isinstance(value, DTensor) else value
+                self.ema[name] = distribute_tensor(value.to(param.device), param.device_mesh, param.placements)
+            else:
+                self.ema[name] = value.to(param.device)
 
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
         """The optimizer step, then the EMA update (before any checkpoint of this step is written)."""
@@ -198,16 +239,17 @@ class MDiTModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         keep = {n for n, _ in self.trainable_parameters()}
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in keep}
-        if self.ema is not None:
-            checkpoint["ema"] = self.ema
+        if self.ema is not None:  # whole tensors (gathered on every rank under FSDP: all ranks call this)
+            checkpoint["ema"] = {n: v.full_tensor() if isinstance(v, DTensor) else v for n, v in self.ema.items()}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         expected = {n for n, _ in self.trainable_parameters()}
-        missing = sorted(expected - set(checkpoint["state_dict"]))
+        # Under FSDP the strategy has already loaded the state dict into the shards and removed it (unchecked).
+        missing = sorted(expected - set(checkpoint["state_dict"])) if "state_dict" in checkpoint else []
         if missing:
             raise KeyError(f"checkpoint lacks {len(missing)} trainable weights of this variant, e.g. {missing[:3]}")
         if self.ema is not None and "ema" in checkpoint:
-            self.ema = {name: value.to(self.device) for name, value in checkpoint["ema"].items()}
+            self._place_ema(checkpoint["ema"])
 
     # -- sampling ------------------------------------------------------------------------------------------------
     def for_sampling(self) -> MDiTModule:

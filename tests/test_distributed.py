@@ -1,18 +1,24 @@
-"""Several ranks: the training stream is split between them without overlap, and `mdit train` under torchrun
-(two CPU ranks, gloo) trains with the parameters of its command line on every rank."""
+"""Several ranks: the training stream is split between them without overlap, `mdit train` under torchrun (two CPU
+ranks, gloo) trains with the parameters of its command line on every rank, and FSDP trains what DDP trains."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
-from train_helpers import ROOT, tiny_config
+import pytest
+import torch
+from train_helpers import ROOT, tiny_config, tiny_overrides
 
 from mdit.backbone import load_backbone
 from mdit.data.datamodule import StepSampler
-from mdit.run import backbone_dir, fit, read_metrics, run_dir
+from mdit.run import LAST_CHECKPOINT, backbone_dir, fit, read_metrics, run_dir
 from mdit.sweep.trial import prepare
-from mdit.training import step_generator
+from mdit.training import sample_dropout, step_generator
 
 
 def test_ranks_split_each_step_of_the_one_stream():
@@ -70,3 +76,48 @@ def test_a_step_where_every_mask_is_dropped_trains_under_ddp(tmp_path):
                       "train.mask_dropout=1.0", "train.max_steps=3", "eval.cost=false")  # fmt: skip
     fit(cfg, load_backbone(backbone_dir(cfg)))
     assert read_metrics(run_dir(cfg))["steps"] == 3
+
+
+def _torchrun_train(tmp: Path, *overrides: str) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "mdit.cli",
+            "train", "-c", str(ROOT / "experiments" / "synthfaces.yaml"), *tiny_overrides(tmp, *overrides)]  # fmt: skip
+
+
+def test_fsdp_trains_what_ddp_trains_and_a_killed_fsdp_run_resumes(tmp_path):
+    """Two CPU ranks: the FSDP-sharded transformer ends with the weights, EMA and validation loss of DDP, through
+    steps where only one rank keeps a mask (the ranks run each other's forwards) and a SIGKILL mid-run."""
+    run = ["model.attention=improved_decoupled", "train.mask_dropout=0.5", "train.ema_decay=0.5", "train.max_steps=60",
+           "train.checkpoint_every=4", "train.val_every=60", "train.accelerator=cpu", "train.devices=2",
+           "train.threads=1", "eval.cost=false"]  # fmt: skip
+    cfg = tiny_config(tmp_path, *run)
+    dropped_all = [[bool(sample_dropout(cfg.data.batch_size, cfg.train.text_dropout, 0.5,
+                                        step_generator(cfg.seed, step, shard=rank))[1].all())
+                    for rank in range(2)] for step in range(60)]  # fmt: skip
+    assert any(a != b for a, b in dropped_all)  # steps where one rank has no mask to train on
+    load_backbone(backbone_dir(cfg))  # once, before the ranks start
+    ddp = subprocess.run(_torchrun_train(tmp_path, *run, "train.strategy=ddp", "name=ddp"), cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+
+    fsdp = _torchrun_train(tmp_path, *run, "train.strategy=fsdp", "name=fsdp")
+    folder = run_dir(tiny_config(tmp_path, *run, "train.strategy=fsdp", "name=fsdp"))
+    process = subprocess.Popen(fsdp, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 240
+    while not (folder / LAST_CHECKPOINT).is_file():
+        assert process.poll() is None and time.monotonic() < deadline, "no checkpoint before the run ended"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # torchrun and both ranks
+    process.wait()
+    step = torch.load(folder / LAST_CHECKPOINT, map_location="cpu", weights_only=False)["global_step"]
+    assert 0 < step < 60 and not read_metrics(folder)
+    resumed = subprocess.run(fsdp, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+    a, b = (torch.load(run_dir(tiny_config(tmp_path, *run, f"name={n}")) / LAST_CHECKPOINT, map_location="cpu",
+                       weights_only=False) for n in ("ddp", "fsdp"))  # fmt: skip
+    assert a["global_step"] == b["global_step"] == 60 and a["state_dict"].keys() == b["state_dict"].keys()
+    for name in a["state_dict"]:  # whole tensors in the file, as DDP writes them
+        torch.testing.assert_close(b["state_dict"][name], a["state_dict"][name], rtol=1e-5, atol=1e-7, msg=name)
+        torch.testing.assert_close(b["ema"][name], a["ema"][name], rtol=1e-5, atol=1e-7, msg=name)
+    assert read_metrics(folder)["val_loss"] == pytest.approx(read_metrics(folder.parent / "ddp")["val_loss"], rel=1e-5)

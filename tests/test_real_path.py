@@ -154,3 +154,18 @@ def test_a_celebamask_hq_tree_goes_the_whole_flux_path(flux, tmp_path, caplog):
     assert main(["generate", str(folder), "--from-dataset", "2", "--out", str(out), "--steps", "2"]) == 0
     with pytest.raises(ValueError, match="judges.parser, judges.clip, judges.inception"):
         load_judges(cfg)
+
+
+def test_the_flux_config_trains_under_fsdp(flux, tmp_path):
+    """The real config's path (bf16 FLUX.1 folder, guidance embedding, cached embeddings) with the transformer
+    sharded by FSDP (one CPU rank here; two ranks against DDP: test_distributed.py)."""
+    cfg = flux_config(tmp_path, flux, "train.strategy=fsdp", "train.accelerator=cpu", "train.ema_decay=0.9")
+    cache_embeddings(cfg, batch_size=4)
+    folder = train(cfg)
+    metrics = read_metrics(folder)
+    assert metrics["steps"] == 2 and torch.isfinite(torch.tensor(metrics["val_loss"]))
+    assert metrics["latency_ratio_vs_none"] > 0  # measured on rank 0 from the gathered checkpoint
+    saved = torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert saved["state_dict"] and all(type(v) is torch.Tensor for v in saved["state_dict"].values())  # whole
+    assert saved["state_dict"].keys() == saved["ema"].keys()
+    assert load_run(folder, for_sampling=True).model.base.dtype == torch.bfloat16

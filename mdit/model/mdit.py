@@ -8,12 +8,16 @@ exactly the base FLUX forward.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 
 import torch
 import torch.nn as nn
 from diffusers import FluxTransformer2DModel
+from torch.distributed.device_mesh import DeviceMesh
+from torch.distributed.fsdp import fully_shard, register_fsdp_forward_method
 from torch.utils.checkpoint import checkpoint
 
 from mdit.conditioning.visual_embedder import VisualEmbedder
@@ -26,7 +30,7 @@ from mdit.model.widening import widen_x_embedder
 STATIC_MODULATIONS = ("reference_t", "pooled_text")
 DEFAULT_LORA = LoraSettings()
 
-BlockFn = Callable[..., tuple[list[torch.Tensor], list[KV]]]
+BlockRun = Callable[..., tuple[list[torch.Tensor], list[KV]]]  # (streams, extra_kv, layers, n_queries)
 
 
 class MDiTTransformer(nn.Module):
@@ -77,9 +81,10 @@ class MDiTTransformer(nn.Module):
             inject_lora(base, lora, MASK_ADAPTER, exclude=_unread_on_mask_tokens(base))
             inject_lora(self.visual_embedder, replace(lora, targets=("proj",)), MASK_ADAPTER)
         self._image_adapters = (IMAGE_ADAPTER,) if adapt_image else ()
-        self._blocks: list[tuple[BlockFn, nn.Module, list]] = [
-            (double_block, b, lora_layers(b)) for b in base.transformer_blocks
-        ] + [(single_block, b, lora_layers(b)) for b in base.single_transformer_blocks]
+        self._blocks: list[tuple[BlockRun, nn.Module, list]] = [
+            (partial(double_block, b), b, lora_layers(b)) for b in base.transformer_blocks
+        ] + [(partial(single_block, b), b, lora_layers(b)) for b in base.single_transformer_blocks]
+        self.sharded = False
         self._embedder_layers = lora_layers(self.visual_embedder) if self.visual_embedder is not None else []
 
     @property
@@ -182,6 +187,27 @@ class MDiTTransformer(nn.Module):
                     layer.scaling[IMAGE_ADAPTER] = -layer.scaling[IMAGE_ADAPTER]
         self.image_adapter_merged = True
 
+    def shard(self, mesh: DeviceMesh) -> None:
+        """FSDP (PyTorch's fully_shard) over `mesh`: each FLUX block one unit, the rest of the model the root unit.
+
+        The multi-stream forward never calls a block's `forward`, so each block's run is registered as an FSDP
+        forward method (`multi_stream`): its weights are gathered before it, freed after it and gathered again
+        for its backward. `prepare_static_cache` is registered on the root for the same reason.
+        """
+        if self.sharded:
+            return
+        # Block outputs are views (of the attention split, of k and v); FSDP warns in case one is changed in
+        # place, which this forward never does.
+        warnings.filterwarnings("ignore", message="FSDP2-wrapped module .* returned a view tensor")
+        for i, (run, block, layers) in enumerate(self._blocks):
+            block.multi_stream = run
+            fully_shard(block, mesh=mesh)
+            register_fsdp_forward_method(block, "multi_stream")
+            self._blocks[i] = (block.multi_stream, block, layers)
+        fully_shard(self, mesh=mesh)
+        register_fsdp_forward_method(self, "prepare_static_cache")
+        self.sharded = True
+
     def _adapters(self, wanted: tuple[str, ...]) -> tuple[str, ...]:
         """The adapters to switch on for a stream that wants `wanted` (see merge_image_adapter)."""
         if not self.image_adapter_merged:
@@ -248,7 +274,7 @@ class MDiTTransformer(nn.Module):
         """
         recorded: list[KV] = []
         n_double, last = len(self.base.transformer_blocks), len(self._blocks) - 1
-        for i, (fn, block, layers) in enumerate(self._blocks):
+        for i, (run, _, layers) in enumerate(self._blocks):
             if i == n_double:
                 streams = _merge_shared(streams)
             n_queries = len(streams)
@@ -260,9 +286,9 @@ class MDiTTransformer(nn.Module):
                 streams, n_queries = finals + lenders, len(finals)
             extra = extra_kv[i] if extra_kv is not None else None
             if self.gradient_checkpointing and torch.is_grad_enabled():
-                hiddens, kvs = checkpoint(fn, block, streams, extra, layers, n_queries, use_reentrant=False)
+                hiddens, kvs = checkpoint(run, streams, extra, layers, n_queries, use_reentrant=False)
             else:
-                hiddens, kvs = fn(block, streams, extra, layers, n_queries)
+                hiddens, kvs = run(streams, extra, layers, n_queries)
             if record:
                 recorded.append(kvs[-1])
             streams = [replace(s, hidden=h) for s, h in zip(streams, hiddens)]
