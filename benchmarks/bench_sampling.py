@@ -5,8 +5,9 @@ the embedded backbone's shape in fp32 on the CPU, 32 px, 64 text tokens; --model
 Batch 1, 28 steps. Per variant and sampling mode: seconds per generation (variants timed alternately,
 medians), the extra time over `none`, host syncs per generation, the attention kernels' share of one
 step; the composition overhead (holistic without adapters against diffusers' own forward on the same
-number of tokens); the peak memory and time of one LoRA training step (bf16 base, fp32 adapters, bf16
-autocast, AdamW), with and without gradient checkpointing.
+number of tokens) and the adapters' own cost (holistic with its adapters against without); the peak memory
+and time of one LoRA training step (bf16 base, fp32 adapters, bf16 autocast, AdamW), with and without
+gradient checkpointing.
 
     python benchmarks/bench_sampling.py --model dev --out docs/performance/h100_run2.json  # a GPU
     python benchmarks/bench_sampling.py --model embedded --rounds 5                     # this CPU
@@ -248,9 +249,12 @@ def _with_strategy(model: MDiTTransformer, name: str, run: Callable) -> Callable
 
 
 @torch.no_grad()
-def composition(bench: Bench, none: MDiTTransformer) -> dict[str, Any]:
-    """Holistic without adapters ([T;X;M]) against diffusers' forward on [T; 2N image tokens]: the same tokens."""
+def composition(bench: Bench, none: MDiTTransformer, lora: LoraSettings) -> dict[str, Any]:
+    """Holistic without adapters ([T;X;M]) against diffusers' forward on [T; 2N image tokens], the same tokens: the
+    cost of composition; and holistic with its two adapters (as trained: the X and M streams then run apart, each
+    with its adapter): the adapters' own cost."""
     holistic = MDiTTransformer(none.base, "holistic", None).to(bench.dtype)  # shares the base; no adapters
+    adapted = bench.build("holistic", lora)  # its own base (adapters are injected into it), same weights
     cond, noise = bench.inputs(holistic)
     t = torch.full((1,), 0.5, device=bench.device, dtype=bench.dtype)
     side = round(bench.shape.image_tokens**0.5)
@@ -262,18 +266,22 @@ def composition(bench: Bench, none: MDiTTransformer) -> dict[str, Any]:
                          timestep=t, img_ids=wide_ids, txt_ids=cond.txt_ids, guidance=cond.guidance,
                          return_dict=False)[0]  # fmt: skip
 
-    def holistic_forward() -> torch.Tensor:
-        return holistic(noise, cond.text_tokens, cond.pooled, t, cond.img_ids, cond.txt_ids, cond.guidance, cond.mask)
+    def forward_of(model: MDiTTransformer) -> Callable[[], torch.Tensor]:
+        return lambda: model(noise, cond.text_tokens, cond.pooled, t, cond.img_ids, cond.txt_ids, cond.guidance,
+                             cond.mask)  # fmt: skip
 
     result = {}
     for key, wrap in (("forward", lambda f: f), ("forward_backward", _with_backward)):
         if key == "forward_backward" and bench.device.type == "cuda":
             continue  # every weight trainable: FLUX.1-dev's gradients alone would take 24 GB
-        none.base.requires_grad_(key == "forward_backward")  # the same weights trainable in both
-        runs = {"diffusers": wrap(diffusers_forward), "holistic_no_adapters": wrap(holistic_forward)}
+        for model in (none, adapted):  # the same base weights trainable in all three; the adapters too in theirs
+            model.requires_grad_(key == "forward_backward")
+        runs = {"diffusers": wrap(diffusers_forward), "holistic_no_adapters": wrap(forward_of(holistic)),
+                "holistic_adapters": wrap(forward_of(adapted))}  # fmt: skip
         ms = {k: round(statistics.median(v) * 1e3, 3) for k, v in time_alternately(bench, runs).items()}
-        result[key] = {"ms": ms, "ratio": round(ms["holistic_no_adapters"] / ms["diffusers"], 4)}
-    none.base.requires_grad_(False)
+        result[key] = {"ms": ms, "ratio": round(ms["holistic_no_adapters"] / ms["diffusers"], 4),
+                       "adapters_ratio": round(ms["holistic_adapters"] / ms["holistic_no_adapters"], 4)}  # fmt: skip
+    none.requires_grad_(False)
     return result
 
 
@@ -412,7 +420,7 @@ def main() -> None:
             release()
         if "composition" in args.sections:
             section = "composition"
-            results[section] = composition(bench, none)
+            results[section] = composition(bench, none, lora)
             save()
         none = None
         release()

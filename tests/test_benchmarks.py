@@ -28,4 +28,5 @@ def test_bench_sampling_on_a_tiny_model(tmp_path):
     assert 0 < tokens["attention"]["improved_decoupled"]["share"] < 1
     assert results["sampling_concat/eager"]["timing"]["concat"]["seconds"] > 0
     assert set(results["composition"]) == {"forward", "forward_backward"}
+    assert set(results["composition"]["forward"]["ms"]) == {"diffusers", "holistic_no_adapters", "holistic_adapters"}
     assert results["training_tokens"]["trainable_parameters"] > 0

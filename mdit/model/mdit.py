@@ -75,12 +75,14 @@ class MDiTTransformer(nn.Module):
             widen_x_embedder(base, self.latent_channels)
         self.visual_embedder = VisualEmbedder(base.x_embedder) if self.strategy.mask_tokens else None
         adapt_image = lora is not None and self.strategy.uses_mask and lora.image_stream
+        adapt_mask = lora is not None and self.strategy.mask_tokens
         if adapt_image:  # the image tokens learn to read the mask (its channels, or its tokens' K/V)
             inject_lora(base, lora, IMAGE_ADAPTER)
-        if lora is not None and self.strategy.mask_tokens:
+        if adapt_mask:
             inject_lora(base, lora, MASK_ADAPTER, exclude=_unread_on_mask_tokens(base))
             inject_lora(self.visual_embedder, replace(lora, targets=("proj",)), MASK_ADAPTER)
         self._image_adapters = (IMAGE_ADAPTER,) if adapt_image else ()
+        self._injected = {*self._image_adapters, *((MASK_ADAPTER,) if adapt_mask else ())}
         self._blocks: list[tuple[BlockRun, nn.Module, list]] = [
             (partial(double_block, b), b, lora_layers(b)) for b in base.transformer_blocks
         ] + [(partial(single_block, b), b, lora_layers(b)) for b in base.single_transformer_blocks]
@@ -144,14 +146,21 @@ class MDiTTransformer(nn.Module):
             if static_cache is not None:
                 static_cache.store(mask_kv)
         elif mask is not None:  # holistic: M is a dynamic stream like X
-            streams.append(Stream(self._embed_mask(mask), temb, rope_x, "image", self._adapters((MASK_ADAPTER,)),
-                                  final=False))  # fmt: skip
+            mask_adapters = self._adapters((MASK_ADAPTER,))
+            if self._live(mask_adapters) == self._live(adapters) and static_cache is None:
+                # No adapter tells M from X (none trained, or full fine-tuning): one stream [X; M], which is FLUX
+                # itself on twice the image tokens, with no cost of composition.
+                rope = tuple(torch.cat([r, r], dim=0) for r in rope_x)
+                streams[1] = replace(streams[1], hidden=torch.cat([x, self._embed_mask(mask)], dim=1), rope=rope)
+            else:
+                streams.append(Stream(self._embed_mask(mask), temb, rope_x, "image", mask_adapters, final=False))
 
         record = static_cache is not None and not reading and len(streams) == 3
         streams, recorded = self._run_blocks(streams, mask_kv, record=record)
         if record:  # frozen holistic K/V: only the negative control of the cache tests does this
             static_cache.store(recorded)
-        x = torch.cat([s.hidden for s in streams], dim=1)[:, n_txt:]  # the final streams are [T;X] (or T, X)
+        n_img = hidden_states.shape[1]  # the final streams are [T;X] (or T, X; or [T;X;M] from one [X; M] stream)
+        x = torch.cat([s.hidden for s in streams], dim=1)[:, n_txt : n_txt + n_img]
         return base.proj_out(base.norm_out(x, temb))
 
     def prepare_static_cache(
@@ -207,6 +216,10 @@ class MDiTTransformer(nn.Module):
         fully_shard(self, mesh=mesh)
         register_fsdp_forward_method(self, "prepare_static_cache")
         self.sharded = True
+
+    def _live(self, adapters: tuple[str, ...]) -> tuple[str, ...]:
+        """Those of `adapters` this model has (a stream's adapters are named even when no LoRA was injected)."""
+        return tuple(a for a in adapters if a in self._injected)
 
     def _adapters(self, wanted: tuple[str, ...]) -> tuple[str, ...]:
         """The adapters to switch on for a stream that wants `wanted` (see merge_image_adapter)."""
