@@ -1,5 +1,7 @@
 """Embedded training on this CPU, per variant: samples per second, the share of a step spent waiting for data,
-and the peak RSS; next to a plain diffusers FLUX LoRA step (peft, the same rank and targets) on [T; X].
+and the peak RSS; next to plain diffusers FLUX LoRA steps (peft, the same rank and targets) on [T; X], and on
+the tokens each variant's step runs through its layers: [T; X; M] (holistic, hard_decoupled: T + 2N) and
+[T; T; X; M] (improved_decoupled, whose static pass repeats the text: 2T + 2N).
 
 Each variant runs in its own process (so its peak RSS is its own), with the committed config's model, batch
 and data but no condition dropout (so each step does the variant's whole work; `--set` puts it back), a
@@ -24,13 +26,17 @@ import torch
 import torch.nn.functional as F
 
 from mdit.backbone import new_embedded_backbone
-from mdit.conditioning import encode_image
+from mdit.conditioning import encode_image, encode_mask, latent_image_ids
 from mdit.config import load_config, lora_settings
 from mdit.model import STRATEGIES
 from mdit.run import datamodule
 from mdit.training import MDiTModule, step_generator
 
 BASELINE = "diffusers_lora"
+# diffusers LoRA steps on more tokens: (text copies, image copies), and the variants whose tokens they match
+SAME_TOKENS = {BASELINE: (1, 1), "diffusers_lora_t_2n": (1, 2), "diffusers_lora_2t_2n": (2, 2)}
+SAME_TOKENS_AS = {"concat": BASELINE, "holistic": "diffusers_lora_t_2n", "hard_decoupled": "diffusers_lora_t_2n",
+                  "improved_decoupled": "diffusers_lora_2t_2n"}  # fmt: skip
 
 
 def peak_rss_mib() -> float:
@@ -43,11 +49,11 @@ def measure(config: str | None, overrides: list[str], variant: str, steps: int, 
     # No condition dropout by default: every step then does a variant's whole work (a dropped mask skips the mask
     # tokens and splits the batch in two forwards), as the baseline's single [T; X] forward always does.
     no_dropout = ["train.mask_dropout=0", "train.text_dropout=0"]
-    attention = "none" if variant == BASELINE else variant
+    attention = "none" if variant in SAME_TOKENS else variant
     cfg = load_config(config, [*no_dropout, *overrides, f"model.attention={attention}"])
     module = MDiTModule(cfg, new_embedded_backbone(cfg.backbone, seed=0)).train()
-    if variant == BASELINE:
-        step = _diffusers_step(module, cfg)
+    if variant in SAME_TOKENS:
+        step = _diffusers_step(module, cfg, *SAME_TOKENS[variant])
     else:
         optimizer = module.configure_optimizers()
 
@@ -78,8 +84,10 @@ def measure(config: str | None, overrides: list[str], variant: str, steps: int, 
             "trainable_parameters": sum(p.numel() for _, p in module.trainable_parameters())}  # fmt: skip
 
 
-def _diffusers_step(module: MDiTModule, cfg) -> Any:
-    """diffusers' FluxTransformer2DModel.forward + backward with one peft LoRA (same rank and targets) on [T; X]."""
+def _diffusers_step(module: MDiTModule, cfg, text_copies: int = 1, image_copies: int = 1) -> Any:
+    """diffusers' FluxTransformer2DModel.forward + backward with one peft LoRA (same rank and targets) on the text
+    tokens `text_copies` times and the image tokens `image_copies` times (the copies after the first are the
+    mask's latents, as the mask tokens of a variant); the loss on the first N outputs."""
     from peft import inject_adapter_in_model
 
     base = module.model.base
@@ -89,6 +97,7 @@ def _diffusers_step(module: MDiTModule, cfg) -> Any:
     for p in params:
         p.requires_grad_(True)
     optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    side = module.latent_side
 
     def step(batch: dict[str, Any], i: int) -> None:
         gen = step_generator(0, i)
@@ -97,10 +106,14 @@ def _diffusers_step(module: MDiTModule, cfg) -> Any:
         eps = torch.randn(x0.shape, generator=gen)
         x_t = (1 - t[:, None, None]) * x0 + t[:, None, None] * eps
         cond = module.conditions(batch["caption"], None)
-        v = base(hidden_states=x_t, encoder_hidden_states=cond.text_tokens, pooled_projections=cond.pooled,
-                 timestep=t, img_ids=cond.img_ids, txt_ids=cond.txt_ids, guidance=cond.guidance,
+        mask = encode_mask(batch["mask"], module.autoencoder)
+        v = base(hidden_states=torch.cat([x_t, *[mask] * (image_copies - 1)], dim=1),
+                 encoder_hidden_states=torch.cat([cond.text_tokens] * text_copies, dim=1),
+                 pooled_projections=cond.pooled, timestep=t,
+                 img_ids=latent_image_ids(side * image_copies, side, device=x0.device, dtype=x0.dtype),
+                 txt_ids=torch.cat([cond.txt_ids] * text_copies), guidance=cond.guidance,
                  return_dict=False)[0]  # fmt: skip
-        F.mse_loss(v, eps - x0).backward()
+        F.mse_loss(v[:, : x0.shape[1]], eps - x0).backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
@@ -112,7 +125,7 @@ def main() -> None:
     parser.add_argument("-c", "--config", default=None)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--variants", nargs="+", default=[BASELINE, *(v for v in STRATEGIES if v != "none")],
+    parser.add_argument("--variants", nargs="+", default=[*SAME_TOKENS, *(v for v in STRATEGIES if v != "none")],
                         help="`none` has nothing to train under LoRA")  # fmt: skip
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="a config override, e.g. --set data.num_workers=1 (repeatable)")  # fmt: skip
@@ -131,9 +144,17 @@ def main() -> None:
         out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         results[variant] = json.loads(out.strip().splitlines()[-1])
         print(variant, results[variant], flush=True)
-    base = results[BASELINE]["step_ms"]
     for variant in args.variants:
-        results[variant]["step_ratio_vs_diffusers_lora"] = round(results[variant]["step_ms"] / base, 3)
+        if BASELINE in results:
+            results[variant]["step_ratio_vs_diffusers_lora"] = round(
+                results[variant]["step_ms"] / results[BASELINE]["step_ms"], 3
+            )
+        same = SAME_TOKENS_AS.get(variant)
+        if same in results:
+            results[variant]["same_tokens_baseline"] = same
+            results[variant]["step_ratio_vs_same_tokens"] = round(
+                results[variant]["step_ms"] / results[same]["step_ms"], 3
+            )
     if args.out:
         with open(args.out, "w") as f:
             json.dump(results, f, indent=1)

@@ -1,11 +1,13 @@
-"""The sampling benchmark runs end to end on a tiny model, and the static cache it measures matches its formula."""
+"""The benchmarks run end to end on tiny models, and the static cache the sampling one measures matches its
+formula."""
 
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).parent.parent / "benchmarks" / "bench_sampling.py"
+BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
+SCRIPT = BENCHMARKS / "bench_sampling.py"
 
 
 def test_bench_sampling_on_a_tiny_model(tmp_path):
@@ -30,3 +32,16 @@ def test_bench_sampling_on_a_tiny_model(tmp_path):
     assert set(results["composition"]) == {"forward", "forward_backward"}
     assert set(results["composition"]["forward"]["ms"]) == {"diffusers", "holistic_no_adapters", "holistic_adapters"}
     assert results["training_tokens"]["trainable_parameters"] > 0
+
+
+def test_bench_training_compares_each_variant_with_diffusers_on_its_tokens(tmp_path):
+    out = tmp_path / "training.json"
+    tiny = ["backbone.hidden=48", "backbone.heads=3", "backbone.double_blocks=1", "backbone.single_blocks=1",
+            "backbone.text_dim=32", "data.batch_size=2", "data.train_size=8"]  # fmt: skip
+    command = [sys.executable, str(BENCHMARKS / "bench_training.py"), "--steps", "1", "--warmup", "0", "--out",
+               str(out), "--variants", "diffusers_lora_t_2n", "holistic", *(f"--set={o}" for o in tiny)]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True)
+    results = json.loads(out.read_text())
+    assert results["diffusers_lora_t_2n"]["samples_per_s"] > 0
+    assert results["holistic"]["same_tokens_baseline"] == "diffusers_lora_t_2n"
+    assert results["holistic"]["step_ratio_vs_same_tokens"] > 0
