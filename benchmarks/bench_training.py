@@ -106,8 +106,8 @@ def _diffusers_step(module: MDiTModule, cfg, text_copies: int = 1, image_copies:
         eps = torch.randn(x0.shape, generator=gen)
         x_t = (1 - t[:, None, None]) * x0 + t[:, None, None] * eps
         cond = module.conditions(batch["caption"], None)
-        mask = encode_mask(batch["mask"], module.autoencoder)
-        v = base(hidden_states=torch.cat([x_t, *[mask] * (image_copies - 1)], dim=1),
+        masks = [encode_mask(batch["mask"], module.autoencoder)] * (image_copies - 1)
+        v = base(hidden_states=torch.cat([x_t, *masks], dim=1),
                  encoder_hidden_states=torch.cat([cond.text_tokens] * text_copies, dim=1),
                  pooled_projections=cond.pooled, timestep=t,
                  img_ids=latent_image_ids(side * image_copies, side, device=x0.device, dtype=x0.dtype),

@@ -138,17 +138,19 @@ class MDiTModule(L.LightningModule):
         loss = x0.new_zeros(())
         if bool(mask_drop.all()) and self.model.strategy.mask_tokens and not self.model.sharded:
             # No sample kept its mask: the mask path gets no gradient this step. A zero term keeps every trainable
-            # weight in the graph, so DDP (which expects a gradient for each) does not fail on such a step. (FSDP
-            # needs the same gradients on every rank, which the forwards of every rank give.)
+            # weight in the graph, so DDP (which expects a gradient for each) does not fail on such a step. (Under
+            # FSDP every rank runs the same forwards instead, the kept-mask one included: see below.)
             loss = loss + 0.0 * sum(p.sum() for _, p in self.trainable_parameters())
         # Samples with and without a mask go through separate forwards: a dropped mask has no tokens at all.
         groups = ((False, ~mask_drop), (True, mask_drop))
         needed = self._forwards_of_every_rank([bool(group.any()) for _, group in groups])
+        if self.model.sharded and self.model.strategy.mask_tokens:  # as DDP's zero term: the mask path always
+            needed[0] = True  # gets a gradient (zero when no rank kept a mask), so AdamW steps it alike
         for (dropped, group), run in zip(groups, needed):
             idx, weight = group.nonzero().flatten().tolist(), 1.0
             if not run:
                 continue
-            if not idx:  # only another rank has such samples: the same forward on one sample, counted zero
+            if not idx:  # no such sample here (FSDP): the same forward on one sample, counted zero
                 idx, weight = [0], 0.0
             masks = None if dropped or cached else batch["mask"][idx]
             mask_latents = batch["mask_latent"][idx] if cached and not dropped else None
@@ -171,7 +173,10 @@ class MDiTModule(L.LightningModule):
         accumulate = self.cfg.train.accumulate
         shard = self.global_rank * accumulate + batch_idx % accumulate
         loss = self.flow_matching_loss(batch, step_generator(self.cfg.seed, self.global_step, shard=shard))
-        if not torch.isfinite(loss):
+        finite = torch.isfinite(loss.detach()).to(torch.int32)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():  # every rank stops, not one
+            torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
+        if not finite:
             raise FloatingPointError(f"loss is {loss.item()} at step {self.global_step}: stopping; "
                                      "the last checkpoint holds the last good weights")  # fmt: skip
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["caption"]))
@@ -185,8 +190,10 @@ class MDiTModule(L.LightningModule):
             self._place_ema(self.ema)
 
     def on_fit_start(self) -> None:
-        """The EMA where the weights are (created on the CPU, before Lightning moved the module)."""
-        self._place_ema(self.ema)
+        """The EMA where the weights are (created on the CPU, before Lightning moved the module; under FSDP
+        configure_model has placed it)."""
+        if not self.model.sharded:
+            self._place_ema(self.ema)
 
     def _place_ema(self, ema: dict[str, torch.Tensor] | None) -> None:
         """`ema` (whole tensors) laid out like the weights: on their device, and sharded like them under FSDP."""
@@ -239,8 +246,20 @@ class MDiTModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         keep = {n for n, _ in self.trainable_parameters()}
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in keep}
-        if self.ema is not None:  # whole tensors (gathered on every rank under FSDP: all ranks call this)
-            checkpoint["ema"] = {n: v.full_tensor() if isinstance(v, DTensor) else v for n, v in self.ema.items()}
+        if self.ema is not None:
+            checkpoint["ema"] = self._whole_ema()
+
+    def _whole_ema(self) -> dict[str, torch.Tensor]:
+        """The EMA as whole tensors; under FSDP gathered one at a time onto the CPU (every rank takes part,
+        rank 0 keeps them: it writes the checkpoint)."""
+        if not self.model.sharded:
+            return self.ema
+        whole = {}
+        for name, value in self.ema.items():
+            value = value.full_tensor().cpu()
+            if self.global_rank == 0:
+                whole[name] = value
+        return whole
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         expected = {n for n, _ in self.trainable_parameters()}
