@@ -83,6 +83,35 @@ def _torchrun_train(tmp: Path, *overrides: str) -> list[str]:
             "train", "-c", str(ROOT / "experiments" / "synthfaces.yaml"), *tiny_overrides(tmp, *overrides)]  # fmt: skip
 
 
+def _descendants(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    found = [int(c) for c in children.read_text().split()] if children.exists() else []
+    return [d for c in found for d in (c, *_descendants(c))]
+
+
+def _kill_tree(process: subprocess.Popen) -> None:
+    """SIGKILL a process and every process under it, and wait until all are gone."""
+    pids = [process.pid, *_descendants(process.pid)]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait()
+    deadline = time.monotonic() + 30
+    while any(_running(pid) for pid in pids[1:]):
+        assert time.monotonic() < deadline, "a killed rank is still running"
+        time.sleep(0.05)
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie (its state, in /proc/PID/stat, follows the name's closing paren)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def test_fsdp_trains_what_ddp_trains_and_a_killed_fsdp_run_resumes(tmp_path):
     """Two CPU ranks: the FSDP-sharded transformer ends with the weights, EMA and validation loss of DDP, through
     steps where only one rank keeps a mask (the ranks run each other's forwards) and a SIGKILL mid-run."""
@@ -101,14 +130,12 @@ def test_fsdp_trains_what_ddp_trains_and_a_killed_fsdp_run_resumes(tmp_path):
 
     fsdp = _torchrun_train(tmp_path, *run, "train.strategy=fsdp", "name=fsdp")
     folder = run_dir(tiny_config(tmp_path, *run, "train.strategy=fsdp", "name=fsdp"))
-    process = subprocess.Popen(fsdp, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)  # fmt: skip
+    process = subprocess.Popen(fsdp, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
     while not (folder / LAST_CHECKPOINT).is_file():
         assert process.poll() is None and time.monotonic() < deadline, "no checkpoint before the run ended"
         time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)  # torchrun and both ranks
-    process.wait()
+    _kill_tree(process)  # torchrun and both ranks (torchrun starts each rank in a session of its own)
     step = torch.load(folder / LAST_CHECKPOINT, map_location="cpu", weights_only=False)["global_step"]
     assert 0 < step < 60 and not read_metrics(folder)
     resumed = subprocess.run(fsdp, cwd=tmp_path, capture_output=True, text=True, timeout=300)
