@@ -143,9 +143,7 @@ class MDiTModule(L.LightningModule):
             loss = loss + 0.0 * sum(p.sum() for _, p in self.trainable_parameters())
         # Samples with and without a mask go through separate forwards: a dropped mask has no tokens at all.
         groups = ((False, ~mask_drop), (True, mask_drop))
-        needed = self._forwards_of_every_rank([bool(group.any()) for _, group in groups])
-        if self.model.sharded and self.model.strategy.mask_tokens:  # as DDP's zero term: the mask path always
-            needed[0] = True  # gets a gradient (zero when no rank kept a mask), so AdamW steps it alike
+        needed = self._forwards_to_run([bool(group.any()) for _, group in groups])
         for (dropped, group), run in zip(groups, needed):
             idx, weight = group.nonzero().flatten().tolist(), 1.0
             if not run:
@@ -160,14 +158,18 @@ class MDiTModule(L.LightningModule):
             loss = loss + weight * F.mse_loss(v.float(), (eps - x0)[idx].float(), reduction="sum")
         return loss / x0.numel()
 
-    def _forwards_of_every_rank(self, forwards: list[bool]) -> list[bool]:
-        """Under FSDP every forward gathers weights with all ranks, so each rank runs the forwards any rank
-        needs (with DDP or one device: its own)."""
+    def _forwards_to_run(self, forwards: list[bool]) -> list[bool]:
+        """Which of the (kept-mask, dropped-mask) forwards run: with DDP or one device those this rank has samples
+        for. Under FSDP every forward gathers weights with all ranks, so each rank runs those any rank needs, and a
+        mask-token variant always runs the kept-mask one: its mask path then gets the (zero) gradient that DDP's
+        zero term gives it when no rank kept a mask, and AdamW steps it alike."""
         if not self.model.sharded:
             return forwards
         flags = torch.tensor(forwards, dtype=torch.int32, device=self.device)
         torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
-        return [bool(f) for f in flags.tolist()]
+        needed = [bool(f) for f in flags.tolist()]
+        needed[0] = needed[0] or self.model.strategy.mask_tokens
+        return needed
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         accumulate = self.cfg.train.accumulate
@@ -204,7 +206,6 @@ class MDiTModule(L.LightningModule):
         for name, value in ema.items():
             param = params[name]
             if isinstance(param, DTensor):
-                value = value.full_tensor() if isinstance(value, DTensor) else value
                 self.ema[name] = distribute_tensor(value.to(param.device), param.device_mesh, param.placements)
             else:
                 self.ema[name] = value.to(param.device)

@@ -92,6 +92,7 @@ def _descendants(pid: int) -> list[int]:
 def _kill_tree(process: subprocess.Popen) -> None:
     """SIGKILL a process and every process under it, and wait until all are gone."""
     pids = [process.pid, *_descendants(process.pid)]
+    assert len(pids) >= 3, pids  # torchrun and its two ranks
     for pid in pids:
         try:
             os.kill(pid, signal.SIGKILL)
