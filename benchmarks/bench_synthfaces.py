@@ -1,4 +1,5 @@
-"""SynthFaces throughput on one CPU core: render() and SynthFacesDataset.__getitem__, per resolution.
+"""SynthFaces throughput on one CPU core, per resolution: render(), SynthFacesDataset.__getitem__, and
+__getitem__ reading faces already in a render cache (a later epoch or run; in a temporary folder).
 
 Usage: .venv/bin/python benchmarks/bench_synthfaces.py [--seconds 3] [--resolutions 32 64 128 256 512]
 Prints a Markdown table (samples/s; higher is better).
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import functools
 import platform
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -16,6 +18,8 @@ import torch
 
 from mdit.data.datamodule import SynthFacesDataset
 from mdit.data.synthfaces import render
+
+CACHED_FACES = 64  # rendered into the cache first, then read in turn
 
 
 def rate(step: Callable[[int], object], seconds: float) -> float:
@@ -37,13 +41,18 @@ def main() -> None:
     print(
         f"SynthFaces throughput, 1 thread, {platform.processor() or platform.machine()}, {args.seconds:g} s per cell\n"
     )
-    print("| resolution | render samples/s | ms/sample | dataset __getitem__ samples/s |")
-    print("|---:|---:|---:|---:|")
+    print("| resolution | render samples/s | ms/sample | dataset __getitem__ samples/s | from the render cache |")
+    print("|---:|---:|---:|---:|---:|")
     for resolution in args.resolutions:
         dataset = SynthFacesDataset(0, 1_000_000, resolution=resolution, flip_p=0.5)
         rendered = rate(functools.partial(render, resolution=resolution), args.seconds)
         loaded = rate(dataset.__getitem__, args.seconds)
-        print(f"| {resolution} | {rendered:,.0f} | {1000 / rendered:.2f} | {loaded:,.0f} |")
+        with tempfile.TemporaryDirectory() as folder:
+            cached = SynthFacesDataset(0, CACHED_FACES, resolution=resolution, flip_p=0.5, cache_dir=folder)
+            for index in range(CACHED_FACES):
+                cached[index]
+            from_cache = rate(lambda i: cached[i % CACHED_FACES], args.seconds)  # noqa: B023 (called right here)
+        print(f"| {resolution} | {rendered:,.0f} | {1000 / rendered:.2f} | {loaded:,.0f} | {from_cache:,.0f} |")
 
 
 if __name__ == "__main__":

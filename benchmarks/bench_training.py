@@ -3,10 +3,14 @@ and the peak RSS; next to plain diffusers FLUX LoRA steps (peft, the same rank a
 the tokens each variant's step runs through its layers: [T; X; M] (holistic, hard_decoupled: T + 2N) and
 [T; T; X; M] (improved_decoupled, whose static pass repeats the text: 2T + 2N).
 
-Each variant runs in its own process (so its peak RSS is its own), with the committed config's model, batch
-and data but no condition dropout (so each step does the variant's whole work; `--set` puts it back), a
-random-weight backbone of the configured shape (timing does not depend on the weights), the config's data
-loader (data.num_workers), and `--steps` timed steps after `--warmup`.
+Every variant is timed in one process, alternately (each round loads one batch and runs one step of each
+variant on it, the order rotated), so the machine's drifts hit all alike; its peak RSS comes from a short run in
+a process of its own. Each uses the committed config's model, batch and data but no condition dropout (so each
+step does the variant's whole work; `--set` puts it back), a random-weight backbone of the configured shape
+(timing does not depend on the weights), the config's data loader (data.num_workers), and `--steps` timed
+rounds after `--warmup`. With SynthFaces' render cache on (the default), the faces the steps read are first
+rendered into a fresh cache folder (unless `--set data.cache_dir=` names one), timed: that is the loader's cost
+per batch without the cache; the timed rounds then read them from it.
 
     python benchmarks/bench_training.py -c experiments/synthfaces.yaml --steps 30
 """
@@ -15,11 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -39,52 +45,97 @@ SAME_TOKENS_AS = {"concat": BASELINE, "holistic": "diffusers_lora_t_2n", "hard_d
                   "improved_decoupled": "diffusers_lora_2t_2n"}  # fmt: skip
 
 
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def measure(config: str | None, overrides: list[str], variant: str, steps: int, warmup: int) -> dict[str, Any]:
-    """One process's measurement: data wait and step seconds of `steps` steps, after `warmup`."""
+def build_step(config: str | None, overrides: list[str], variant: str) -> tuple[Callable[[dict, int], None], int]:
+    """One training step of `variant` on a batch (a fresh random-weight backbone of its own) and its trainable count.
+    No condition dropout: every step then does a variant's whole work (a dropped mask skips the mask tokens and
+    splits the batch in two forwards), as the references' single forward always does."""
     torch.manual_seed(0)
-    # No condition dropout by default: every step then does a variant's whole work (a dropped mask skips the mask
-    # tokens and splits the batch in two forwards), as the baseline's single [T; X] forward always does.
     no_dropout = ["train.mask_dropout=0", "train.text_dropout=0"]
     attention = "none" if variant in SAME_TOKENS else variant
     cfg = load_config(config, [*no_dropout, *overrides, f"model.attention={attention}"])
     module = MDiTModule(cfg, new_embedded_backbone(cfg.backbone, seed=0)).train()
     if variant in SAME_TOKENS:
-        step = _diffusers_step(module, cfg, *SAME_TOKENS[variant])
-    else:
-        optimizer = module.configure_optimizers()
+        return _diffusers_step(module, cfg, *SAME_TOKENS[variant])
+    optimizer = module.configure_optimizers()
 
-        def step(batch: dict[str, Any], i: int) -> None:
-            module.flow_matching_loss(batch, step_generator(0, i)).backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+    def step(batch: dict[str, Any], i: int) -> None:
+        module.flow_matching_loss(batch, step_generator(0, i)).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
 
-    data = datamodule(cfg)
+    return step, sum(p.numel() for _, p in module.trainable_parameters())
+
+
+def training_batches(config: str | None, overrides: list[str]) -> Iterator[dict[str, Any]]:
+    data = datamodule(load_config(config, overrides))
     data.setup("fit")
-    batches = iter(data.train_dataloader())
-    waits, times = [], []
+    return iter(data.train_dataloader())
+
+
+def peak_memory(config: str | None, overrides: list[str], variant: str, steps: int) -> dict[str, Any]:
+    """One process's peak RSS over `steps` steps of one variant (run alone, so the peak is its own)."""
+    step, trainable = build_step(config, overrides, variant)
+    batches = training_batches(config, overrides)
+    for i in range(steps):
+        step(next(batches), i)
+    return {"peak_rss_mib": round(peak_rss_kib() / 1024, 1), "trainable_parameters": trainable}
+
+
+def peak_rss_kib() -> int:
+    """This process's peak resident set (VmHWM). Not getrusage's ru_maxrss: exec carries the spawning process's
+    peak into it."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status: peak RSS is measured on Linux only")
+
+
+def time_alternately(config: str | None, overrides: list[str], variants: list[str], steps: int,
+                     warmup: int) -> dict[str, Any]:  # fmt: skip
+    """Step times of every variant in one process, alternating: each round loads one batch (its wait is the data
+    wait) and runs one step of each variant on it, the order rotated per round; medians of the rounds after
+    `warmup`. The machine's drifts then hit every variant alike."""
+    steps_of = {variant: build_step(config, overrides, variant)[0] for variant in variants}
+    batches = training_batches(config, overrides)
+    waits: list[float] = []
+    times: dict[str, list[float]] = {variant: [] for variant in variants}
     for i in range(warmup + steps):
         start = time.perf_counter()
         batch = next(batches)
-        loaded = time.perf_counter()
-        step(batch, i)
-        done = time.perf_counter()
-        if i >= warmup:
-            waits.append(loaded - start)
-            times.append(done - loaded)
-    batch_size = cfg.data.batch_size
-    step_s = statistics.median(times)
-    return {"samples_per_s": round(batch_size / step_s, 2), "step_ms": round(step_s * 1e3, 2),
-            "data_wait_ms": round(statistics.median(waits) * 1e3, 3),
-            "data_wait_share": round(sum(waits) / (sum(waits) + sum(times)), 4),
-            "peak_rss_mib": round(peak_rss_mib(), 1), "batch": batch_size,
-            "trainable_parameters": sum(p.numel() for _, p in module.trainable_parameters())}  # fmt: skip
+        waits.append(time.perf_counter() - start)
+        for variant in variants[i % len(variants) :] + variants[: i % len(variants)]:
+            start = time.perf_counter()
+            steps_of[variant](batch, i)
+            times[variant].append(time.perf_counter() - start)
+    waits = waits[warmup:]
+    batch_size = load_config(config, overrides).data.batch_size
+    results = {}
+    for variant, measured in times.items():
+        step_s = statistics.median(measured[warmup:])
+        results[variant] = {"samples_per_s": round(batch_size / step_s, 2), "step_ms": round(step_s * 1e3, 2),
+                            "data_wait_ms": round(statistics.median(waits) * 1e3, 3),
+                            "data_wait_share": round(sum(waits) / (sum(waits) + sum(measured[warmup:])), 4),
+                            "batch": batch_size}  # fmt: skip
+    return results
 
 
-def _diffusers_step(module: MDiTModule, cfg, text_copies: int = 1, image_copies: int = 1) -> Any:
+def fill_render_cache(config: str | None, overrides: list[str], batches: int) -> dict[str, Any] | None:
+    """Load the first `batches` training batches once, filling the render cache: their time per batch is the loader's
+    cost when every face is rendered. None when the config caches no rendered faces."""
+    data = datamodule(load_config(config, overrides))
+    data.setup("fit")
+    if getattr(data.train_set, "cache", None) is None:
+        return None
+    loader = iter(data.train_dataloader())
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(loader)
+    return {"rendered_ms_per_batch": round((time.perf_counter() - start) / batches * 1e3, 3)}
+
+
+def _diffusers_step(
+    module: MDiTModule, cfg, text_copies: int = 1, image_copies: int = 1
+) -> tuple[Callable[[dict, int], None], int]:
     """diffusers' FluxTransformer2DModel.forward + backward with one peft LoRA (same rank and targets) on the text
     tokens `text_copies` times and the image tokens `image_copies` times (the copies after the first are the
     mask's latents, as the mask tokens of a variant); the loss on the first N outputs."""
@@ -117,7 +168,7 @@ def _diffusers_step(module: MDiTModule, cfg, text_copies: int = 1, image_copies:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    return step
+    return step, sum(p.numel() for p in params)
 
 
 def main() -> None:
@@ -129,20 +180,26 @@ def main() -> None:
                         help="`none` has nothing to train under LoRA")  # fmt: skip
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="a config override, e.g. --set data.num_workers=1 (repeatable)")  # fmt: skip
+    parser.add_argument("--memory-steps", type=int, default=3, help="steps of each variant's own memory process")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(measure(args.config, args.overrides, args.worker, args.steps, args.warmup)))
+        print(json.dumps(peak_memory(args.config, args.overrides, args.worker, args.memory_steps)))
         return
     results: dict[str, Any] = {"torch": torch.__version__, "threads": torch.get_num_threads(), "steps": args.steps,
                                "overrides": args.overrides}  # fmt: skip
+    overrides = list(args.overrides)
+    if not any(o.startswith("data.cache_dir=") for o in overrides):
+        overrides.append(f"data.cache_dir={tempfile.mkdtemp(prefix='bench-training-')}")
+    results["render_cache"] = fill_render_cache(args.config, overrides, args.warmup + args.steps)
+    print("render cache", results["render_cache"], flush=True)
+    timed = time_alternately(args.config, overrides, args.variants, args.steps, args.warmup)
     for variant in args.variants:
-        command = [sys.executable, __file__, "--worker", variant, "--steps", str(args.steps), "--warmup",
-                   str(args.warmup), *(["-c", args.config] if args.config else []),
-                   *(f"--set={o}" for o in args.overrides)]  # fmt: skip
+        command = [sys.executable, __file__, "--worker", variant, "--memory-steps", str(args.memory_steps),
+                   *(["-c", args.config] if args.config else []), *(f"--set={o}" for o in overrides)]  # fmt: skip
         out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-        results[variant] = json.loads(out.strip().splitlines()[-1])
+        results[variant] = {**timed[variant], **json.loads(out.strip().splitlines()[-1])}
         print(variant, results[variant], flush=True)
     for variant in args.variants:
         if BASELINE in results:

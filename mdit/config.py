@@ -92,6 +92,9 @@ class DataConfig:
     batch_size: int = 8
     num_workers: int = 0
     flip_p: float = 0.0
+    # synthfaces: keep rendered faces on disk under cache_dir (rendered once, then read: the same bytes) for each
+    # split whose file stays under this many GiB (32 px: 8.2 KB per face); 0 = render every time
+    render_cache_gib: float = 2.0
 
 
 @dataclass
@@ -325,8 +328,9 @@ def validate(cfg: DictConfig) -> None:
     for key in ("train.lr", "backbone.lr", "train.logit_std", "eval.guidance_scale"):
         if not 0 < OmegaConf.select(cfg, key) < math.inf:  # NaN fails too
             raise ConfigError(f"{key} must be > 0, got {OmegaConf.select(cfg, key)}")
-    for key in ("eval.seed", "judges.seed", "data.num_workers", "train.threads", "train.grad_clip",
-                "train.weight_decay", "backbone.double_blocks", "backbone.single_blocks"):  # fmt: skip
+    for key in ("eval.seed", "judges.seed", "data.num_workers", "data.render_cache_gib", "train.threads",
+                "train.grad_clip", "train.weight_decay", "backbone.double_blocks",
+                "backbone.single_blocks"):  # fmt: skip
         if not OmegaConf.select(cfg, key) >= 0:  # NaN fails too
             raise ConfigError(f"{key} must be >= 0, got {OmegaConf.select(cfg, key)}")
     if cfg.backbone.autoencoder_factor < 1 or cfg.backbone.double_blocks + cfg.backbone.single_blocks < 1:

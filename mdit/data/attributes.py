@@ -7,6 +7,8 @@ reproduce a face. Sizes are in face-local units (face half-width = 1).
 
 from __future__ import annotations
 
+import bisect
+import functools
 import math
 from dataclasses import dataclass
 
@@ -134,8 +136,22 @@ class FaceAttributes:
     colours: ColourAttributes
 
 
+def pick_index(rng: np.random.Generator, count: int, p: tuple[float, ...] | None = None) -> int:
+    """An index in 0..count-1, uniform or with probabilities ``p``: the draw of ``rng.choice(count, p=p)`` (one
+    ``integers`` call, or one ``random`` call looked up in the cumulative distribution), without its checks."""
+    if p is None:
+        return int(rng.integers(count))
+    return bisect.bisect_right(_cumulative(p), rng.random())
+
+
+@functools.cache
+def _cumulative(p: tuple[float, ...]) -> list[float]:
+    total = np.cumsum(p)
+    return (total / total[-1]).tolist()
+
+
 def _pick(rng: np.random.Generator, options: tuple[str, ...], p: tuple[float, ...] | None = None) -> str:
-    return options[int(rng.choice(len(options), p=p))]
+    return options[pick_index(rng, len(options), p)]
 
 
 def _colour(rng: np.random.Generator, palette: dict[str, RGB]) -> Colour:

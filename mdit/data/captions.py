@@ -26,6 +26,7 @@ from .attributes import (
     METAL_COLOURS,
     SKIN_TONES,
     FaceAttributes,
+    pick_index,
 )
 
 CAPTIONS_PER_FACE = 10
@@ -184,7 +185,7 @@ def _shapes(attrs: FaceAttributes, rng: np.random.Generator, facts: _Facts) -> N
         NOSE_PHRASES[0 if s.nose_size == "small" else 1],
         _choice(rng, BROW_PHRASES).format(thickness=s.brow_thickness, shape=s.brow_shape),
     )
-    count = int(rng.choice(len(FEATURE_COUNT_P), p=FEATURE_COUNT_P))
+    count = pick_index(rng, len(FEATURE_COUNT_P), FEATURE_COUNT_P)
     facts.has += [features[i] for i in rng.permutation(len(features))[:count]]
     if rng.random() < P_MOUTH:
         if rng.random() < 0.6:

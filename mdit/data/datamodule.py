@@ -21,6 +21,7 @@ the training split's samples hold "latent" and "mask_latent" instead (mdit/data/
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import lightning as L
 import numpy as np
@@ -28,6 +29,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .labels import check_same_size, flip_label_map, validate_label_map
+from .render_cache import RenderCache, slot_bytes
 from .synthfaces import SynthFaces
 
 TRAIN_START, VAL_START, TEST_START = 0, 1_000_000, 2_000_000
@@ -98,9 +100,15 @@ class FaceDataset(Dataset):
         """Epoch used for caption choice and flips when an index comes without one."""
         self.epoch = epoch
 
+    def load_with_captions(self, index: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """``load(index)`` and ``captions_of(index)`` together; a source that makes both at once overrides it."""
+        return (*self.load(index), self.captions_of(index))
+
     def shown_captions(self, index: int) -> list[str]:
         """The captions the face at ``index`` is shown with: all, or the first ``max_captions``."""
-        captions = self.captions_of(index)
+        return self._shown(self.captions_of(index))
+
+    def _shown(self, captions: list[str]) -> list[str]:
         return captions[: self.max_captions] if self.max_captions else captions
 
     def _check_index(self, index: int) -> int:
@@ -122,27 +130,32 @@ class FaceDataset(Dataset):
     def __getitem__(self, index: Index) -> dict:
         index, epoch = index if isinstance(index, tuple) else (index, self.epoch)
         index = self._check_index(int(index))
-        captions = self.shown_captions(index)
+        image, mask, captions = self.load_with_captions(index)
+        captions = self._shown(captions)
         caption_index, flipped = self.draw(index, epoch, len(captions))
-        image, mask = self.load(index)
         if flipped:
             image, mask = image[:, ::-1], flip_label_map(mask)
         return to_sample(image, mask, captions[caption_index], self.sample_id(index), caption_index, self.source)
 
 
 class SynthFacesDataset(FaceDataset):
-    """Faces for seeds [start, stop) at one resolution, in the shared sample format."""
+    """Faces for seeds [start, stop) at one resolution, in the shared sample format.
+
+    With ``cache_dir`` each face is rendered once and then read from a RenderCache there (the same bytes).
+    """
 
     source = "synthfaces"
 
     def __init__(
-        self, start: int, stop: int, resolution: int = 64, caption_mode: str = "random", flip_p: float = 0.0
-    ) -> None:
+        self, start: int, stop: int, resolution: int = 64, caption_mode: str = "random", flip_p: float = 0.0,
+        cache_dir: str | Path | None = None,
+    ) -> None:  # fmt: skip
         if not 0 <= start < stop:
             raise ValueError(f"need 0 <= start < stop, got [{start}, {stop})")
         super().__init__(caption_mode, flip_p)
         self.start, self.stop = start, stop
         self.generator = SynthFaces(resolution)
+        self.cache = RenderCache(cache_dir, resolution, start, stop) if cache_dir is not None else None
 
     def __len__(self) -> int:
         return self.stop - self.start
@@ -154,11 +167,21 @@ class SynthFacesDataset(FaceDataset):
     sample_id = seed_of
 
     def captions_of(self, index: int) -> list[str]:
-        return list(self.generator.captions(self.seed_of(index)))
+        seed = self.seed_of(index)
+        held = self.cache.get(seed) if self.cache is not None else None
+        return list(held[2] if held is not None else self.generator.captions(seed))
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        face = self.generator.render(self.seed_of(index))
-        return face.image, face.mask
+        return self.load_with_captions(index)[:2]
+
+    def load_with_captions(self, index: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        seed = self.seed_of(index)
+        if self.cache is not None and (held := self.cache.get(seed)) is not None:
+            return held[0], held[1], list(held[2])
+        face = self.generator.render(seed)
+        if self.cache is not None:
+            self.cache.put(seed, face.image, face.mask, face.captions)
+        return face.image, face.mask, list(face.captions)
 
 
 class EpochSampler(Sampler):
@@ -274,20 +297,27 @@ class FaceDataModule(L.LightningDataModule):
 
 
 def synthfaces_splits(
-    resolution: int, train_size: int, val_size: int, test_size: int, flip_p: float = 0.0
-) -> tuple[SynthFacesDataset, SynthFacesDataset, SynthFacesDataset]:
+    resolution: int, train_size: int, val_size: int, test_size: int, flip_p: float = 0.0,
+    cache_dir: str | Path | None = None, cache_gib: float = 0.0,
+) -> tuple[SynthFacesDataset, SynthFacesDataset, SynthFacesDataset]:  # fmt: skip
     """Train/val/test SynthFaces on disjoint seed ranges: [0, train_size), 1e6 + [0, val_size), 2e6 + [0, test_size).
 
-    Train: random captions and optional flips; val/test: fixed captions, no flips.
+    Train: random captions and optional flips; val/test: fixed captions, no flips. With ``cache_dir``, each split
+    whose whole render cache takes at most ``cache_gib`` GiB keeps its rendered faces there.
     """
     if not 0 < train_size <= TRAIN_MAX:
         raise ValueError(f"train_size must be in 1..{TRAIN_MAX}, got {train_size}")
     if not 0 < val_size <= TEST_START - VAL_START or test_size <= 0:
         raise ValueError(f"val_size must be in 1..{TEST_START - VAL_START} and test_size positive")
+
+    def split(start: int, size: int, caption_mode: str, flip: float) -> SynthFacesDataset:
+        fits = cache_dir is not None and size * slot_bytes(resolution) <= cache_gib * 2**30
+        return SynthFacesDataset(start, start + size, resolution, caption_mode, flip, cache_dir if fits else None)
+
     return (
-        SynthFacesDataset(TRAIN_START, TRAIN_START + train_size, resolution, "random", flip_p),
-        SynthFacesDataset(VAL_START, VAL_START + val_size, resolution, "fixed"),
-        SynthFacesDataset(TEST_START, TEST_START + test_size, resolution, "fixed"),
+        split(TRAIN_START, train_size, "random", flip_p),
+        split(VAL_START, val_size, "fixed", 0.0),
+        split(TEST_START, test_size, "fixed", 0.0),
     )
 
 

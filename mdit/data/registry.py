@@ -52,7 +52,8 @@ def _resolved(path: str | None) -> str | None:
 
 def _synthfaces(cfg: DictConfig) -> Splits:
     d = cfg.data
-    return synthfaces_splits(d.resolution, d.train_size, d.val_size, d.test_size, d.flip_p)
+    cache = data_cache_dir(cfg) if d.render_cache_gib > 0 else None
+    return synthfaces_splits(d.resolution, d.train_size, d.val_size, d.test_size, d.flip_p, cache, d.render_cache_gib)
 
 
 def _celebamask_hq(cfg: DictConfig) -> Splits:
