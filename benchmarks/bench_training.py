@@ -9,7 +9,7 @@ a process of its own. Each uses the committed config's model, batch and data but
 step does the variant's whole work; `--set` puts it back), a random-weight backbone of the configured shape
 (timing does not depend on the weights), the config's data loader (data.num_workers), and `--steps` timed
 rounds after `--warmup`. With SynthFaces' render cache on (the default), the faces the steps read are first
-rendered into a fresh cache folder (unless `--set data.cache_dir=` names one), timed: that is the loader's cost
+rendered into a temporary cache folder (unless `--set data.cache_dir=` names one), timed: that is the loader's cost
 per batch without the cache; the timed rounds then read them from it.
 
     python benchmarks/bench_training.py -c experiments/synthfaces.yaml --steps 30
@@ -171,6 +171,20 @@ def _diffusers_step(
     return step, sum(p.numel() for p in params)
 
 
+def measure_every_variant(args: argparse.Namespace, overrides: list[str]) -> dict[str, Any]:
+    """The render cache filled and timed, every variant's steps timed alternately, and each one's peak RSS."""
+    results: dict[str, Any] = {"render_cache": fill_render_cache(args.config, overrides, args.warmup + args.steps)}
+    print("render cache", results["render_cache"], flush=True)
+    timed = time_alternately(args.config, overrides, args.variants, args.steps, args.warmup)
+    for variant in args.variants:
+        command = [sys.executable, __file__, "--worker", variant, "--memory-steps", str(args.memory_steps),
+                   *(["-c", args.config] if args.config else []), *(f"--set={o}" for o in overrides)]  # fmt: skip
+        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        results[variant] = {**timed[variant], **json.loads(out.strip().splitlines()[-1])}
+        print(variant, results[variant], flush=True)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-c", "--config", default=None)
@@ -189,18 +203,12 @@ def main() -> None:
         return
     results: dict[str, Any] = {"torch": torch.__version__, "threads": torch.get_num_threads(), "steps": args.steps,
                                "overrides": args.overrides}  # fmt: skip
-    overrides = list(args.overrides)
-    if not any(o.startswith("data.cache_dir=") for o in overrides):
-        overrides.append(f"data.cache_dir={tempfile.mkdtemp(prefix='bench-training-')}")
-    results["render_cache"] = fill_render_cache(args.config, overrides, args.warmup + args.steps)
-    print("render cache", results["render_cache"], flush=True)
-    timed = time_alternately(args.config, overrides, args.variants, args.steps, args.warmup)
-    for variant in args.variants:
-        command = [sys.executable, __file__, "--worker", variant, "--memory-steps", str(args.memory_steps),
-                   *(["-c", args.config] if args.config else []), *(f"--set={o}" for o in overrides)]  # fmt: skip
-        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-        results[variant] = {**timed[variant], **json.loads(out.strip().splitlines()[-1])}
-        print(variant, results[variant], flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-training-") as scratch:
+        overrides = list(args.overrides)
+        synthfaces = load_config(args.config, overrides).data.name == "synthfaces"
+        if synthfaces and not any(o.startswith("data.cache_dir=") for o in overrides):
+            overrides.append(f"data.cache_dir={scratch}")
+        results.update(measure_every_variant(args, overrides))
     for variant in args.variants:
         if BASELINE in results:
             results[variant]["step_ratio_vs_diffusers_lora"] = round(

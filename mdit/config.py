@@ -82,7 +82,8 @@ class DataConfig:
     captions: str | None = None  # celebamask_hq: the MM-CelebA-HQ folder (text/, train/ and test/ pickles)
     split: str = "mm_celeba"  # celebamask_hq: mm_celeba (24,000 / 6,000 ids) | celeba (CelebA's partition)
     on_corrupt: str = "skip"  # an undecodable image: skip (counted in the log) | error
-    cache_dir: str | None = None  # merged masks, image scan, embeddings; default <cache root>/data/<name>-<digest>
+    # merged masks, image scan, embeddings, SynthFaces' render cache; default <cache root>/data/<name>-<digest>
+    cache_dir: str | None = None
     embeddings: bool = False  # train on `mdit cache-embeddings` latents and text embeddings (no text encoders)
     max_captions: int = 0  # > 0: only each face's first captions (an embedding cache holds L x D per caption)
     resolution: int = 32

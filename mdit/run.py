@@ -247,8 +247,9 @@ def _claim_run_folder(folder: Path, cfg: DictConfig) -> None:
     atomic.write_text(config, text)
 
 
-# Where the log goes, not what the run is: a run trained offline may be resumed or reached by a W&B agent online.
-NOT_THE_RUN = ("wandb.mode",)
+# Where the log goes, not what the run is: a run trained offline may be resumed or reached by a W&B agent online;
+# and whether faces are read from the render cache (the same bytes) or rendered.
+NOT_THE_RUN = ("wandb.mode", "data.render_cache_gib")
 
 
 def config_changes(folder: Path, cfg: DictConfig) -> list[str]:

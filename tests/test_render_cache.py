@@ -47,6 +47,16 @@ def test_cached_faces_are_the_rendered_ones_and_are_not_rendered_again(tmp_path,
     assert 11 * slot_bytes(32) < cached.cache.path.stat().st_size <= 12 * slot_bytes(32)  # one slot per seed
 
 
+def test_a_slot_read_for_another_seed_or_size_is_missing(tmp_path):
+    face = render(0, 32)
+    cache = RenderCache(tmp_path, 32, 0, 4)
+    cache.put(1, face.image, face.mask, face.captions)
+    with open(cache.path, "r+b") as f:  # face 1's slot copied into face 2's place
+        f.seek(2 * cache.slot)
+        f.write(os.pread(cache._descriptor(), cache.slot, cache.slot))
+    assert cache.get(1) is not None and cache.get(2) is None
+
+
 def test_a_torn_slot_or_a_truncated_file_is_rendered_again(tmp_path):
     dataset = SynthFacesDataset(0, 4, resolution=32, cache_dir=tmp_path)
     expected = [dataset[i] for i in range(4)]
@@ -62,19 +72,44 @@ def test_a_torn_slot_or_a_truncated_file_is_rendered_again(tmp_path):
     assert fresh.cache.get(1) is not None and fresh.cache.get(3) is not None, "rendered faces are written back"
 
 
-def test_a_full_disk_keeps_rendering_and_says_so_once(tmp_path, monkeypatch, caplog):
+def test_a_full_disk_keeps_rendering_and_reading_what_is_cached(tmp_path, monkeypatch, caplog):
+    dataset = SynthFacesDataset(0, 6, resolution=32, cache_dir=tmp_path)
+    first = [dataset[i] for i in range(3)]
+
     def full(*args):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "pwrite", full)
-    dataset = SynthFacesDataset(0, 6, resolution=32, cache_dir=tmp_path)
     with caplog.at_level(logging.WARNING, logger="mdit.data.render_cache"):
-        samples = [dataset[i] for i in range(6)]
-    assert all(_same(s, SynthFacesDataset(0, 6, resolution=32)[i]) for i, s in enumerate(samples))
-    assert [r.getMessage() for r in caplog.records if "render cache" in r.getMessage()] == [
-        f"SynthFaces render cache {dataset.cache.path} not usable ([Errno 28] No space left on device): faces are "
-        "rendered each time"
+        later = [dataset[i] for i in range(3, 6)]
+    assert all(_same(s, SynthFacesDataset(0, 6, resolution=32)[i]) for i, s in enumerate(first + later))
+    assert [r.getMessage() for r in caplog.records] == [
+        f"SynthFaces render cache {dataset.cache.path}: not written ([Errno 28] No space left on device); faces not "
+        "in it are rendered"
     ]
+    assert dataset.cache.get(2) is not None and dataset.cache.get(3) is None, "what is cached is still read"
+
+
+def test_a_read_only_cache_is_read_and_a_missing_one_rendered(tmp_path, monkeypatch, caplog):
+    expected = [SynthFacesDataset(0, 4, resolution=32, cache_dir=tmp_path)[i] for i in range(4)]
+    real_open = os.open
+
+    def read_only(path, flags, *args):
+        if flags & (os.O_RDWR | os.O_WRONLY | os.O_CREAT):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", read_only)
+    with monkeypatch.context() as no_render:
+        _no_rendering(no_render)
+        reader = SynthFacesDataset(0, 4, resolution=32, cache_dir=tmp_path)
+        assert all(_same(reader[i], e) for i, e in enumerate(expected))
+    assert not reader.cache.writable and reader.cache.readable
+    elsewhere = SynthFacesDataset(0, 4, resolution=32, cache_dir=tmp_path / "nothing-here")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="mdit.data.render_cache"):
+        assert all(_same(elsewhere[i], e) for i, e in enumerate(expected))
+    assert not elsewhere.cache.readable and len(caplog.records) == 1
 
 
 def test_loader_workers_fill_one_cache_and_a_pickled_dataset_opens_its_own_file(tmp_path, monkeypatch):

@@ -200,6 +200,8 @@ def test_rerun_with_another_config_is_refused(cfg):
         fit(_cfg(cfg, "name=fixed", "train.lr=0.5"), load_backbone(backbone_dir(cfg)))
     # Where the log goes is not the run: a W&B agent (online) may pick up a run trained offline.
     assert config_changes(run_dir(_cfg(cfg, "name=fixed")), _cfg(cfg, "name=fixed", "wandb.mode=online")) == []
+    # Nor whether its faces come from the render cache (the same bytes) or are rendered again.
+    assert config_changes(run_dir(_cfg(cfg, "name=fixed")), _cfg(cfg, "name=fixed", "data.render_cache_gib=0")) == []
     # A run saved before a key joined the schema resumes: the missing key reads as its default.
     saved = run_dir(_cfg(cfg, "name=fixed")) / "config.yaml"
     saved.write_text(saved.read_text().replace("    image_stream: true\n", ""))

@@ -20,6 +20,7 @@ the training split's samples hold "latent" and "mask_latent" instead (mdit/data/
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -298,7 +299,7 @@ class FaceDataModule(L.LightningDataModule):
 
 def synthfaces_splits(
     resolution: int, train_size: int, val_size: int, test_size: int, flip_p: float = 0.0,
-    cache_dir: str | Path | None = None, cache_gib: float = 0.0,
+    cache_dir: str | Path | None = None, cache_gib: float = math.inf,
 ) -> tuple[SynthFacesDataset, SynthFacesDataset, SynthFacesDataset]:  # fmt: skip
     """Train/val/test SynthFaces on disjoint seed ranges: [0, train_size), 1e6 + [0, val_size), 2e6 + [0, test_size).
 

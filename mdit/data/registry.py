@@ -24,11 +24,11 @@ def _digest(values: dict) -> str:
 
 
 def data_cache_dir(cfg: DictConfig) -> Path:
-    """Merged masks, the image scan and embeddings of a real dataset: data.cache_dir, else one folder per data
-    root under the cache root ($MDIT_CACHE or ~/.cache/mdit)."""
+    """Merged masks, the image scan and embeddings of a real dataset, SynthFaces' render cache: data.cache_dir,
+    else one folder per data source under the cache root ($MDIT_CACHE or ~/.cache/mdit)."""
     if cfg.data.cache_dir:
         return Path(cfg.data.cache_dir).expanduser()
-    from mdit.backbone import cache_root  # noqa: PLC0415 (imports diffusers; only real data needs it)
+    from mdit.backbone import cache_root  # noqa: PLC0415 (imports diffusers, which building splits does not need)
 
     source = {"name": cfg.data.name, "root": _resolved(cfg.data.root)}
     return cache_root(cfg) / "data" / f"{cfg.data.name}-{_digest(source)}"

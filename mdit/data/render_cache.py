@@ -4,12 +4,14 @@ One file per (renderer version, resolution, first seed of a split), a fixed-size
 
     [crc32 u32][caption bytes u32][image R*R*3 uint8][label map R*R uint8][captions, utf-8, "\n"-joined]
 
-A slot is valid only when its CRC matches its bytes, so a slot never written (a hole of the sparse file), half
-written by a killed process, or cut short by a truncated file reads as missing and is rendered again. Rendering
-is deterministic, so processes that fill the same slot at once (loader workers, DDP ranks, parallel runs) write
-the same bytes. Reads and writes are pread/pwrite, not mmap: a full disk is an OSError (caching then stops, said
-once in the log), never a SIGBUS. The folder name holds a digest of the renderer's source and numpy's version,
-so a changed renderer never reads faces drawn by another.
+The CRC covers the seed, the resolution and the rest of the slot, so a slot never written (a hole of the sparse
+file), half written by a killed process, cut short by a truncated file or read at another seed's offset reads as
+missing and is rendered again. Rendering is deterministic, so processes that fill the same slot at once (loader
+workers, DDP ranks, parallel runs) write the same bytes. Reads and writes are pread/pwrite, not mmap: a full disk
+is an OSError (writing then stops, with a warning from each process), never a SIGBUS; a read-only cache is read.
+The folder name holds a digest of the renderer's source, this layout and numpy's version, so a changed renderer
+never reads faces drawn by another. Old folders are not removed. A cache shared by several machines holds the
+bytes of whichever rendered a face first (rendering is bit-identical across processes, not claimed across CPUs).
 """
 
 from __future__ import annotations
@@ -26,17 +28,19 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+LAYOUT = 1  # the slot layout above: part of the folder's digest
 _U32 = struct.Struct("<I")
-_HEADER = 2 * _U32.size  # a slot starts with the crc32 of the rest of it, then its caption byte count
+_KEY = struct.Struct("<QI")  # seed, resolution: hashed into each slot's CRC, not stored
+_HEADER = 2 * _U32.size
 CAPTION_BYTES = 4096  # room for a face's 10 captions (about 1.6 KB on average, 2.2 KB at most in 3,000 faces)
-_RENDERER = ("attributes.py", "captions.py", "layout.py", "raster.py", "shading.py", "synthfaces.py")
+_RENDERER = ("attributes.py", "captions.py", "labels.py", "layout.py", "raster.py", "shading.py", "synthfaces.py")
 Face = tuple[np.ndarray, np.ndarray, tuple[str, ...]]
 
 
 @cache
 def renderer_digest() -> str:
-    """Digest of the SynthFaces renderer's source and numpy's version: what decides a face's bytes."""
-    digest = hashlib.sha256(np.__version__.encode())
+    """Digest of the SynthFaces renderer's source, the cache layout and numpy's version: what decides the bytes."""
+    digest = hashlib.sha256(f"{np.__version__} {LAYOUT}".encode())
     for name in _RENDERER:
         digest.update((Path(__file__).parent / name).read_bytes())
     return digest.hexdigest()[:12]
@@ -53,15 +57,18 @@ def cache_file(folder: str | Path, resolution: int, start: int) -> Path:
 
 
 class RenderCache:
-    """Faces of seeds [start, stop) at one resolution, read from and written to ``cache_file(folder, ...)``."""
+    """Faces of seeds [start, stop) at one resolution, read from and written to ``cache_file(folder, ...)``.
+
+    Any OSError turns off what failed (writing, or the whole cache): faces are then rendered, never lost.
+    """
 
     def __init__(self, folder: str | Path, resolution: int, start: int, stop: int) -> None:
         self.path = cache_file(folder, resolution, start)
         self.resolution, self.start, self.stop = resolution, start, stop
         self.slot = slot_bytes(resolution)
+        self.readable = self.writable = True
         self._fd: int | None = None
         self._pid = -1
-        self.usable = True  # False after an OSError: faces are then rendered each time
 
     @property
     def nbytes(self) -> int:
@@ -71,36 +78,52 @@ class RenderCache:
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_fd": None, "_pid": -1}  # a spawned loader worker opens its own descriptor
 
+    def __del__(self, _getpid=os.getpid, _close=os.close) -> None:  # bound early: `os` may be gone at exit
+        if getattr(self, "_fd", None) is not None and self._pid == _getpid():
+            _close(self._fd)
+
     def _descriptor(self) -> int:
         if self._fd is None or self._pid != os.getpid():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd, self._pid = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644), os.getpid()
+            self._fd, self._pid = None, os.getpid()
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as error:  # a read-only folder or file: read what is there
+                self._stop_writing(error)
+                self._fd = os.open(self.path, os.O_RDONLY)
         return self._fd
 
-    def _give_up(self, error: OSError) -> None:
-        self.usable = False
-        log.warning("SynthFaces render cache %s not usable (%s): faces are rendered each time", self.path, error)
+    def _stop_writing(self, error: OSError) -> None:
+        if self.writable:
+            self.writable = False
+            log.warning("SynthFaces render cache %s: not written (%s); faces not in it are rendered", self.path, error)
 
     def _offset(self, seed: int) -> int:
         if not self.start <= seed < self.stop:
             raise IndexError(f"seed {seed} is outside this cache's range [{self.start}, {self.stop})")
         return (seed - self.start) * self.slot
 
+    def _crc(self, seed: int, body: bytes | memoryview) -> int:
+        return zlib.crc32(body, zlib.crc32(_KEY.pack(seed, self.resolution)))
+
     def get(self, seed: int) -> Face | None:
         """(image [R, R, 3] uint8, label map [R, R] int64, captions) of ``seed``, or None if not (validly) held."""
         offset = self._offset(seed)
-        if not self.usable:
+        if not self.readable:
             return None
         try:
             data = os.pread(self._descriptor(), self.slot, offset)
-        except OSError as error:
-            self._give_up(error)
+        except OSError as error:  # no file to read, or it cannot be read: render everything
+            self.readable = False
+            self._stop_writing(error)
             return None
         if len(data) < _HEADER:
             return None
         (crc,), (caption_bytes,) = _U32.unpack_from(data), _U32.unpack_from(data, _U32.size)
         end = _HEADER + self.resolution * self.resolution * 4 + caption_bytes
-        if caption_bytes > CAPTION_BYTES or len(data) < end or zlib.crc32(data[_U32.size : end]) != crc:
+        if caption_bytes > CAPTION_BYTES or len(data) < end:
+            return None
+        if self._crc(seed, memoryview(data)[_U32.size : end]) != crc:
             return None
         side, pixels = self.resolution, self.resolution * self.resolution
         body = np.frombuffer(data, np.uint8, count=pixels * 4, offset=_HEADER)
@@ -113,10 +136,12 @@ class RenderCache:
         """Store one rendered face; a face whose captions overflow their room stays uncached (rendered each time)."""
         text = "\n".join(captions).encode()
         offset = self._offset(seed)
-        if not self.usable or len(text) > CAPTION_BYTES:
+        if not self.writable or len(text) > CAPTION_BYTES:
             return
         body = _U32.pack(len(text)) + image.tobytes() + mask.astype(np.uint8).tobytes() + text
+        slot = _U32.pack(self._crc(seed, body)) + body
         try:
-            os.pwrite(self._descriptor(), _U32.pack(zlib.crc32(body)) + body, offset)
+            if os.pwrite(self._descriptor(), slot, offset) != len(slot):
+                raise OSError(f"wrote part of face {seed} (disk full?)")
         except OSError as error:  # a full disk, a read-only folder: go on rendering
-            self._give_up(error)
+            self._stop_writing(error)
