@@ -149,3 +149,12 @@ def test_the_config_caches_each_split_that_fits_its_limit(tmp_path):
     assert train.cache is not None and train.cache.path.parent.parent == tmp_path
     with pytest.raises(ConfigError, match="data.render_cache_gib must be >= 0"):
         load_config(None, ["data.render_cache_gib=-1"])
+
+
+def test_the_judges_train_on_the_faces_the_runs_cache(tmp_path):
+    from mdit.judges.training import training_faces
+
+    cfg = tiny_config(tmp_path)
+    faces, train = training_faces(cfg, flip_p=0.5), build_splits(cfg)[0]
+    assert faces.cache is not None and faces.cache.path == train.cache.path
+    assert training_faces(tiny_config(tmp_path, "data.render_cache_gib=0")).cache is None

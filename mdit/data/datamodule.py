@@ -297,6 +297,13 @@ class FaceDataModule(L.LightningDataModule):
         return self._loader(self.test_set, shuffle=False)
 
 
+def render_cache_within(
+    cache_dir: str | Path | None, faces: int, resolution: int, cache_gib: float
+) -> str | Path | None:
+    """``cache_dir`` if a render cache of ``faces`` faces at ``resolution`` takes at most ``cache_gib`` GiB."""
+    return cache_dir if faces * slot_bytes(resolution) <= cache_gib * 2**30 else None
+
+
 def synthfaces_splits(
     resolution: int, train_size: int, val_size: int, test_size: int, flip_p: float = 0.0,
     cache_dir: str | Path | None = None, cache_gib: float = math.inf,
@@ -312,8 +319,8 @@ def synthfaces_splits(
         raise ValueError(f"val_size must be in 1..{TEST_START - VAL_START} and test_size positive")
 
     def split(start: int, size: int, caption_mode: str, flip: float) -> SynthFacesDataset:
-        fits = cache_dir is not None and size * slot_bytes(resolution) <= cache_gib * 2**30
-        return SynthFacesDataset(start, start + size, resolution, caption_mode, flip, cache_dir if fits else None)
+        cache = render_cache_within(cache_dir, size, resolution, cache_gib)
+        return SynthFacesDataset(start, start + size, resolution, caption_mode, flip, cache)
 
     return (
         split(TRAIN_START, train_size, "random", flip_p),

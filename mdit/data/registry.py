@@ -50,10 +50,15 @@ def _resolved(path: str | None) -> str | None:
     return str(Path(path).expanduser().resolve()) if path else None
 
 
+def render_cache_dir(cfg: DictConfig) -> Path | None:
+    """Where SynthFaces keeps the faces it rendered (mdit/data/render_cache.py); None with data.render_cache_gib=0."""
+    return data_cache_dir(cfg) if cfg.data.render_cache_gib > 0 else None
+
+
 def _synthfaces(cfg: DictConfig) -> Splits:
     d = cfg.data
-    cache = data_cache_dir(cfg) if d.render_cache_gib > 0 else None
-    return synthfaces_splits(d.resolution, d.train_size, d.val_size, d.test_size, d.flip_p, cache, d.render_cache_gib)
+    return synthfaces_splits(d.resolution, d.train_size, d.val_size, d.test_size, d.flip_p, render_cache_dir(cfg),
+                             d.render_cache_gib)  # fmt: skip
 
 
 def _celebamask_hq(cfg: DictConfig) -> Splits:

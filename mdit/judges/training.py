@@ -18,6 +18,8 @@ from torch.utils.data import DataLoader
 from mdit import atomic
 from mdit.backbone import cache_root
 from mdit.data import SynthFacesDataset
+from mdit.data.datamodule import render_cache_within
+from mdit.data.registry import render_cache_dir
 from mdit.judges.clip import WEIGHTS_FILE, ClipJudge, load_clip_judge, new_local_clip, tiny_clip_config
 from mdit.judges.embedded_parser import EmbeddedParser
 
@@ -38,6 +40,13 @@ def judges_dir(cfg: DictConfig) -> Path:
               "seed": cfg.judges.seed, "train_size": cfg.data.train_size}  # fmt: skip
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
     return cache_root(cfg) / f"judges-{cfg.data.resolution}px-{digest}"
+
+
+def training_faces(cfg: DictConfig, flip_p: float = 0.0) -> SynthFacesDataset:
+    """The training split's faces with random captions, through the render cache the runs use (the same bytes)."""
+    d = cfg.data
+    cache = render_cache_within(render_cache_dir(cfg), d.train_size, d.resolution, d.render_cache_gib)
+    return SynthFacesDataset(0, d.train_size, d.resolution, "random", flip_p, cache)
 
 
 def _degrade(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -79,7 +88,7 @@ def train_parser(cfg: DictConfig) -> tuple[EmbeddedParser, float]:
     torch.manual_seed(cfg.judges.seed)
     generator = torch.Generator().manual_seed(cfg.judges.seed)
     parser = EmbeddedParser(j.parser_width)
-    data = SynthFacesDataset(0, cfg.data.train_size, cfg.data.resolution, "random", flip_p=0.5)
+    data = training_faces(cfg, flip_p=0.5)
     loader = DataLoader(data, batch_size=j.batch_size, shuffle=True, generator=generator, drop_last=True)
     _optimise(parser.parameters(), j.parser_lr, j.parser_steps, loader,
               lambda batch: F.cross_entropy(parser(_degrade(batch["image"], generator)), batch["mask"]))  # fmt: skip
@@ -124,7 +133,7 @@ def train_clip(cfg: DictConfig, folder: Path) -> tuple[ClipJudge, float]:
     judge = new_local_clip(folder, tiny_clip_config(cfg.data.resolution, j.clip_width))
     model = judge.model.train()
     loss_fn = open_clip.ClipLoss()
-    data = SynthFacesDataset(0, cfg.data.train_size, cfg.data.resolution, "random")
+    data = training_faces(cfg)
     loader = DataLoader(data, batch_size=j.clip_batch_size, shuffle=True, generator=generator, drop_last=True)
     _optimise(model.parameters(), j.clip_lr, j.clip_steps, loader,
               lambda batch: loss_fn(judge.encode_images(batch["image"]), judge.encode_texts(list(batch["caption"])),
