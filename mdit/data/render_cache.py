@@ -70,11 +70,6 @@ class RenderCache:
         self._fd: int | None = None
         self._pid = -1
 
-    @property
-    def nbytes(self) -> int:
-        """The file's size once every face of the range is in it (sparse until then)."""
-        return (self.stop - self.start) * self.slot
-
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_fd": None, "_pid": -1}  # a spawned loader worker opens its own descriptor
 
