@@ -88,6 +88,7 @@ class Bench:
             with torch.device(self.device):
                 base = FluxTransformer2DModel(**self.config)
                 model = MDiTTransformer(base, attention, lora)
+                model.set_empty_caption(torch.randn(self.shape.pooled_dim))
         finally:
             torch.set_default_dtype(previous)
         return model.to(self.dtype).eval().requires_grad_(False)

@@ -26,6 +26,8 @@ FINETUNE_MODES = ("lora", "full")
 DATASETS = ("synthfaces", "celebamask_hq", "folder")  # data.name (mdit.data.registry builds each)
 SPLITS = ("mm_celeba", "celeba")  # data.split of celebamask_hq
 ON_CORRUPT = ("skip", "error")
+SPLIT_SOURCES = ("auto", "pickles", "ranges")  # data.split_source (mdit.data.mm_celeba.mm_celeba_ids)
+ON_MISSING = ("skip", "error")  # data.on_missing (mdit.data.checks)
 TRAIN_STRATEGIES = ("auto", "ddp", "fsdp")  # train.strategy, by Lightning's name
 WANDB_MODES = ("offline", "online", "disabled")
 EVAL_MODES = ("both", "text", "mask")  # the conditions of a generation (mdit.training.CONDITIONS)
@@ -79,8 +81,14 @@ class BackboneConfig:
 class DataConfig:
     name: str = "synthfaces"  # synthfaces | celebamask_hq | folder (images/, masks/, captions/: MM-FFHQ style)
     root: str | None = None  # celebamask_hq: the CelebAMask-HQ folder; folder: the dataset folder
-    captions: str | None = None  # celebamask_hq: the MM-CelebA-HQ folder (text/, train/ and test/ pickles)
+    # celebamask_hq: the Multi-Modal-CelebA-HQ folder (text/celeba-caption/ or text/, train/ and test/ pickles), its
+    # text/ folder or the caption folder itself
+    captions: str | None = None
     split: str = "mm_celeba"  # celebamask_hq: mm_celeba (24,000 / 6,000 ids) | celeba (CelebA's partition)
+    # mm_celeba: auto (the pickles if they hold the maintainers' ranges train 0..23999 / test 24000..29999, or hold
+    # them swapped: swapped back; else an error showing both) | pickles (as published) | ranges (no pickles read)
+    split_source: str = "auto"
+    on_missing: str = "skip"  # a face without image, mask or caption file (checked at build): skip (logged) | error
     on_corrupt: str = "skip"  # an undecodable image: skip (counted in the log) | error
     # merged masks, image scan, embeddings, SynthFaces' render cache; default <cache root>/data/<name>-<digest>
     cache_dir: str | None = None
@@ -273,6 +281,8 @@ def validate(cfg: DictConfig) -> None:
     _one_of(cfg, "eval.mode", EVAL_MODES)
     _one_of(cfg, "data.name", DATASETS)
     _one_of(cfg, "data.split", SPLITS)
+    _one_of(cfg, "data.split_source", SPLIT_SOURCES)
+    _one_of(cfg, "data.on_missing", ON_MISSING)
     _one_of(cfg, "data.on_corrupt", ON_CORRUPT)
     _one_of(cfg, "train.strategy", TRAIN_STRATEGIES)
     try:
@@ -285,7 +295,7 @@ def validate(cfg: DictConfig) -> None:
     if cfg.data.name != "synthfaces" and not cfg.data.root:
         raise ConfigError(f"data.name={cfg.data.name} needs data.root (the dataset folder)")
     if cfg.data.name == "celebamask_hq" and not cfg.data.captions:
-        raise ConfigError("data.name=celebamask_hq needs data.captions (the MM-CelebA-HQ folder with text/)")
+        raise ConfigError("data.name=celebamask_hq needs data.captions (the Multi-Modal-CelebA-HQ folder with text/)")
     if cfg.data.max_captions < 0:
         raise ConfigError(f"data.max_captions must be >= 0 (0: every caption), got {cfg.data.max_captions}")
     if cfg.model.text_max_length < 0:

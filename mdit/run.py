@@ -29,6 +29,7 @@ from mdit.callbacks.cost import measure_cost
 from mdit.checkpoint_io import AtomicCheckpointIO
 from mdit.conditioning.precomputed import CachedTextConditioner
 from mdit.config import ConfigError, load_config
+from mdit.data.datamodule import FaceDataModule
 from mdit.data.registry import build_datamodule as datamodule
 from mdit.data.registry import embeddings_dir
 from mdit.training import MDiTModule
@@ -82,8 +83,12 @@ def pretrain_backbone(cfg: DictConfig) -> Path:
     return target
 
 
-def fit(cfg: DictConfig, backbone: Backbone, callbacks: Sequence[L.Callback] = ()) -> MDiTModule:
-    """Train (or resume) the run of `cfg` on `backbone`; writes the run folder and metrics.json."""
+def fit(
+    cfg: DictConfig, backbone: Backbone, callbacks: Sequence[L.Callback] = (), data: FaceDataModule | None = None
+) -> MDiTModule:
+    """Train (or resume) the run of `cfg` on `backbone` and `data` (default: the config's, built before anything
+    else); writes the run folder and metrics.json, whose `data_split` records the split used."""
+    data = data if data is not None else datamodule(cfg)
     folder = run_dir(cfg)
     _claim_run_folder(folder, cfg)
     if cfg.train.threads:
@@ -91,7 +96,7 @@ def fit(cfg: DictConfig, backbone: Backbone, callbacks: Sequence[L.Callback] = (
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     module = MDiTModule(cfg, backbone)
     if not module.trainable_parameters():  # `none` with LoRA: the backbone itself is the text-only baseline
-        return _untrained_run(module, folder)
+        return _untrained_run(module, folder, data.data_split)
     last = folder / LAST_CHECKPOINT
     if last.is_file() and is_trained(read_metrics(folder)):  # a rerun of a finished run: nothing to do
         return _load_trained(module, last).eval()
@@ -112,7 +117,7 @@ def fit(cfg: DictConfig, backbone: Backbone, callbacks: Sequence[L.Callback] = (
     )  # fmt: skip
     started = time.perf_counter()
     try:
-        trainer.fit(module, datamodule=datamodule(cfg), ckpt_path=last if last.is_file() else None)
+        trainer.fit(module, datamodule=data, ckpt_path=last if last.is_file() else None)
         trainer.save_checkpoint(last)
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()  # what follows (cost, results, `mdit eval`): rank 0 alone
@@ -123,8 +128,10 @@ def fit(cfg: DictConfig, backbone: Backbone, callbacks: Sequence[L.Callback] = (
         # After fit, on the eval device (Lightning's teardown has moved the module back to the CPU).
         cost = measure_cost(module.to(eval_device(cfg)), cfg.eval.steps, cfg.eval.latency_repeats) if cfg.eval.cost \
             else {}  # fmt: skip
-        if cost and isinstance(trainer.logger, WandbLogger):
-            trainer.logger.experiment.summary.update({f"cost/{k}": v for k, v in cost.items()})
+        split = {"data_split": data.data_split} if data.data_split else {}
+        summary = {f"cost/{k}": v for k, v in cost.items()} | split
+        if summary and isinstance(trainer.logger, WandbLogger):
+            trainer.logger.experiment.summary.update(summary)
     finally:
         if isinstance(trainer.logger, WandbLogger):
             trainer.logger.experiment.finish()
@@ -140,6 +147,7 @@ def fit(cfg: DictConfig, backbone: Backbone, callbacks: Sequence[L.Callback] = (
         "train_seconds_this_process": round(time.perf_counter() - started, 1),
         "trainable_parameters": sum(p.numel() for _, p in module.trainable_parameters()),
         "samples": str(grid.last_path) if grid.last_path else None,
+        "data_split": data.data_split,
         **cost,
     }
     write_training_metrics(folder, metrics)
@@ -159,10 +167,10 @@ def write_training_metrics(folder: Path, metrics: dict) -> Path:
     return atomic.update_json(folder / METRICS_FILE, update)
 
 
-def _untrained_run(module: MDiTModule, folder: Path) -> MDiTModule:
+def _untrained_run(module: MDiTModule, folder: Path, split: dict | None) -> MDiTModule:
     """A run with nothing to train: an empty checkpoint, so generation and evaluation work as for any run."""
     atomic.write_with(folder / LAST_CHECKPOINT, lambda tmp: torch.save({"state_dict": {}, "global_step": 0}, tmp))
-    metrics = {"attention": module.cfg.model.attention, "steps": 0, "trainable_parameters": 0}
+    metrics = {"attention": module.cfg.model.attention, "steps": 0, "trainable_parameters": 0, "data_split": split}
     if module.cfg.eval.cost:
         metrics.update(measure_cost(module.to(eval_device(module.cfg)), module.cfg.eval.steps,
                                     module.cfg.eval.latency_repeats))  # fmt: skip
@@ -185,8 +193,10 @@ def backbone_for(cfg: DictConfig) -> Backbone:
 
 
 def train(cfg: DictConfig) -> Path:
-    """`mdit train`: the backbone (built once if missing), then this variant's run. Returns the run folder."""
-    fit(cfg, backbone_for(cfg))
+    """`mdit train`: the data (split chosen, every file checked), the backbone (built once if missing), then this
+    variant's run. Returns the run folder."""
+    data = datamodule(cfg)  # a bad split or a missing file stops the run before any weights load
+    fit(cfg, backbone_for(cfg), data=data)
     return run_dir(cfg)
 
 

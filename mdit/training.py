@@ -60,6 +60,8 @@ class MDiTModule(L.LightningModule):
             lora = lora_settings(cfg.model.lora)
         self.model = MDiTTransformer(backbone.transformer, cfg.model.attention, lora, cfg.model.static_modulation,
                                      cfg.model.reference_t)  # fmt: skip
+        if self.model.strategy.static_mask:  # the caption-free static modulation needs the text encoder's ""
+            self.model.set_empty_caption(self.text([EMPTY_CAPTION]).pooled)
         self.model.gradient_checkpointing = cfg.train.gradient_checkpointing
         self._set_trainable()
         self.ema = {n: p.detach().clone() for n, p in self.trainable_parameters()} if cfg.train.ema_decay else None

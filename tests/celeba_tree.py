@@ -1,5 +1,6 @@
-"""A tiny CelebAMask-HQ + MM-CelebA-HQ tree on disk for the loader tests: small images, overlapping part PNGs in
-several PNG modes, one missing part, captions with mis-encoded lines, split pickles and a mapping file."""
+"""A tiny CelebAMask-HQ + Multi-Modal-CelebA-HQ tree on disk for the loader tests, in the layouts as released:
+small images, overlapping part PNGs in several PNG modes, one missing part, captions with mis-encoded lines under
+text/celeba-caption/ (or flattened to text/), split pickles of names without extension and a mapping file."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ PROBES = {
     "r_eye on the image's left": ((6, 5), 5),
     "background": ((2, 0), 0),
 }
+CAPTION_DIRS = {"release": "text/celeba-caption", "flat": "text"}  # where each layout keeps <id>.txt
 BAD_CAPTIONS = ("a woman with blond hair \ufffd\ufffd and a smile", "the woman\u00e2\u20ac\u2122s hair is black")
 CLEAN_CAPTIONS = ("a woman with blond hair and a smile", "the woman's hair is black")
 
@@ -50,14 +52,18 @@ class CelebaTree:
     ids: tuple[int, ...]
     image_size: int
     part_size: int
+    layout: str = "release"  # a key of CAPTION_DIRS
 
     @property
     def anno_root(self) -> Path:
         return self.root / "CelebAMask-HQ-mask-anno"
 
     @property
-    def text_root(self) -> Path:
-        return self.mm_root / "text"
+    def caption_root(self) -> Path:
+        return self.mm_root / CAPTION_DIRS[self.layout]
+
+    def caption_path(self, idx: int) -> Path:
+        return self.caption_root / f"{idx}.txt"
 
     @property
     def mapping_file(self) -> Path:
@@ -111,10 +117,17 @@ def caption_lines(idx: int) -> list[str]:
     return [BAD_CAPTIONS[0], "", plain[0], BAD_CAPTIONS[1], " \ufffd ", *plain[1:]]
 
 
-def write_split_pickles(mm_root: Path, train: Sequence[str], test: Sequence[str]) -> None:
+def write_split_pickles(mm_root: Path, train: Sequence[object], test: Sequence[object]) -> None:
+    """train/filenames.pickle and test/filenames.pickle holding these names (the release: '12', no extension)."""
     for split, names in (("train", train), ("test", test)):
         (mm_root / split).mkdir(parents=True, exist_ok=True)
         (mm_root / split / "filenames.pickle").write_bytes(pickle.dumps(list(names)))
+
+
+def python2_pickle(names: Sequence[str]) -> bytes:
+    """A protocol-2 pickle of a list of Python 2 ``str`` (SHORT_BINSTRING opcodes), as Python 2 wrote them."""
+    items = b"".join(b"U" + bytes([len(name)]) + name.encode("ascii") for name in names)
+    return b"\x80\x02]q\x00(" + items + b"e."
 
 
 def truncate(path: Path, fraction: float = 0.5) -> None:
@@ -124,19 +137,22 @@ def truncate(path: Path, fraction: float = 0.5) -> None:
 
 
 def write_celeba_tree(
-    base: Path, ids: Sequence[int] = DEFAULT_IDS, image_size: int = 64, part_size: int = 32
+    base: Path, ids: Sequence[int] = DEFAULT_IDS, image_size: int = 64, part_size: int = 32, layout: str = "release"
 ) -> CelebaTree:
-    """Write the tree under ``base`` (``base/CelebAMask-HQ`` and ``base/MM-CelebA-HQ``) and describe it."""
-    tree = CelebaTree(base / "CelebAMask-HQ", base / "MM-CelebA-HQ", tuple(ids), image_size, part_size)
+    """Write the tree under ``base`` (``base/CelebAMask-HQ`` and ``base/MM-CelebA-HQ``) and describe it. The split
+    pickles hold the ids below 24000 (train) and those from 24000 (test; without any, 24000 and 29999, faces the
+    tree does not hold)."""
+    tree = CelebaTree(base / "CelebAMask-HQ", base / "MM-CelebA-HQ", tuple(ids), image_size, part_size, layout)
     tree.image_path(0).parent.mkdir(parents=True, exist_ok=True)
-    tree.text_root.mkdir(parents=True, exist_ok=True)
+    tree.caption_root.mkdir(parents=True, exist_ok=True)
     for idx in ids:
         Image.fromarray(face_image(idx, image_size)).save(tree.image_path(idx), quality=95)
         for part in BOXES:
             if (idx, part) != MISSING_PART:
                 write_part(tree.part_path(idx, part), part_mask(part, part_size), PART_MODES.get(part, "L"))
-        (tree.text_root / f"{idx}.txt").write_text("\n".join(caption_lines(idx)) + "\n", encoding="utf-8")
+        tree.caption_path(idx).write_text("\n".join(caption_lines(idx)) + "\n", encoding="utf-8")
     rows = [f"{idx:<12d}{ORIG_IDX.get(idx, idx):<10d}{ORIG_IDX.get(idx, idx) + 1:06d}.jpg" for idx in ids]
     tree.mapping_file.write_text("idx         orig_idx  orig_file\n" + "\n".join(rows) + "\n")
-    write_split_pickles(tree.mm_root, [str(i) if i % 2 else f"{i}.jpg" for i in ids], ["24000.jpg", "29999"])
+    test = [str(i) for i in ids if i >= 24_000] or ["24000", "29999"]
+    write_split_pickles(tree.mm_root, [str(i) for i in ids if i < 24_000], test)
     return tree

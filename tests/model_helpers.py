@@ -39,7 +39,14 @@ def wrap(attention: str, guidance: bool = False, **kwargs) -> tuple[MDiTTransfor
     """An MDiT over a tiny backbone, and an untouched copy of that backbone for reference."""
     base = tiny_flux(guidance)
     reference = copy.deepcopy(base)
-    return MDiTTransformer(base, attention, **kwargs).eval(), reference
+    model = MDiTTransformer(base, attention, **kwargs).eval()
+    model.set_empty_caption(empty_pooled())
+    return model, reference
+
+
+def empty_pooled() -> torch.Tensor:
+    """A stand-in for the text encoder's pooled embedding of the empty caption (fixed, unlike the inputs' pooled)."""
+    return torch.randn(1, 32, generator=torch.Generator().manual_seed(7))
 
 
 def inputs(guidance: bool, batch: int = 2, seed: int = 1) -> tuple[torch.Tensor, Conditions]:

@@ -54,6 +54,8 @@ def test_unknown_key_names_the_valid_ones(override, names):
         ("train.grad_clip=-1", "train.grad_clip must be >= 0"),
         ("train.lr=nan", "train.lr"),
         ("model.lora.targets=['(']", "not a regular expression"),
+        ("data.split_source=swapped", "data.split_source='swapped'; valid: auto, pickles, ranges"),
+        ("data.on_missing=ignore", "data.on_missing='ignore'; valid: skip, error"),
     ],
 )
 def test_out_of_range_values_are_rejected(override, fragment):
@@ -72,3 +74,13 @@ def test_concat_lora_without_the_image_adapter_is_rejected():
 def test_missing_config_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.yaml"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_the_data_choices_are_the_loaders_own():
+    """The config validates data.split_source and data.on_missing against the values the loaders accept."""
+    from mdit.config import ON_MISSING, SPLIT_SOURCES
+    from mdit.data import checks, mm_celeba
+
+    assert (SPLIT_SOURCES, ON_MISSING) == (mm_celeba.SPLIT_SOURCES, checks.ON_MISSING)
+    cfg = load_config(EMBEDDED)
+    assert (cfg.data.split_source, cfg.data.on_missing) == ("auto", "skip")

@@ -1,5 +1,6 @@
-"""CelebAMask-HQ and MM-CelebA-HQ loaders on a tiny tree: part merging, the mask cache, corrupt images, captions,
-splits, flips and per-(index, epoch) randomness."""
+"""CelebAMask-HQ and Multi-Modal-CelebA-HQ loaders on a tiny tree in the release layouts: part merging, the mask
+cache, corrupt images, captions and where they are, the split pickles and data.split_source, the file checks at
+build time, flips and per-(index, epoch) randomness."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ import pytest
 import torch
 from celeba_tree import (
     BAD_CAPTIONS,
+    BOXES,
     CLEAN_CAPTIONS,
     PROBES,
     CelebaTree,
     part_mask,
+    python2_pickle,
     truncate,
     write_celeba_tree,
     write_part,
@@ -26,19 +29,31 @@ from celeba_tree import (
 )
 from PIL import Image, ImageFile
 
-from mdit.data import celebamask_hq
+from mdit.config import load_config
+from mdit.data import celebamask_hq, checks
 from mdit.data.celebamask_hq import (
     CelebAMaskHQDataset,
     CorruptImageError,
     MergedMaskCache,
     celeba_split,
+    faces_with_parts,
     merge_parts,
     scan_images,
 )
+from mdit.data.checks import MissingFilesError
 from mdit.data.labels import MaskError, flip_label_map
-from mdit.data.mm_celeba import Captions, clean_caption, mm_celeba_split, read_captions
+from mdit.data.mm_celeba import (
+    Captions,
+    MMSplit,
+    SplitMismatchError,
+    caption_folder,
+    clean_caption,
+    mm_celeba_ids,
+    read_captions,
+)
+from mdit.data.registry import build_datamodule
 
-LOGGER = "mdit.data.celebamask_hq"
+LOGGER, MM_LOGGER, CHECKS_LOGGER = "mdit.data.celebamask_hq", "mdit.data.mm_celeba", "mdit.data.checks"
 
 
 @pytest.fixture
@@ -47,7 +62,7 @@ def tree(tmp_path: Path) -> CelebaTree:
 
 
 def _dataset(tree: CelebaTree, **kwargs) -> CelebAMaskHQDataset:
-    kwargs.setdefault("captions", Captions(tree.text_root))
+    kwargs.setdefault("captions", Captions(tree.caption_root))
     kwargs.setdefault("resolution", 32)
     return CelebAMaskHQDataset(tree.root, kwargs.pop("ids", tree.ids), **kwargs)
 
@@ -157,7 +172,7 @@ def test_sample_format(tree: CelebaTree) -> None:
     assert -1.0 <= image.min() and image.max() <= 1.0 and image.std() > 0.1
     assert mask.dtype == torch.int64 and mask.shape == (32, 32) and 0 <= mask.min() and mask.max() <= 18
     assert sample["id"] == 2000 and sample["source"] == "celebamask_hq"
-    captions = Captions(tree.text_root).get(2000)
+    captions = Captions(tree.caption_root).get(2000)
     assert len(captions) == 10 and sample["caption"] == captions[sample["caption_index"]]
 
 
@@ -286,7 +301,7 @@ def test_scan_result_is_cached(tree: CelebaTree, tmp_path: Path, monkeypatch: py
 
 
 def test_caption_cleanup(tree: CelebaTree) -> None:
-    captions = Captions(tree.text_root).get(0)
+    captions = Captions(tree.caption_root).get(0)
     assert captions[0] == CLEAN_CAPTIONS[0] and captions[2] == CLEAN_CAPTIONS[1]
     assert len(captions) == 10 and all("\ufffd" not in c and "  " not in c and c == c.strip() for c in captions)
     assert [clean_caption(line) for line in BAD_CAPTIONS] == list(CLEAN_CAPTIONS)
@@ -306,7 +321,7 @@ def test_caption_file_errors(tmp_path: Path) -> None:
 
 
 def test_captions_cache_returns_copies(tree: CelebaTree) -> None:
-    captions = Captions(tree.text_root, cache_size=1)
+    captions = Captions(tree.caption_root, cache_size=1)
     captions.get(0).clear()
     assert len(captions.get(0)) == 10
     captions.get(1)
@@ -316,31 +331,74 @@ def test_captions_cache_returns_copies(tree: CelebaTree) -> None:
 # ---------------------------------------------------------------------------------------------------- splits
 
 
-def test_mm_celeba_split(tree: CelebaTree) -> None:
-    assert mm_celeba_split(tree.mm_root, "train") == sorted(tree.ids)
-    assert mm_celeba_split(tree.text_root, "test") == [24000, 29999]
-    with pytest.raises(ValueError, match="split must be"):
-        mm_celeba_split(tree.mm_root, "val")
+def _pickle_path(tree: CelebaTree, split: str) -> Path:
+    return tree.mm_root / split / "filenames.pickle"
 
 
-def test_swapped_pickles_are_swapped_back(tree: CelebaTree, caplog: pytest.LogCaptureFixture) -> None:
-    write_split_pickles(tree.mm_root, ["24000", "25000.jpg"], ["0", "23999"])
-    with caplog.at_level(logging.WARNING, logger="mdit.data.mm_celeba"):
-        assert mm_celeba_split(tree.mm_root, "train") == [0, 23999]
+def test_release_pickles_are_read_as_published_and_their_ranges_logged(
+    tree: CelebaTree, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger=MM_LOGGER):
+        chosen = mm_celeba_ids(tree.mm_root)
+    assert (chosen.train, chosen.test, chosen.source) == ([0, 1, 2, 2000, 4001], [24000, 29999], "pickles")
+    assert f"{_pickle_path(tree, 'train')}: 5 ids, 0..4001, 0 outside 0..23999" in caplog.text
+    assert f"{_pickle_path(tree, 'test')}: 2 ids, 24000..29999, 0 outside 24000..29999" in caplog.text
+    for named in (tree.mm_root / "text", tree.caption_root):  # data.captions may name text/ or the caption folder
+        assert mm_celeba_ids(named) == chosen
+
+
+def test_every_published_name_format_is_an_id(tree: CelebaTree) -> None:
+    write_split_pickles(tree.mm_root, ["12", "13.jpg", b"14", 15, " 16 "], [b"24000.jpg", 24001])
+    assert mm_celeba_ids(tree.mm_root).train == [12, 13, 14, 15, 16]
+    _pickle_path(tree, "train").write_bytes(python2_pickle(["3", "1", "2.jpg"]))
+    assert mm_celeba_ids(tree.mm_root) == MMSplit([1, 2, 3], [24000, 24001], "pickles")
+
+
+def test_swapped_pickles_are_swapped_back_under_auto_only(tree: CelebaTree, caplog: pytest.LogCaptureFixture) -> None:
+    write_split_pickles(tree.mm_root, ["24000", "25000"], ["0", "23999"])
+    with caplog.at_level(logging.WARNING, logger=MM_LOGGER):
+        assert mm_celeba_ids(tree.mm_root, "auto") == MMSplit([0, 23999], [24000, 25000], "pickles (swapped back)")
     assert "swapped" in caplog.text
-    assert mm_celeba_split(tree.mm_root, "test") == [24000, 25000]
+    assert mm_celeba_ids(tree.mm_root, "pickles") == MMSplit([24000, 25000], [0, 23999], "pickles")
 
 
-def test_out_of_range_split_id_is_an_error(tree: CelebaTree) -> None:
-    write_split_pickles(tree.mm_root, ["0", "24001", "30000"], ["24000"])
-    with pytest.raises(ValueError, match=r"train/filenames\.pickle holds 2 ids outside.*\[24001, 30000\]"):
-        mm_celeba_split(tree.mm_root, "test")
+def test_other_partitions_stop_and_show_both_choices(tree: CelebaTree) -> None:
+    write_split_pickles(tree.mm_root, ["0", "24001", "30000"], ["24000", "5"])
+    with pytest.raises(SplitMismatchError) as err:
+        mm_celeba_ids(tree.mm_root, "auto")
+    message = str(err.value)
+    assert f"train: {_pickle_path(tree, 'train')} holds 3 ids, 0..30000, 2 outside 0..23999" in message
+    assert f"test: {_pickle_path(tree, 'test')} holds 2 ids, 5..24000, 1 outside 24000..29999" in message
+    assert "data.split_source=pickles" in message and "data.split_source=ranges" in message
+    assert mm_celeba_ids(tree.mm_root, "pickles") == MMSplit([0, 24001, 30000], [5, 24000], "pickles")
+    shutil.rmtree(tree.mm_root / "train")
+    shutil.rmtree(tree.mm_root / "test")
+    ranges = mm_celeba_ids(tree.mm_root, "ranges")  # the maintainers' ranges need no pickles
+    assert (ranges.train, ranges.test, ranges.source) == (list(range(24000)), list(range(24000, 30000)), "ranges")
+
+
+def test_bad_pickles_are_named(tree: CelebaTree) -> None:
     write_split_pickles(tree.mm_root, ["0"], ["24000", "face_7"])
     with pytest.raises(ValueError, match=r"test/filenames\.pickle holds 'face_7'"):
-        mm_celeba_split(tree.mm_root, "train")
-    (tree.mm_root / "test" / "filenames.pickle").unlink()
+        mm_celeba_ids(tree.mm_root)
+    write_split_pickles(tree.mm_root, ["0", "7"], ["7", "24000"])
+    with pytest.raises(ValueError, match=r"share 1 ids \(\[7\]\).*data\.split_source=ranges"):
+        mm_celeba_ids(tree.mm_root, "pickles")
+    write_split_pickles(tree.mm_root, [], ["24000"])
+    with pytest.raises(ValueError, match=r"train/filenames\.pickle holds no names"):
+        mm_celeba_ids(tree.mm_root)
+    write_split_pickles(tree.mm_root, ["0"], ["24000"])
+    _pickle_path(tree, "test").unlink()
     with pytest.raises(FileNotFoundError, match=r"test/filenames\.pickle"):
-        mm_celeba_split(tree.mm_root, "train")
+        mm_celeba_ids(tree.mm_root)
+    shutil.rmtree(tree.mm_root / "train")
+    with pytest.raises(FileNotFoundError) as err:
+        mm_celeba_ids(tree.caption_root)
+    for place in (tree.caption_root, tree.mm_root / "text", tree.mm_root):
+        assert str(place / "train" / "filenames.pickle") in str(err.value)
+    assert "data.split_source=ranges" in str(err.value)
+    with pytest.raises(ValueError, match="split source must be"):
+        mm_celeba_ids(tree.mm_root, "swapped")
 
 
 def test_celeba_split_from_mapping(tree: CelebaTree) -> None:
@@ -352,3 +410,158 @@ def test_celeba_split_from_mapping(tree: CelebaTree) -> None:
         celeba_split(tree.mapping_file, "train")
     with pytest.raises(FileNotFoundError, match="nowhere.txt"):
         celeba_split(tree.root / "nowhere.txt", "train")
+
+
+# ---------------------------------------------------------------------------------------------------- layouts
+
+
+@pytest.mark.parametrize(
+    ("layout", "named"),
+    [("release", ""), ("release", "text"), ("release", "text/celeba-caption"), ("flat", ""), ("flat", "text")],
+)
+def test_captions_are_found_where_each_layout_keeps_them(tmp_path: Path, layout: str, named: str) -> None:
+    tree = write_celeba_tree(tmp_path, layout=layout)
+    folder = caption_folder(tree.mm_root / named)
+    assert folder == tree.caption_root
+    assert Captions(folder).get(4001)[0] == CLEAN_CAPTIONS[0]
+
+
+def test_no_caption_folder_names_every_place_looked(tree: CelebaTree) -> None:
+    shutil.rmtree(tree.mm_root / "text")
+    with pytest.raises(FileNotFoundError) as err:
+        caption_folder(tree.mm_root)
+    mm = tree.mm_root
+    for place in (mm / "text" / "celeba-caption", mm / "celeba-caption", mm / "text", mm):
+        assert str(place / "<id>.txt") in str(err.value)
+
+
+def _real_config(tree: CelebaTree, tmp_path: Path, *overrides: str):
+    return load_config(
+        None,
+        [
+            "data.name=celebamask_hq",
+            f"data.root={tree.root}",
+            f"data.captions={tree.mm_root}",
+            "data.val_size=1",
+            f"data.cache_dir={tmp_path / 'cache'}",
+            "data.resolution=32",
+            *overrides,
+        ],
+    )
+
+
+@pytest.mark.parametrize("layout", ["release", "flat"])
+def test_splits_of_a_tree_as_published(tmp_path: Path, layout: str) -> None:
+    tree = write_celeba_tree(tmp_path / "data", ids=(0, 1, 2, 24000, 24001), layout=layout)
+    data = build_datamodule(_real_config(tree, tmp_path))
+    assert data.data_split == {
+        "source": "pickles",
+        "train": {"count": 2, "min": 0, "max": 1},
+        "val": {"count": 1, "min": 2, "max": 2},
+        "test": {"count": 2, "min": 24000, "max": 24001},
+    }
+    sample = data.test_set[(1, 0)]
+    assert sample["id"] == 24001 and sample["caption"] == Captions(tree.caption_root).get(24001)[24001 % 10]
+
+
+def test_the_maintainers_ranges_on_a_partial_tree(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tree = write_celeba_tree(tmp_path / "data", ids=(0, 23998, 23999, 24000))
+    write_split_pickles(tree.mm_root, ["23998", "24000"], ["0"])  # neither the ranges nor swapped: no matter here
+    cfg = _real_config(tree, tmp_path, "data.split_source=ranges", "data.val_size=2", "data.test_size=6000")
+    with caplog.at_level(logging.WARNING, logger=CHECKS_LOGGER):
+        data = build_datamodule(cfg)
+    assert data.data_split["source"] == "ranges"
+    assert (data.data_split["val"], data.data_split["test"]["count"]) == ({"count": 2, "min": 23998, "max": 23999}, 1)
+    assert "skipping 5999 of 6000 celebamask_hq faces" in caplog.text  # the test faces this tree lacks
+    with pytest.raises(SplitMismatchError, match="data.split_source=pickles"):
+        build_datamodule(_real_config(tree, tmp_path))
+
+
+# ---------------------------------------------------------------------------------------------------- file checks
+
+
+def _break_files(tree: CelebaTree) -> dict[int, str]:
+    """Break one file of four faces; what the check must say about each."""
+    tree.image_path(2).unlink()
+    for part in BOXES:
+        tree.part_path(2000, part).unlink(missing_ok=True)
+    tree.caption_path(4001).unlink()
+    tree.caption_path(1).write_text("\n \ufffd\n\n")
+    return {
+        1: f"1: caption file {tree.caption_path(1)} holds no caption",
+        2: f"2: no image {tree.image_path(2)}",
+        2000: f"2000: no part PNG {tree.anno_root / '1' / '02000_<part>.png'}",
+        4001: f"4001: no caption file {tree.caption_path(4001)}",
+    }
+
+
+def test_missing_and_empty_files_are_skipped_at_build(tree: CelebaTree, caplog: pytest.LogCaptureFixture) -> None:
+    expected = _break_files(tree)
+    with caplog.at_level(logging.WARNING, logger=CHECKS_LOGGER):
+        dataset = _dataset(tree)
+    assert dataset.ids == [0]
+    records = [r.getMessage() for r in caplog.records if r.name == CHECKS_LOGGER]
+    assert len(records) == 1 and "skipping 4 of 5 celebamask_hq faces" in records[0]
+    assert all(line in records[0] for line in expected.values())
+    assert dataset[0]["id"] == 0
+
+
+def test_missing_files_raise_naming_every_face(tree: CelebaTree) -> None:
+    expected = _break_files(tree)
+    with pytest.raises(MissingFilesError) as err:
+        _dataset(tree, on_missing="error")
+    assert "4 of 5 celebamask_hq faces" in str(err.value)
+    assert all(line in str(err.value) for line in expected.values())
+    with pytest.raises(ValueError, match="on_missing"):
+        _dataset(tree, on_missing="ignore")
+
+
+def test_error_names_all_faces_and_skip_the_first_few(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tree = write_celeba_tree(tmp_path, ids=range(12), image_size=16, part_size=16)
+    for idx in range(1, 12):
+        tree.caption_path(idx).unlink()
+    with pytest.raises(MissingFilesError) as err:
+        _dataset(tree, on_missing="error")
+    assert all(f"no caption file {tree.caption_path(idx)}" in str(err.value) for idx in range(1, 12))
+    with caplog.at_level(logging.WARNING, logger=CHECKS_LOGGER):
+        assert _dataset(tree).ids == [0]
+    named = [idx for idx in range(1, 12) if f"{idx}: no caption file" in caplog.text]
+    assert "skipping 11 of 12" in caplog.text and named == [1, 2, 3, 4, 5] and caplog.text.count(", ...") == 1
+
+
+def test_short_caption_files_are_one_warning(tree: CelebaTree, caplog: pytest.LogCaptureFixture) -> None:
+    for idx in (0, 2000):
+        tree.caption_path(idx).write_text("one\ntwo\n\nthree\n")
+    with caplog.at_level(logging.WARNING, logger=CHECKS_LOGGER):
+        assert _dataset(tree).ids == list(tree.ids)  # kept
+    records = [r.getMessage() for r in caplog.records if r.name == CHECKS_LOGGER]
+    assert records == [
+        f"2 caption file(s) hold fewer than 10 captions: {tree.caption_path(0)} (3), {tree.caption_path(2000)} (3)"
+    ]
+
+
+def test_caption_verdicts_are_cached_and_changed_files_rechecked(
+    tree: CelebaTree, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read: list[Path] = []
+    real = checks.caption_count
+    monkeypatch.setattr(checks, "caption_count", lambda path: read.append(path) or real(path))
+    cache = tmp_path / "cache"
+    assert _dataset(tree, mask_cache=cache).ids == list(tree.ids) and len(read) == 5
+    assert (cache / "caption_scan.json").is_file()
+    read.clear()
+    assert _dataset(tree, mask_cache=cache).ids == list(tree.ids) and read == []
+    tree.caption_path(1).write_text("\n\n")
+    assert _dataset(tree, mask_cache=cache).ids == [0, 2, 2000, 4001] and read == [tree.caption_path(1)]
+
+
+def test_part_files_are_found_by_listing_where_merge_reads_them(tree: CelebaTree) -> None:
+    assert faces_with_parts(tree.anno_root, [0, 1, 2]) == {0, 1, 2, 2000, 4001}
+    (tree.anno_root / "5").mkdir()
+    for part in BOXES:  # 2000's parts in the wrong folder: merge_parts would not see them
+        tree.part_path(2000, part).rename(tree.anno_root / "5" / f"02000_{part}.png")
+    (tree.anno_root / "1" / "02000_fringe.png").write_bytes(b"")  # not a part name
+    (tree.anno_root / "1" / "2000_skin.png").write_bytes(b"")  # not zero-padded
+    assert faces_with_parts(tree.anno_root, [0, 1, 2, 5]) == {0, 1, 2, 4001}
+    with pytest.raises(FileNotFoundError):
+        merge_parts(tree.anno_root, 2000)

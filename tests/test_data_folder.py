@@ -15,6 +15,7 @@ from celeba_tree import BAD_CAPTIONS, CLEAN_CAPTIONS, truncate
 from PIL import Image
 
 from mdit.data.celebamask_hq import CorruptImageError
+from mdit.data.checks import MissingFilesError
 from mdit.data.folder import FolderDataset, folder_split
 from mdit.data.labels import MaskError, flip_label_map
 from mdit.mask_io import write_mask
@@ -150,15 +151,33 @@ def test_folder_split_from_files(root: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("remove", "named"),
-    [("", "faces"), ("images", "images"), ("masks", "masks"), ("captions", "captions"),
-     ("masks/c.png", "masks/c.png"), ("captions/c.txt", "captions/c.txt")],
-)  # fmt: skip
-def test_missing_files_are_named(root: Path, remove: str, named: str) -> None:
-    target = root / remove
-    shutil.rmtree(target) if target.is_dir() else target.unlink()
+    ("remove", "named"), [("", "faces"), ("images", "images"), ("masks", "masks"), ("captions", "captions")]
+)
+def test_missing_folders_are_named(root: Path, remove: str, named: str) -> None:
+    shutil.rmtree(root / remove)
     with pytest.raises(FileNotFoundError, match=re.escape(named)):
         FolderDataset(root)
+
+
+def test_missing_and_empty_files_are_checked_at_build(root: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (root / "masks" / "c.png").unlink()
+    (root / "captions" / "d.txt").unlink()
+    (root / "captions" / "e.txt").write_text(" \n\ufffd\n")
+    expected = [
+        f"2: no mask {root / 'masks' / 'c.png'} (for image {root / 'images' / 'c.webp'})",
+        f"3: no caption file {root / 'captions' / 'd.txt'}",
+        f"4: caption file {root / 'captions' / 'e.txt'} holds no caption",
+    ]
+    with pytest.raises(MissingFilesError) as err:
+        FolderDataset(root, on_missing="error")
+    assert "3 of 5 folder faces" in str(err.value) and all(line in str(err.value) for line in expected)
+    with caplog.at_level(logging.WARNING, logger="mdit.data.checks"):
+        dataset = FolderDataset(root, resolution=16)
+    assert dataset.ids == [0, 1]
+    skipped = [r.getMessage() for r in caplog.records if "skipping" in r.getMessage()]
+    assert len(skipped) == 1 and all(line in skipped[0] for line in expected)
+    assert "3 caption file(s) hold fewer than 10 captions" in caplog.text  # a, b and c hold 4
+    assert FolderDataset(root, ["a", "d"], use_captions=False).ids == [0, 3]  # no captions asked: none checked
 
 
 def test_two_images_with_one_name(root: Path) -> None:
@@ -173,7 +192,8 @@ def test_corrupt_images(root: Path, tmp_path: Path, caplog: pytest.LogCaptureFix
     with caplog.at_level(logging.WARNING, logger="mdit.data.celebamask_hq"):
         dataset = FolderDataset(root, resolution=16, cache_dir=tmp_path / "cache")
     assert dataset.ids == [1, 2, 3]
-    assert len(caplog.records) == 1 and "skipping 2 corrupt image(s) of 5" in caplog.records[0].getMessage()
+    records = [r.getMessage() for r in caplog.records if r.name == "mdit.data.celebamask_hq"]
+    assert len(records) == 1 and "skipping 2 corrupt image(s) of 5" in records[0]
     assert (tmp_path / "cache" / "image_scan.json").is_file()
     with pytest.raises(CorruptImageError, match=r"a\.jpg.*e\.png"):
         FolderDataset(root, on_corrupt="error")

@@ -36,6 +36,8 @@ from mdit.config import (
     EVAL_MODES,
     FINETUNE_MODES,
     ON_CORRUPT,
+    ON_MISSING,
+    SPLIT_SOURCES,
     SPLITS,
     TRAIN_STRATEGIES,
     WANDB_MODES,
@@ -608,7 +610,8 @@ LEAVES = {key: value for key, value in FLAT_SCHEMA.items() if not isinstance(val
 SCHEMA_KEYS = sorted(FLAT_SCHEMA)
 CHOICES = sorted(
     {*STRATEGIES, *STATIC_MODULATIONS, *FINETUNE_MODES, *WANDB_MODES, *EVAL_MODES, *DATASETS, *SPLITS, *ON_CORRUPT,
-     *TRAIN_STRATEGIES, "float32", "bfloat16", "float16", "int8", "32-true", "bf16-mixed", "auto"}
+     *SPLIT_SOURCES, *ON_MISSING, *TRAIN_STRATEGIES, "float32", "bfloat16", "float16", "int8", "32-true", "bf16-mixed",
+     "auto"}
 )  # fmt: skip
 ODD_VALUES = [
     "", "null", "~", "true", "false", "yes", "no", "???", "nan", "-nan", "inf", "-inf", ".inf", "1e400", "-0.0",
@@ -670,6 +673,7 @@ def _assert_valid_config(cfg: DictConfig) -> None:
     assert get("model.static_modulation") in STATIC_MODULATIONS and get("model.finetune") in FINETUNE_MODES
     assert get("wandb.mode") in WANDB_MODES and get("eval.mode") in EVAL_MODES and get("data.name") in DATASETS
     assert get("data.split") in SPLITS and get("data.on_corrupt") in ON_CORRUPT
+    assert get("data.split_source") in SPLIT_SOURCES and get("data.on_missing") in ON_MISSING
     assert get("train.strategy") in TRAIN_STRATEGIES
     resolve_dtype(get("model.dtype"))
     assert get("model.lora.rank") >= 1 and get("model.lora.alpha") > 0 and 0.0 <= get("model.lora.dropout") < 1.0

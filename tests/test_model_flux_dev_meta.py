@@ -16,6 +16,7 @@ def test_flux_dev_config_runs_every_strategy(attention):
     with torch.device("meta"):
         base = FluxTransformer2DModel(guidance_embeds=True)  # diffusers defaults = FLUX.1-dev
         model = MDiTTransformer(base, attention)
+        model.set_empty_caption(torch.randn(768))
         rows, cols = torch.meshgrid(torch.arange(32), torch.arange(32), indexing="ij")
         img_ids = torch.stack([torch.zeros_like(rows), rows, cols], dim=-1).reshape(TOKENS, 3).float()
         x = torch.randn(1, TOKENS, 64)

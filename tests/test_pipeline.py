@@ -52,6 +52,7 @@ def test_train_step_and_sampling_on_synthfaces(parts, attention):
     side = RESOLUTION // autoencoder.downsample
     cond = Conditions(emb.tokens, emb.pooled, emb.ids, latent_image_ids(side, side), mask)
     model = MDiTTransformer(_backbone(x0.shape[-1], text.joint_attention_dim), attention)
+    model.set_empty_caption(text([EMPTY_CAPTION]).pooled)
 
     # One flow-matching step: x_t = (1 - t) x0 + t eps, target eps - x0.
     t = torch.tensor([0.3, 0.8])

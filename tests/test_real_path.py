@@ -1,6 +1,7 @@
 """The FLUX.1 path on a tiny FLUX.1 folder written here: experiments/mm_celeba_flux.yaml's settings (bf16 base,
 fp32 LoRA, guidance embedding, gradient checkpointing, cached embeddings) train, resume and sample; the cache
-is complete, resumable and equal to encoding on the fly; nothing downloaded."""
+is complete, resumable and equal to encoding on the fly; a CelebAMask-HQ + Multi-Modal-CelebA-HQ tree in the release
+layouts goes the whole way, and a bad split or a missing file stops it before any weights load; nothing downloaded."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from PIL import Image
 from train_helpers import ROOT
 from transformers import CLIPTextModel, T5EncoderModel
 
+from mdit import cache_embeddings as cache_embeddings_module
+from mdit import run as run_module
 from mdit.backbone import load_backbone
 from mdit.cache_embeddings import cache_embeddings
 from mdit.cli import main
@@ -34,16 +37,21 @@ def flux(tmp_path_factory):
     return write_tiny_flux_folder(tmp_path_factory.mktemp("weights") / "FLUX.1-dev")
 
 
-def flux_config(tmp, flux, *overrides: str):
-    """mm_celeba_flux.yaml on the tiny FLUX folder and SynthFaces faces (CelebA trees: test_data_*), CPU-sized."""
-    return load_config(CONFIG, [
+def flux_overrides(tmp, flux, *overrides: str) -> list[str]:
+    """The overrides that put mm_celeba_flux.yaml on the tiny FLUX folder and SynthFaces faces, CPU-sized."""
+    return [
         f"model.pretrained={flux}", "data.name=synthfaces", "data.root=null", "data.captions=null",
         f"output_dir={tmp / 'runs'}", f"cache_dir={tmp / 'cache'}", "wandb.mode=disabled", "train.strategy=auto",
         "data.resolution=32", "data.train_size=6", "data.val_size=2", "data.test_size=2", "data.batch_size=2",
         "data.num_workers=0", "model.text_max_length=16", "train.max_steps=2", "train.val_every=2",
         "train.checkpoint_every=2", "train.sample_count=2", "train.sample_steps=2", "eval.steps=2",
         "eval.latency_repeats=1", *overrides,
-    ])  # fmt: skip
+    ]  # fmt: skip
+
+
+def flux_config(tmp, flux, *overrides: str):
+    """mm_celeba_flux.yaml on the tiny FLUX folder and SynthFaces faces (CelebA trees: test_data_*), CPU-sized."""
+    return load_config(CONFIG, flux_overrides(tmp, flux, *overrides))
 
 
 def test_the_real_configs_name_the_paths_they_need():
@@ -130,13 +138,24 @@ def test_the_cache_equals_encoding_on_the_fly_and_resumes(flux, tmp_path):
     torch.testing.assert_close(looked_up.pooled, stored.pooled)
 
 
-def test_a_celebamask_hq_tree_goes_the_whole_flux_path(flux, tmp_path, caplog):
-    tree = write_celeba_tree(tmp_path / "data", ids=(0, 1, 2, 3, 24000, 24001))
-    write_split_pickles(tree.mm_root, ["0", "1", "2", "3"], ["24000", "24001.jpg"])
+def _real_overrides(tree) -> list[str]:
+    return [
+        "data.name=celebamask_hq",
+        f"data.root={tree.root}",
+        f"data.captions={tree.mm_root}",
+        "data.val_size=1",
+        "data.train_size=100",
+        "data.flip_p=0.5",
+    ]
+
+
+def test_a_celebamask_hq_tree_as_released_goes_the_whole_flux_path(flux, tmp_path, caplog, capsys):
+    """Captions under text/celeba-caption/, pickles of names without extension: `mdit cache-embeddings`, training
+    steps and sampling; the split used is in metrics.json."""
+    tree = write_celeba_tree(tmp_path / "data", ids=(0, 1, 2, 3, 24000, 24001))  # pickles: 0..3 / 24000, 24001
     truncate(tree.image_path(2))
-    real = ["data.name=celebamask_hq", f"data.root={tree.root}", f"data.captions={tree.mm_root}",
-            "data.val_size=1", "data.train_size=100", "data.flip_p=0.5"]  # fmt: skip
-    cfg = flux_config(tmp_path, flux, *real)
+    overrides = flux_overrides(tmp_path, flux, *_real_overrides(tree))
+    cfg = load_config(CONFIG, overrides)
     with caplog.at_level(logging.WARNING):
         train_set, val_set, test_set = build_splits(cfg)
     assert [train_set.sample_id(i) for i in range(len(train_set))] == [0, 1]  # 2 is corrupt: skipped, counted
@@ -145,15 +164,48 @@ def test_a_celebamask_hq_tree_goes_the_whole_flux_path(flux, tmp_path, caplog):
     sample = train_set[0]
     assert sample["image"].shape == (3, 32, 32) and sample["mask"].shape == (32, 32) and sample["caption"]
     with pytest.raises(CorruptImageError, match="2.jpg"):
-        build_splits(flux_config(tmp_path, flux, *real, "data.on_corrupt=error"))
+        build_splits(flux_config(tmp_path, flux, *_real_overrides(tree), "data.on_corrupt=error"))
 
-    assert cache_embeddings(cfg, batch_size=4)["faces"] == 2
+    assert main(["cache-embeddings", "-c", str(CONFIG), *overrides]) == 0
+    assert '"faces": 2' in capsys.readouterr().out
     folder = train(cfg)
-    assert read_metrics(folder)["steps"] == 2
+    metrics = read_metrics(folder)
+    assert metrics["steps"] == 2
+    assert metrics["data_split"] == {
+        "source": "pickles",
+        "train": {"count": 2, "min": 0, "max": 1},
+        "val": {"count": 1, "min": 3, "max": 3},
+        "test": {"count": 2, "min": 24000, "max": 24001},
+    }
     out = tmp_path / "grid.png"
     assert main(["generate", str(folder), "--from-dataset", "2", "--out", str(out), "--steps", "2"]) == 0
     with pytest.raises(ValueError, match="judges.parser, judges.clip, judges.inception"):
         load_judges(cfg)
+
+
+def test_a_bad_split_or_missing_files_stop_before_any_weights_load(flux, tmp_path, monkeypatch, capsys):
+    """`mdit cache-embeddings` and `mdit train` check the split and every file before T5, CLIP, the VAE or the
+    transformer load: a mismatched split shows both choices, a missing caption file is named."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("weights were loaded before the data was checked")
+
+    monkeypatch.setattr(cache_embeddings_module, "load_conditioners", refuse)
+    monkeypatch.setattr(run_module, "load_backbone", refuse)
+    tree = write_celeba_tree(tmp_path / "data", ids=(0, 1, 2, 24000))
+    write_split_pickles(tree.mm_root, ["0", "1", "2", "24000"], ["23999"])
+    overrides = flux_overrides(tmp_path, flux, *_real_overrides(tree))
+    for verb in ("cache-embeddings", "train"):
+        assert main([verb, "-c", str(CONFIG), *overrides]) == 2
+        err = capsys.readouterr().err
+        assert "train: " in err and "4 ids, 0..24000, 1 outside 0..23999" in err
+        assert "data.split_source=pickles" in err and "data.split_source=ranges" in err
+    write_split_pickles(tree.mm_root, ["0", "1", "2"], ["24000"])
+    tree.caption_path(1).unlink()
+    for verb in ("cache-embeddings", "train"):
+        assert main([verb, "-c", str(CONFIG), *overrides, "data.on_missing=error"]) == 2
+        assert f"1: no caption file {tree.caption_path(1)}" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()  # no run folder either
 
 
 def test_the_flux_config_trains_under_fsdp(flux, tmp_path):

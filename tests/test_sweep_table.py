@@ -238,6 +238,20 @@ def test_missing_eval_is_a_dash_with_a_note(tmp_path: Path, monkeypatch: pytest.
     assert "FLUX.1-dev scale: not computed" in text
 
 
+def test_a_static_modulation_with_the_caption_is_named(tmp_path: Path) -> None:
+    """The default static modulation keeps the caption out of the static path; a row whose runs let it in says so."""
+    group = tmp_path / "runs" / "ablation_attention"
+    for seed in (0, 1):
+        write_run(group, "holistic", seed, model__static_modulation="pooled_text")  # no static path: no note
+        write_run(group, "improved_decoupled", seed, model__static_modulation="reference_t" if seed else "pooled_text")
+    _, text = build(write_sweep(tmp_path), flux_dev=False)
+    notes = [line for line in text.splitlines() if "model.static_modulation=" in line]
+    assert len(notes) == 1 and "improved_decoupled: model.static_modulation=pooled_text: the caption" in notes[0]
+    (group / "improved_decoupled-s0" / CONFIG_FILE).unlink()  # only the default left in that row
+    _, plain = build(write_sweep(tmp_path), flux_dev=False)
+    assert "model.static_modulation=" not in plain
+
+
 def test_swept_eval_mode_reads_each_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One training serves every mode: each run appears once per swept mode, read from eval[mode]."""
     group = tmp_path / "runs" / "unimodal"

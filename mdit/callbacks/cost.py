@@ -50,6 +50,7 @@ def variant_flops(module: MDiTModule, steps: int) -> dict[str, float]:
         variant = MDiTTransformer(FluxTransformer2DModel.from_config(config), cfg.attention, lora,
                                   cfg.static_modulation, cfg.reference_t)  # fmt: skip
         baseline = MDiTTransformer(FluxTransformer2DModel.from_config(config), "none", None)
+        variant.set_empty_caption(torch.zeros(shape.pooled_dim))  # weightless: any value counts the same
     counted, none = generation_flops(variant, shape), generation_flops(baseline, shape)
     return {"tflops": counted / TERA, "tflops_delta": (counted - none) / TERA,
             "tflops_delta_paper": paper_convention_macs(variant, shape) / TERA}  # fmt: skip

@@ -8,9 +8,8 @@ are shared with the generic folder loader in ``folder.py``.
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,9 +18,10 @@ from PIL import Image, ImageFile
 
 from mdit import atomic
 
+from .checks import Problems, cached_verdicts, caption_problems, keep_complete, listing
 from .datamodule import FaceDataset
 from .labels import LABELS, NUM_CLASSES, MaskError
-from .mm_celeba import Captions, mm_celeba_split
+from .mm_celeba import Captions
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ ANNO_DIR = "CelebAMask-HQ-mask-anno"
 MAPPING_FILE = "CelebA-HQ-to-CelebA-mapping.txt"
 IDS_PER_ANNO_FOLDER = 2000
 SCAN_CACHE_NAME = "image_scan.json"
+PART_NAMES = frozenset(LABELS[1:])
 ON_CORRUPT = ("skip", "error")
 # CelebA's own partition (list_eval_partition.txt) of orig_file N = orig_idx + 1, stated on the 0-based orig_idx.
 CELEBA_PARTITION = {"train": range(0, 162_770), "val": range(162_770, 182_637), "test": range(182_637, 1 << 62)}
@@ -37,8 +38,8 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.Decompressio
 
 __all__ = [
     "ANNO_DIR", "CELEBA_PARTITION", "IMAGE_DIR", "MAPPING_FILE", "ON_CORRUPT", "CelebAMaskHQDataset", "Captions",
-    "CorruptImageError", "FaceFilesDataset", "MergedMaskCache", "celeba_split", "check_layout", "fit_square",
-    "load_rgb", "merge_parts", "mm_celeba_split", "part_path", "scan_images", "usable_ids",
+    "CorruptImageError", "FaceFilesDataset", "MergedMaskCache", "celeba_split", "check_layout", "faces_with_parts",
+    "fit_square", "load_rgb", "merge_parts", "part_path", "scan_images", "usable_ids",
 ]  # fmt: skip
 
 
@@ -96,47 +97,7 @@ def scan_images(paths: Sequence[str | Path]) -> list[Path]:
     return [Path(path) for path in paths if not _decodes(Path(path))]
 
 
-# ---------------------------------------------------------------------------------------------------- scan cache
-
-
-def _cache_key(path: Path) -> str:
-    """Name of ``path`` in the scan cache: folder name and file name, so a moved data set keeps its cache."""
-    return f"{path.parent.name}/{path.name}"
-
-
-def _read_scan_cache(cache_file: Path) -> dict[str, list[int]]:
-    """``{key: [size, mtime_ns, ok]}`` from a scan cache; an unreadable cache counts as empty."""
-    try:
-        entries = json.loads(cache_file.read_text()).get("files", {})
-        return entries if isinstance(entries, dict) else {}
-    except (OSError, ValueError, AttributeError):
-        return {}
-
-
-def _scan_cached(paths: Sequence[Path], cache_file: Path | None) -> set[Path]:
-    """The undecodable paths, rescanning only files whose (size, mtime_ns) differ from the cache's record."""
-    stats = {}
-    for path in paths:
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            raise FileNotFoundError(f"image not found: {path}") from None
-        stats[path] = [stat.st_size, stat.st_mtime_ns]
-    known = _read_scan_cache(cache_file) if cache_file is not None else {}
-    verdicts = {}
-    for path in paths:
-        entry = known.get(_cache_key(path))
-        if isinstance(entry, list) and len(entry) == 3 and entry[:2] == stats[path]:
-            verdicts[path] = bool(entry[2])
-    todo = [path for path in paths if path not in verdicts]
-    bad = set(scan_images(todo))
-    verdicts.update({path: path not in bad for path in todo})
-    if cache_file is not None and todo:
-        fresh = {_cache_key(path): [*stats[path], verdicts[path]] for path in todo}
-        if cache_file.exists() and not _read_scan_cache(cache_file):
-            cache_file.unlink(missing_ok=True)  # unreadable JSON: start over rather than fail the update
-        atomic.update_json(cache_file, lambda current: {"version": 1, "files": {**current.get("files", {}), **fresh}})
-    return {path for path, ok in verdicts.items() if not ok}
+# ---------------------------------------------------------------------------------------------------- image scan
 
 
 def usable_ids(
@@ -147,7 +108,9 @@ def usable_ids(
     if on_corrupt not in ON_CORRUPT:
         raise ValueError(f"on_corrupt must be one of {ON_CORRUPT}, got {on_corrupt!r}")
     paths = [Path(path_of(id_)) for id_ in ids]
-    bad = _scan_cached(list(dict.fromkeys(paths)), Path(cache_file) if cache_file is not None else None)
+    cache = Path(cache_file) if cache_file is not None else None
+    verdicts = cached_verdicts(list(dict.fromkeys(paths)), cache, _decodes)
+    bad = {path for path, ok in verdicts.items() if not ok}
     if not bad:
         return list(ids)
     names = sorted(str(path) for path in bad)
@@ -164,6 +127,19 @@ def usable_ids(
 def part_path(anno_root: str | Path, idx: int, part: str) -> Path:
     """Where CelebAMask-HQ keeps part ``part`` of image ``idx``."""
     return Path(anno_root) / str(idx // IDS_PER_ANNO_FOLDER) / f"{idx:05d}_{part}.png"
+
+
+def faces_with_parts(anno_root: str | Path, folders: Iterable[int]) -> set[int]:
+    """The ids with at least one part PNG where ``merge_parts`` reads it, from one listing per part folder."""
+    faces = set()
+    for folder in folders:
+        for name in listing(Path(anno_root) / str(folder)):
+            number, _, part = name.removesuffix(".png").partition("_")
+            if not number.isdigit() or part not in PART_NAMES:
+                continue
+            if name == f"{int(number):05d}_{part}.png" and int(number) // IDS_PER_ANNO_FOLDER == folder:
+                faces.add(int(number))
+    return faces
 
 
 def _read_part(path: Path) -> np.ndarray | None:
@@ -282,9 +258,12 @@ def fit_square(
 class FaceFilesDataset(FaceDataset):
     """Faces stored as files, by sample id, fitted to ``resolution`` squares; FaceDataset draws captions and flips.
 
-    Subclasses set ``source`` and implement ``image_path(id)``, ``read(id) -> (RGB image, label map, name for
-    errors)`` and ``captions_of``; they call ``select`` once with their ids.
+    Subclasses set ``source`` and ``captions`` (None: caption "") and implement ``image_path(id)``,
+    ``caption_key(id)``, ``missing_files(ids)`` and ``read(id) -> (RGB image, label map, name for errors)``; they call
+    ``select`` once with their ids.
     """
+
+    captions: Captions | None = None
 
     def __init__(self, resolution: int, caption_mode: str, flip_p: float) -> None:
         super().__init__(caption_mode, flip_p)
@@ -299,14 +278,37 @@ class FaceFilesDataset(FaceDataset):
     def read(self, id_: int) -> tuple[Image.Image, np.ndarray, str]:
         raise NotImplementedError
 
-    def select(self, ids: Sequence[int], on_corrupt: str | None, scan_file: Path | None) -> None:
-        """Use ``ids``, less the ones whose image does not decode (see ``usable_ids``; None: no scan)."""
+    def caption_key(self, id_: int) -> str:
+        """The name of face ``id_``'s caption file, without ``.txt``."""
+        raise NotImplementedError
+
+    def missing_files(self, ids: Sequence[int]) -> Problems:
+        """What is missing among the image and mask files of each face id."""
+        raise NotImplementedError
+
+    def _problems(self, ids: Sequence[int], cache_dir: Path | None) -> Problems:
+        """``missing_files`` and, with captions, what is wrong with each face's caption file."""
+        problems = self.missing_files(ids)
+        if self.captions is not None:
+            keys = {id_: self.caption_key(id_) for id_ in ids}
+            for id_, found in caption_problems(self.captions, keys, cache_dir).items():
+                problems.setdefault(id_, []).extend(found)
+        return problems
+
+    def select(self, ids: Sequence[int], on_missing: str, on_corrupt: str | None, cache_dir: Path | None) -> None:
+        """Use ``ids`` less the faces whose files are missing or empty (``on_missing``, see checks.keep_complete)
+        and those whose image does not decode (``on_corrupt``, see ``usable_ids``; None: no scan). The verdicts
+        are cached in ``cache_dir`` (None: no cache)."""
         ids = [int(id_) for id_ in ids]
+        ids = keep_complete(ids, self._problems(ids, cache_dir), on_missing, self.source)
         if on_corrupt is not None and ids:
-            ids = usable_ids(ids, self.image_path, on_corrupt, scan_file)
+            ids = usable_ids(ids, self.image_path, on_corrupt, cache_dir / SCAN_CACHE_NAME if cache_dir else None)
         if not ids:
-            raise ValueError(f"{type(self).__name__}: no sample ids (empty split, or every image skipped as corrupt)")
+            raise ValueError(f"{type(self).__name__}: no sample ids (empty split, or every face skipped)")
         self.ids = ids
+
+    def captions_of(self, index: int) -> list[str]:
+        return self.captions.get(self.caption_key(self.sample_id(index))) if self.captions is not None else [""]
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -337,8 +339,9 @@ def check_layout(root: str | Path) -> tuple[Path, Path]:
 class CelebAMaskHQDataset(FaceFilesDataset):
     """CelebAMask-HQ images ``ids`` with merged label maps and MM-CelebA-HQ captions, in the shared sample format.
 
-    ``captions`` None gives caption "". ``mask_cache`` (a folder) keeps merged maps and the image-scan record;
-    ``on_corrupt`` "skip" / "error" scans the images at construction (None: no scan, a bad image raises when read).
+    ``captions`` None gives caption "". At construction every face's image, part PNGs and caption file are checked
+    (``on_missing`` "skip" / "error", see checks.py) and, with ``on_corrupt`` "skip" / "error", its image decoded
+    (None: no scan, a bad image raises when read). ``mask_cache`` (a folder) keeps merged maps and the verdicts.
     """
 
     source = "celebamask_hq"
@@ -346,7 +349,7 @@ class CelebAMaskHQDataset(FaceFilesDataset):
     def __init__(
         self, root: str | Path, ids: Sequence[int], resolution: int = 512, captions: Captions | None = None,
         caption_mode: str = "random", flip_p: float = 0.0, mask_cache: str | Path | None = None,
-        on_corrupt: str | None = "skip",
+        on_corrupt: str | None = "skip", on_missing: str = "skip",
     ) -> None:  # fmt: skip
         super().__init__(resolution, caption_mode, flip_p)
         self.root = Path(root)
@@ -356,20 +359,31 @@ class CelebAMaskHQDataset(FaceFilesDataset):
             raise ValueError(f"CelebAMask-HQ ids are >= 0, got {negative[:10]}")
         self.captions = captions
         self.mask_cache = MergedMaskCache(mask_cache) if mask_cache is not None else None
-        self.select(ids, on_corrupt, Path(mask_cache) / SCAN_CACHE_NAME if mask_cache is not None else None)
+        self.select(ids, on_missing, on_corrupt, Path(mask_cache) if mask_cache is not None else None)
 
     def image_path(self, id_: int) -> Path:
         """The image file of ``id_``."""
         return self.image_root / f"{id_}.jpg"
+
+    def caption_key(self, id_: int) -> str:
+        return str(id_)
+
+    def missing_files(self, ids: Sequence[int]) -> Problems:
+        images = listing(self.image_root)
+        with_parts = faces_with_parts(self.anno_root, {id_ // IDS_PER_ANNO_FOLDER for id_ in ids})
+        problems: Problems = {}
+        for id_ in ids:
+            if self.image_path(id_).name not in images:
+                problems.setdefault(id_, []).append(f"no image {self.image_path(id_)}")
+            if id_ not in with_parts:
+                problems.setdefault(id_, []).append(f"no part PNG {part_path(self.anno_root, id_, '<part>')}")
+        return problems
 
     def label_map(self, id_: int) -> np.ndarray:
         """The merged uint8 label map of ``id_`` at the part files' size (512x512), cached when a cache is set."""
         if self.mask_cache is not None:
             return self.mask_cache.get(self.anno_root, id_)
         return merge_parts(self.anno_root, id_)
-
-    def captions_of(self, index: int) -> list[str]:
-        return self.captions.get(self.sample_id(index)) if self.captions is not None else [""]
 
     def read(self, id_: int) -> tuple[Image.Image, np.ndarray, str]:
         return load_rgb(self.image_path(id_)), self.label_map(id_), f"merged mask of {self.image_path(id_)}"

@@ -254,9 +254,10 @@ class FaceDataModule(L.LightningDataModule):
 
     def __init__(
         self, train_set: Dataset, val_set: Dataset, test_set: Dataset, batch_size: int = 32, num_workers: int = 0,
-        seed: int = 0, persistent_workers: bool = True,
+        seed: int = 0, persistent_workers: bool = True, data_split: dict | None = None,
     ) -> None:  # fmt: skip
         super().__init__()
+        self.data_split = data_split  # how the split was chosen and its id ranges (registry.split_record)
         for split, dataset in (("train", train_set), ("val", val_set), ("test", test_set)):
             if len(dataset) == 0:
                 raise ValueError(f"the {split} split is empty: check the data folder and its split files")

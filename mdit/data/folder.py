@@ -16,7 +16,8 @@ from PIL import Image
 
 from mdit.mask_io import read_mask
 
-from .celebamask_hq import SCAN_CACHE_NAME, FaceFilesDataset, load_rgb
+from .celebamask_hq import FaceFilesDataset, load_rgb
+from .checks import Problems, listing
 from .mm_celeba import Captions
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
@@ -87,8 +88,8 @@ def folder_split(root: str | Path, split: str, val_size: int = 0, test_size: int
 class FolderDataset(FaceFilesDataset):
     """Images ``names`` of a face folder (default: all) with their masks and captions, center-cropped to squares.
 
-    Every selected image must have a mask and (with ``use_captions``) a caption file: checked at construction.
-    ``on_corrupt`` as CelebAMaskHQDataset; ``cache_dir`` keeps the image-scan record.
+    At construction every selected image's mask and (with ``use_captions``) caption file are checked (``on_missing``
+    "skip" / "error", see checks.py); ``on_corrupt`` as CelebAMaskHQDataset; ``cache_dir`` keeps the verdicts.
     """
 
     source = "folder"
@@ -96,7 +97,7 @@ class FolderDataset(FaceFilesDataset):
     def __init__(
         self, root: str | Path, names: Sequence[str] | None = None, resolution: int = 512,
         caption_mode: str = "random", flip_p: float = 0.0, on_corrupt: str | None = "skip",
-        cache_dir: str | Path | None = None, use_captions: bool = True,
+        cache_dir: str | Path | None = None, use_captions: bool = True, on_missing: str = "skip",
     ) -> None:  # fmt: skip
         super().__init__(resolution, caption_mode, flip_p)
         self.root = Path(root)
@@ -114,13 +115,8 @@ class FolderDataset(FaceFilesDataset):
         if not masks.is_dir():
             raise FileNotFoundError(f"mask folder not found: {masks} (it should hold <name>.png per image)")
         self.captions = Captions(self.root / "captions") if use_captions else None
-        for name in names:
-            if not self.mask_path(name).is_file():
-                raise FileNotFoundError(f"image {files[name]} has no mask: expected {self.mask_path(name)}")
-            if self.captions is not None and not self.captions.path(name).is_file():
-                raise FileNotFoundError(f"mask {self.mask_path(name)} has no caption file {self.captions.path(name)}")
-        scan_file = Path(cache_dir) / SCAN_CACHE_NAME if cache_dir is not None else None
-        self.select([position[name] for name in names], on_corrupt, scan_file)
+        cache = Path(cache_dir) if cache_dir is not None else None
+        self.select([position[name] for name in names], on_missing, on_corrupt, cache)
 
     def image_path(self, id_: int) -> Path:
         """The image file of sample ``id_`` (its position among all names)."""
@@ -130,9 +126,17 @@ class FolderDataset(FaceFilesDataset):
         """The mask file of image ``name``."""
         return self.root / "masks" / f"{name}.png"
 
-    def captions_of(self, index: int) -> list[str]:
-        name = self.all_names[self.sample_id(index)]
-        return self.captions.get(name) if self.captions is not None else [""]
+    def caption_key(self, id_: int) -> str:
+        return self.all_names[id_]
+
+    def missing_files(self, ids: Sequence[int]) -> Problems:
+        masks = listing(self.root / "masks")
+        problems: Problems = {}
+        for id_ in ids:
+            mask = self.mask_path(self.all_names[id_])
+            if mask.name not in masks:
+                problems[id_] = [f"no mask {mask} (for image {self.image_paths[id_]})"]
+        return problems
 
     def read(self, id_: int) -> tuple[Image.Image, np.ndarray, str]:
         name = self.all_names[id_]

@@ -27,7 +27,9 @@ from mdit.model.cache import StaticKVCache
 from mdit.model.strategies import AttentionStrategy, get_strategy
 from mdit.model.widening import widen_x_embedder
 
-STATIC_MODULATIONS = ("reference_t", "pooled_text")
+# Timestep-free modulation of the static streams: name -> whether the sample's caption enters it. `reference_t`, the
+# default of both decoupled variants, is caption-free, so the hard variant's static path never sees the text.
+STATIC_MODULATIONS = {"reference_t": False, "reference_t_caption": True, "pooled_text": True}
 DEFAULT_LORA = LoraSettings()
 
 BlockRun = Callable[..., tuple[list[torch.Tensor], list[KV]]]  # (streams, extra_kv, layers, n_queries)
@@ -42,10 +44,12 @@ class MDiTTransformer(nn.Module):
         lora: the adapters' rank, alpha and targets (image-side modules): a "mask" adapter for the mask
             tokens and the visual embedder, an "image" adapter for the image tokens (`lora.image_stream`;
             `concat` has only this one); None = no adapter (full fine-tuning).
-        static_modulation: timestep-free modulation of the static streams: "reference_t" (FLUX's
-            time embedding at the fixed `reference_t`, guidance and pooled text as usual) or
-            "pooled_text" (the pooled-text projection alone, no time or guidance embedding).
-        reference_t: the fixed t in [0, 1] for "reference_t"; 0 = clean, the mask is a clean signal.
+        static_modulation: timestep-free modulation of the static streams: "reference_t" (FLUX's time embedding
+            at the fixed `reference_t` + guidance + the pooled projection of the empty caption: free of t and of
+            the caption, so the static paths differ only by T_s), "reference_t_caption" (the same with the
+            sample caption's pooled vector) or "pooled_text" (the caption's pooled projection alone). The last
+            two let the caption into the static path of the hard variant too.
+        reference_t: the fixed t in [0, 1] of the "reference_t*" modulations; 0 = clean, the mask is a clean signal.
     """
 
     def __init__(
@@ -64,6 +68,9 @@ class MDiTTransformer(nn.Module):
         self.strategy: AttentionStrategy = get_strategy(attention)
         self.static_modulation = static_modulation
         self.reference_t = reference_t
+        # The empty caption's pooled embedding [1, P], for the caption-free "reference_t" modulation: set by whoever
+        # owns the text encoder (`set_empty_caption`); not saved with the weights, it is the encoder's.
+        self.register_buffer("empty_pooled", None, persistent=False)
         self.base = base
         self.latent_channels = base.x_embedder.in_features
         self.gradient_checkpointing = False
@@ -175,7 +182,7 @@ class MDiTTransformer(nn.Module):
         """Run the static path once (decoupled strategies) and return the filled, read-mode cache."""
         if not self.strategy.static_mask:
             raise ValueError(f"attention {self.strategy.name!r} has no static path to cache")
-        txt = self.base.context_embedder(encoder_hidden_states)
+        txt = self.base.context_embedder(encoder_hidden_states) if self.strategy.static_text else None
         rope_t, rope_x = self._ropes(txt_ids, img_ids)
         cache = StaticKVCache()
         cache.store(self._static_pass(mask_hidden_states, txt, pooled_projections, guidance, rope_t, rope_x))
@@ -254,10 +261,25 @@ class MDiTTransformer(nn.Module):
             return embed(t, pooled)
         return embed(t, guidance.to(dtype) * 1000, pooled)
 
+    def set_empty_caption(self, pooled: torch.Tensor) -> None:
+        """The pooled embedding of the empty caption ([1, P] or [P]), from the text encoder the model is used with."""
+        expected = self.base.config.pooled_projection_dim
+        if pooled.shape[-1] != expected or pooled.numel() != expected:
+            raise ValueError(f"the empty caption's pooled embedding has {expected} values, not {tuple(pooled.shape)}")
+        self.empty_pooled = pooled.detach().reshape(1, expected).to(self.base.dtype)
+
     def static_embedding(self, pooled: torch.Tensor, guidance: torch.Tensor | None) -> torch.Tensor:
-        """Timestep-free modulation of the static streams (provably free of t: t is not an input)."""
+        """Timestep-free modulation of the static streams (t is not an input); `pooled` (the caption's) is read only
+        by the modulations that let the caption in."""
         if self.static_modulation == "pooled_text":
             return self.base.time_text_embed.text_embedder(pooled)
+        if self.static_modulation == "reference_t":
+            if self.empty_pooled is None:
+                raise RuntimeError(
+                    "static_modulation 'reference_t' needs the empty caption's pooled embedding: call "
+                    "model.set_empty_caption(text_encoder(['']).pooled) (MDiTModule does)"
+                )
+            pooled = self.empty_pooled.to(pooled).expand(pooled.shape[0], -1)
         t_ref = torch.full((pooled.shape[0],), self.reference_t, device=pooled.device)
         return self._time_embedding(t_ref, guidance, pooled, pooled.dtype)
 
@@ -266,9 +288,16 @@ class MDiTTransformer(nn.Module):
             return self.visual_embedder(mask)
 
     def _static_pass(
-        self, mask: torch.Tensor, txt: torch.Tensor, pooled: torch.Tensor, guidance: torch.Tensor | None, rope_t, rope_x
+        self,
+        mask: torch.Tensor,
+        txt: torch.Tensor | None,
+        pooled: torch.Tensor,
+        guidance: torch.Tensor | None,
+        rope_t: tuple,
+        rope_x: tuple,
     ) -> list[KV]:
-        """The mask path, once per sample: M over M (hard) or [T_s;M] over [T_s;M] (improved)."""
+        """The mask path, once per sample: M over M (hard: nothing of the caption, with the default modulation) or
+        [T_s;M] over [T_s;M] (improved: the caption's tokens T_s, on the pretrained weights)."""
         self.static_passes += 1
         emb = self.static_embedding(pooled, guidance)
         streams = [Stream(self._embed_mask(mask), emb, rope_x, "image", self._adapters((MASK_ADAPTER,)), final=False)]

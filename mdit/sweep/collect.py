@@ -18,6 +18,7 @@ import yaml
 # The run-folder layout of mdit.run, repeated so that reading runs does not import torch and Lightning.
 CONFIG_FILE, METRICS_FILE = "config.yaml", "metrics.json"
 SEED_KEY = "seed"
+DATA_SPLIT = "data_split"  # metrics.json: how the data split was chosen and its id ranges (mdit.data.registry)
 NOT_SWEPT = (SEED_KEY, "name", "group", "tags", "output_dir", "cache_dir")  # never a row of a table
 
 
@@ -142,7 +143,8 @@ def _unwrap(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def metrics_from_summary(summary: Mapping[str, Any]) -> dict[str, Any] | None:
-    """A W&B run summary in the metrics.json layout: cost/* -> top level, eval/<mode>/... -> eval[mode].
+    """A W&B run summary in the metrics.json layout: cost/* -> top level, eval/<mode>/... -> eval[mode],
+    data_split/... -> data_split.
 
     The summary holds numbers only: a TOPIQ that was n/a is absent (marked n/a here, reason unknown), and the
     judges' descriptions (parser ceiling, Fréchet features) are not in it.
@@ -159,6 +161,10 @@ def metrics_from_summary(summary: Mapping[str, Any]) -> dict[str, Any] | None:
             metrics.setdefault("eval", {}).setdefault(parts[1], {})[parts[2]] = value
         elif parts[0] == "eval" and len(parts) == 4 and parts[2] == "real_images":
             metrics.setdefault("eval", {}).setdefault(parts[1], {}).setdefault("real_images", {})[parts[3]] = value
+        elif parts[0] == DATA_SPLIT and len(parts) in (2, 3):  # metrics.json's data_split record, nested again
+            node = metrics.setdefault(DATA_SPLIT, {})
+            node = node.setdefault(parts[1], {}) if len(parts) == 3 else node
+            node[parts[-1]] = value
     for entry in metrics.get("eval", {}).values():
         if entry.get("topiq") is None:
             reason = "TOPIQ absent from the W&B summary (n/a at `mdit eval`: the run's metrics.json says why)"

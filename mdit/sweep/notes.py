@@ -8,11 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from mdit.sweep.collect import Run
+from mdit.model.mdit import STATIC_MODULATIONS
+from mdit.model.strategies import STRATEGIES
+from mdit.sweep.collect import DATA_SPLIT, Run
 from mdit.sweep.columns import COST, EVAL, MEASURED
 from mdit.sweep.flux_scale import SETTING_TEXT, FluxDevCosts
 from mdit.sweep.paper import PAPER_LABEL, PAPER_SOURCES
-from mdit.sweep.rows import Row
+from mdit.sweep.rows import SPLIT_KEY, Row, describe_split
 
 FRECHET_FEATURES = {"embedded_parser": "the embedded face parser's features (not FID)",
                     "inception": "Inception features (FID)"}  # fmt: skip
@@ -127,6 +129,36 @@ def paper_notes() -> list[str]:
     return [f"'paper:' columns: {PAPER_LABEL}, published in arXiv 2511.12631 at the paper's own setting (generation "
             f"with mask and text); not measured here and never averaged with our runs. Sources: "
             f"{'; '.join(PAPER_SOURCES)}. An empty paper cell: the paper reports no such number."]  # fmt: skip
+
+
+def split_notes(rows: list[Row]) -> list[str]:
+    """What each "[split k]" row's data split is, when the runs used several (metrics.json `data_split`)."""
+    described: dict[str, str] = {}
+    for row in rows:
+        if SPLIT_KEY in row.params:
+            record = next(((r.metrics or {}).get(DATA_SPLIT) for r in row.finished), None)
+            described.setdefault(str(row.params[SPLIT_KEY]), describe_split(record))
+    if not described:
+        return []
+    order = sorted(described, key=lambda number: (not number.isdigit(), int(number) if number.isdigit() else 0))
+    splits = "; ".join(f"split {number} = {described[number]}" for number in order)
+    return [f"The runs used different data splits (metrics.json data_split), never averaged together: {splits}."]
+
+
+def modulation_notes(rows: list[Row]) -> list[str]:
+    """Rows whose static path was modulated with the caption's pooled vector (not the default): their hard variant
+    is then not the paper's text-blind one."""
+    notes = []
+    for row in rows:
+        strategy = STRATEGIES.get(str(row.attention))
+        used = {str(r.config.get("model.static_modulation")) for r in row.runs}
+        with_caption = sorted(m for m in used if STATIC_MODULATIONS.get(m))
+        if strategy is not None and strategy.static_mask and with_caption:
+            notes.append(
+                f"{row.label}: model.static_modulation={'/'.join(with_caption)}: the caption's pooled vector "
+                "modulates the static (mask) path, which the default (reference_t) keeps free of the caption."
+            )
+    return notes
 
 
 def skipped_note(skipped: list[Run]) -> list[str]:

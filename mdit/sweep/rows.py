@@ -1,20 +1,24 @@
 """Rows of a table: runs grouped by the swept parameters other than the seed, mean ± std over seeds.
 
 A row is one setting (a variant, or a combination of swept values); n counts its finished runs (those with
-metrics). Rows follow the order of the values in the sweep file, the order of the paper's tables.
+metrics). Rows follow the order of the values in the sweep file, the order of the paper's tables. Runs whose
+metrics.json record different data splits (`data_split`) never share a row: each split is then a row parameter,
+"[split 1]", "[split 2]", ..., which the table's notes describe.
 """
 
 from __future__ import annotations
 
+import json
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
 from mdit.config import EvalConfig
-from mdit.sweep.collect import Run, config_value
+from mdit.sweep.collect import DATA_SPLIT, Run, config_value
 from mdit.sweep.columns import MEASURED, Value
 
 ATTENTION_KEY, MODE_KEY, DEFAULT_MODE = "model.attention", "eval.mode", EvalConfig().mode
+SPLIT_KEY, UNRECORDED = DATA_SPLIT, "?"  # the row parameter of the split, when the runs used several
 
 
 @dataclass(frozen=True)
@@ -60,12 +64,43 @@ class Row:
 
 
 def setting_label(params: dict[str, Any], group: str) -> str:
-    """`holistic`, or `holistic, lr=0.003` for several swept keys; the group name when only seeds vary."""
-    if not params:
-        return group
-    if len(params) == 1:
-        return str(next(iter(params.values())))
-    return ", ".join(str(v) if k == ATTENTION_KEY else f"{k.rsplit('.', 1)[-1]}={v}" for k, v in params.items())
+    """`holistic`, or `holistic, lr=0.003` for several swept keys; the group name when only seeds vary; a
+    ` [split 2]` suffix when the runs of the table used several data splits."""
+    swept = {k: v for k, v in params.items() if k != SPLIT_KEY}
+    suffix = f" [split {params[SPLIT_KEY]}]" if SPLIT_KEY in params else ""
+    if not swept:
+        return group + suffix
+    if len(swept) == 1:
+        return str(next(iter(swept.values()))) + suffix
+    return ", ".join(str(v) if k == ATTENTION_KEY else f"{k.rsplit('.', 1)[-1]}={v}" for k, v in swept.items()) + suffix
+
+
+def split_identity(run: Run) -> str | None:
+    """The data split a run recorded in metrics.json (`data_split`), as comparable text; None when it has none."""
+    record = (run.metrics or {}).get(DATA_SPLIT)
+    return json.dumps(record, sort_keys=True) if record else None
+
+
+def _ids_text(name: str, ids: dict[str, Any]) -> str:
+    return f"{name} {ids['count']} ids {ids['min']}..{ids['max']}"
+
+
+def describe_split(record: Any) -> str:
+    """A `data_split` record in words: "pickles (swapped back): train 23744 ids 0..23743, val ..., test ..."."""
+    try:
+        ranges = ", ".join(_ids_text(name, record[name]) for name in ("train", "val", "test") if name in record)
+        return f"{record['source']}: {ranges}"
+    except (KeyError, TypeError):
+        return "not recorded" if not record else json.dumps(record, sort_keys=True)
+
+
+def split_numbers(runs: list[Run]) -> dict[str | None, str]:
+    """A number per distinct data split the runs recorded, in run order, when there are several (else {});
+    runs without a record (unfinished, or from before the record existed) get UNRECORDED."""
+    identities = list(dict.fromkeys(i for run in runs if (i := split_identity(run)) is not None))
+    if len(identities) < 2:
+        return {}
+    return {identity: str(number) for number, identity in enumerate(identities, start=1)} | {None: UNRECORDED}
 
 
 def _order(swept: dict[str, list[Any] | None], params: tuple[Any, ...]) -> tuple:
@@ -105,10 +140,11 @@ def group_rows(runs: list[Run], swept: dict[str, list[Any] | None], group: str,
     """Rows of the runs whose swept values are among the sweep's, in sweep order; and the runs left out.
 
     A swept `eval.mode` is not part of a run's training config (the runner trains once and evaluates every
-    mode): each run then appears in one row per mode. `default_mode`: the sweep's fixed eval mode, if any.
+    mode): each run then appears in one row per mode. `default_mode`: the sweep's fixed eval mode, if any. Runs
+    that recorded different data splits go to different rows (`split_numbers`).
     """
     declared = {k: None if values is None else [_hashable(v) for v in values] for k, values in swept.items()}
-    groups: dict[tuple, list[Run]] = {}
+    kept: list[tuple[tuple, Run]] = []
     skipped = []
     for run in runs:
         for mode in _modes(run, swept, default_mode):
@@ -116,11 +152,16 @@ def group_rows(runs: list[Run], swept: dict[str, list[Any] | None], group: str,
             if any(d is not None and v not in d for v, d in zip(params, declared.values())):
                 skipped.append(run)
                 break
-            groups.setdefault(params, []).append(run)
-    ordered = sorted(groups, key=lambda p: _order(declared, p))
+            kept.append((params, run))
+    numbers = split_numbers([run for _, run in kept])
+    groups: dict[tuple, list[Run]] = {}
+    for params, run in kept:
+        groups.setdefault((params, numbers.get(split_identity(run))), []).append(run)
+    rank = {split: position for position, split in enumerate(numbers.values())}
+    ordered = sorted(groups, key=lambda key: (_order(declared, key[0]), rank.get(key[1], 0)))
     rows = []
-    for p in ordered:
-        params = dict(zip(swept, p))
-        mode = str(params[MODE_KEY]) if MODE_KEY in params else _modes(groups[p][0], swept, default_mode)[0]
-        rows.append(make_row(params, groups[p], mode, group))
+    for p, split in ordered:
+        params = dict(zip(swept, p)) | ({SPLIT_KEY: split} if split else {})
+        mode = str(params[MODE_KEY]) if MODE_KEY in params else _modes(groups[p, split][0], swept, default_mode)[0]
+        rows.append(make_row(params, groups[p, split], mode, group))
     return rows, skipped

@@ -14,7 +14,16 @@ from mdit import atomic
 from mdit.sweep.collect import Run, collect_local, collect_wandb, sweep_constants, sweep_parameters
 from mdit.sweep.flux_scale import FluxDevCosts, flux_dev_costs
 from mdit.sweep.layout import Table, cost_section, quality_section
-from mdit.sweep.notes import cost_notes, frechet_kinds, judge_notes, missing_notes, paper_notes, skipped_note
+from mdit.sweep.notes import (
+    cost_notes,
+    frechet_kinds,
+    judge_notes,
+    missing_notes,
+    modulation_notes,
+    paper_notes,
+    skipped_note,
+    split_notes,
+)
 from mdit.sweep.plot import write_png
 from mdit.sweep.render import latex, markdown, write_csv, write_runs_csv
 from mdit.sweep.rows import MODE_KEY, group_rows
@@ -47,6 +56,8 @@ def make_table(name: str, source_line: str, runs: list[Run], swept: dict, flux: 
         "Cells: mean ± sample standard deviation over seeds (± only with 2 or more); n = finished runs of the "
         "setting; (n=k): only k of them have that number.",
         *missing_notes(rows, group_dir),
+        *split_notes(rows),
+        *modulation_notes(rows),
         *judge_notes(rows),
         *cost_notes(rows, flux),
         *paper_notes(),
