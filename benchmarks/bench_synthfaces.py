@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import torch
 
-from mdit.data.datamodule import SynthFacesDataset
 from mdit.data.synthfaces import render
+from mdit.data.synthfaces.dataset import SynthFacesDataset
 
 CACHED_FACES = 64  # rendered into the cache first, then read in turn
 

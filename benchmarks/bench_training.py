@@ -33,9 +33,9 @@ import torch.nn.functional as F
 
 from mdit.backbone import new_embedded_backbone
 from mdit.conditioning import encode_image, encode_mask, latent_image_ids
-from mdit.config import load_config, lora_settings
-from mdit.model import STRATEGIES
-from mdit.run import datamodule
+from mdit.config import load_config
+from mdit.data.registry import build_datamodule as datamodule
+from mdit.model import STRATEGIES, lora_settings
 from mdit.training import MDiTModule, step_generator
 
 BASELINE = "diffusers_lora"

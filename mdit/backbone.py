@@ -7,15 +7,13 @@ embedded one is a folder written by `mdit pretrain-base` with `transformer/`, `t
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from diffusers import FluxTransformer2DModel
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from mdit import atomic
 from mdit.conditioning import (
@@ -29,10 +27,9 @@ from mdit.conditioning import (
 )
 from mdit.conditioning.local import FLUX_HINT, require_model_folder, resolve_dtype
 from mdit.conditioning.text_flux import FLUX_MAX_T5_LENGTH
-from mdit.data import caption_vocabulary
+from mdit.data.synthfaces.captions import caption_vocabulary
 
 EMBEDDED_AUTOENCODER = "autoencoder.json"
-CACHE_ENV = "MDIT_CACHE"
 
 
 @dataclass
@@ -125,22 +122,3 @@ def save_backbone(backbone: Backbone, folder: str | Path) -> Path:
         spec = {"kind": "pixel", "factor": backbone.autoencoder.downsample}
         (tmp / EMBEDDED_AUTOENCODER).write_text(json.dumps(spec) + "\n")
     return Path(folder)
-
-
-def cache_root(cfg: DictConfig) -> Path:
-    """Where embedded backbones live: `cache_dir` from the config, else $MDIT_CACHE, else ~/.cache/mdit."""
-    return Path(cfg.cache_dir or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "mdit").expanduser()
-
-
-def embedded_backbone_key(cfg: DictConfig) -> str:
-    """A name that changes whenever the pretraining recipe does (backbone section, resolution, backbone.seed);
-    not with the run's seed, so every seed of a sweep fine-tunes the same backbone."""
-    section = {k: v for k, v in OmegaConf.to_container(cfg.backbone).items() if k != "seed"}
-    recipe = {"backbone": section, "resolution": cfg.data.resolution, "train_size": cfg.data.train_size,
-              "seed": cfg.backbone.seed}  # fmt: skip
-    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
-    return f"backbone-{cfg.data.resolution}px-{digest}"
-
-
-def embedded_backbone_dir(cfg: DictConfig) -> Path:
-    return cache_root(cfg) / embedded_backbone_key(cfg)

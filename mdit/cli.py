@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def _variants(args: argparse.Namespace) -> int:
-    from mdit.model.strategies import STRATEGIES
+    from mdit.variants import STRATEGIES
 
     width = max(map(len, STRATEGIES))
     for name, strategy in STRATEGIES.items():
@@ -30,7 +30,8 @@ def _config(args: argparse.Namespace) -> int:
 def _synthfaces(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from mdit.data import label_map_to_color, render
+    from mdit.data.synthfaces import render
+    from mdit.labels import label_map_to_color
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -55,8 +56,8 @@ def _train(args: argparse.Namespace) -> int:
 def _cache_embeddings(args: argparse.Namespace) -> int:
     import json
 
-    from mdit.cache_embeddings import cache_embeddings
     from mdit.config import load_config
+    from mdit.embeddings.build import cache_embeddings
 
     print(json.dumps(cache_embeddings(load_config(args.config, args.overrides)), indent=2))
     return 0
@@ -71,7 +72,7 @@ def _pretrain_base(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from mdit.mask_io import read_mask
+    from mdit.masks import read_mask
     from mdit.run import load_run
     from mdit.visualize import sample_grid, save_png, to_uint8
 
@@ -105,7 +106,7 @@ def _eval(args: argparse.Namespace) -> int:
     from functools import partial
 
     from mdit.evaluation import evaluate
-    from mdit.run import METRICS_FILE
+    from mdit.runs import METRICS_FILE
 
     overrides = list(args.overrides)
     if args.mode is not None:
@@ -121,7 +122,8 @@ def _flops(args: argparse.Namespace) -> int:
     import json
 
     from mdit.config import load_config
-    from mdit.cost.report import PAPER_TABLE4, flops_report
+    from mdit.cost.report import flops_report
+    from mdit.paper import PAPER_TABLE4
 
     cfg = load_config(args.config, args.overrides) if args.preset == "embedded" else None
     resolution = args.resolution or (cfg.data.resolution if cfg is not None else 512)
@@ -206,7 +208,7 @@ def _sweep_run(args: argparse.Namespace) -> int:
 
 
 def _table(args: argparse.Namespace) -> int:
-    from mdit.sweep.table import build_table
+    from mdit.results.table import build_table
 
     runs = args.runs or _sweep_config(args).output_dir
     paths = build_table(args.file, source=args.source, out_dir=args.out, wandb_sweep=args.sweep,
@@ -216,7 +218,7 @@ def _table(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from mdit.sweep.report import DEFAULT_PROJECT, build_report, describe, save_report
+    from mdit.results.report import DEFAULT_PROJECT, build_report, describe, save_report
     from mdit.sweep.spec import load_sweep
 
     project = args.project or load_sweep(args.file).config.get("project") or DEFAULT_PROJECT

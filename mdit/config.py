@@ -17,10 +17,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
-from mdit.conditioning.local import resolve_dtype
-from mdit.model.adapters import IMAGE_STREAM_TARGETS, LoraSettings
-from mdit.model.mdit import STATIC_MODULATIONS
-from mdit.model.strategies import get_strategy
+from mdit.variants import IMAGE_STREAM_TARGETS, STATIC_MODULATIONS, WEIGHT_DTYPES, get_strategy
 
 FINETUNE_MODES = ("lora", "full")
 DATASETS = ("synthfaces", "celebamask_hq", "folder")  # data.name (mdit.data.registry builds each)
@@ -256,21 +253,16 @@ def _first_line(err: Exception) -> str:
     return (getattr(err, "msg", None) or str(err) or type(err).__name__).splitlines()[0]
 
 
-def lora_settings(lora: DictConfig) -> LoraSettings:
-    """The `model.lora` section as the model's LoraSettings."""
-    return LoraSettings(lora.rank, lora.alpha, lora.dropout, tuple(lora.targets), lora.image_stream)
-
-
 def validate(cfg: DictConfig) -> None:
     """Range checks the schema's types cannot express."""
     try:
         get_strategy(cfg.model.attention)
     except ValueError as err:
         raise ConfigError(f"model.attention: {err}") from None
-    try:
-        lora_settings(cfg.model.lora)
-    except ValueError as err:
-        raise ConfigError(f"model.lora: {err}") from None
+    lora = cfg.model.lora
+    if lora.rank < 1 or not 0 < lora.alpha < math.inf or not 0.0 <= lora.dropout < 1.0:  # NaN fails too
+        raise ConfigError(f"model.lora: rank must be >= 1, alpha > 0, dropout in [0, 1); got rank {lora.rank}, "
+                          f"alpha {lora.alpha}, dropout {lora.dropout}")  # fmt: skip
     _one_of(cfg, "model.static_modulation", STATIC_MODULATIONS)
     _one_of(cfg, "model.finetune", FINETUNE_MODES)
     strategy = get_strategy(cfg.model.attention)
@@ -285,10 +277,8 @@ def validate(cfg: DictConfig) -> None:
     _one_of(cfg, "data.on_missing", ON_MISSING)
     _one_of(cfg, "data.on_corrupt", ON_CORRUPT)
     _one_of(cfg, "train.strategy", TRAIN_STRATEGIES)
-    try:
-        resolve_dtype(cfg.model.dtype)
-    except ValueError as err:
-        raise ConfigError(f"model.dtype: {err}") from None
+    if str(cfg.model.dtype).removeprefix("torch.") not in WEIGHT_DTYPES:
+        raise ConfigError(f"model.dtype={cfg.model.dtype!r}; valid: {', '.join(WEIGHT_DTYPES)}")
     if cfg.model.dtype != "float32" and cfg.train.precision.startswith("32"):
         raise ConfigError(f"model.dtype={cfg.model.dtype} needs mixed precision (train.precision=auto or "
                           "bf16-mixed): float32 inputs cannot meet half-precision weights")  # fmt: skip

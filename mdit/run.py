@@ -1,19 +1,14 @@
-"""Runs: `mdit train` and `mdit pretrain-base` end to end, run folders, resuming, and loading a run back.
+"""Runs: `mdit train` and `mdit pretrain-base` end to end (Lightning's Trainer), resuming, loading a run back.
 
-A run folder `runs/<group>/<name>/` holds `config.yaml` (resolved), `checkpoints/last.ckpt`
-(trainable weights, optimizer, step), `samples/step_*.png`, `metrics.json` and the offline W&B
-run. Re-running the same command resumes from `last.ckpt`.
+The run folder's format is in runs.py. Re-running the same command resumes from `last.ckpt`.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import lightning as L
 import torch
@@ -23,29 +18,29 @@ from lightning.pytorch.strategies import ModelParallelStrategy, Strategy
 from omegaconf import DictConfig, OmegaConf
 
 from mdit import atomic
-from mdit.backbone import Backbone, embedded_backbone_dir, load_backbone, new_embedded_backbone, save_backbone
+from mdit.backbone import Backbone, load_backbone, new_embedded_backbone, save_backbone
 from mdit.callbacks import SampleGrid
 from mdit.callbacks.cost import measure_cost
 from mdit.checkpoint_io import AtomicCheckpointIO
-from mdit.conditioning.precomputed import CachedTextConditioner
-from mdit.config import ConfigError, load_config
 from mdit.data.datamodule import FaceDataModule
 from mdit.data.registry import build_datamodule as datamodule
-from mdit.data.registry import embeddings_dir
+from mdit.embeddings.text import CachedTextConditioner
+from mdit.paths import embedded_backbone_dir, embeddings_dir
+from mdit.runs import (
+    LAST_CHECKPOINT,
+    claim_run_folder,
+    is_trained,
+    load_run_config,
+    read_metrics,
+    run_dir,
+    run_name,
+    wandb_run_id,
+    write_training_metrics,
+)
 from mdit.training import MDiTModule
 
-CONFIG_FILE, METRICS_FILE, LAST_CHECKPOINT = "config.yaml", "metrics.json", "checkpoints/last.ckpt"
-EVAL_KEY = "eval"  # metrics.json: `mdit eval` results per mode
 # Frozen text encoders and autoencoders stay in eval mode on purpose (see conditioning/frozen.py).
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
-
-
-def run_name(cfg: DictConfig) -> str:
-    return cfg.name or f"{cfg.model.attention}-s{cfg.seed}"
-
-
-def run_dir(cfg: DictConfig) -> Path:
-    return Path(cfg.output_dir) / cfg.group / run_name(cfg)
 
 
 def with_values(cfg: DictConfig, values: dict) -> DictConfig:
@@ -90,7 +85,7 @@ def fit(
     else); writes the run folder and metrics.json, whose `data_split` records the split used."""
     data = data if data is not None else datamodule(cfg)
     folder = run_dir(cfg)
-    _claim_run_folder(folder, cfg)
+    claim_run_folder(folder, cfg)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -154,19 +149,6 @@ def fit(
     return module
 
 
-def write_training_metrics(folder: Path, metrics: dict) -> Path:
-    """metrics.json's training keys, replaced; the evaluations of this very checkpoint step are kept (a rerun of a
-    finished run), those of another step dropped (they scored other weights)."""
-
-    def update(current: dict) -> dict:
-        kept = {
-            mode: r for mode, r in current.get(EVAL_KEY, {}).items() if r.get("checkpoint_step") == metrics["steps"]
-        }
-        return {**metrics, **({EVAL_KEY: kept} if kept else {})}
-
-    return atomic.update_json(folder / METRICS_FILE, update)
-
-
 def _untrained_run(module: MDiTModule, folder: Path, split: dict | None) -> MDiTModule:
     """A run with nothing to train: an empty checkpoint, so generation and evaluation work as for any run."""
     atomic.write_with(folder / LAST_CHECKPOINT, lambda tmp: torch.save({"state_dict": {}, "global_step": 0}, tmp))
@@ -200,19 +182,6 @@ def train(cfg: DictConfig) -> Path:
     return run_dir(cfg)
 
 
-def load_run_config(folder: str | Path, overrides: Sequence[str] = ()) -> DictConfig:
-    """The config saved in a run folder (with `overrides` on top), once the folder is known to hold a checkpoint."""
-    folder = Path(folder)
-    config = folder / CONFIG_FILE
-    if not config.is_file():
-        raise FileNotFoundError(f"{config} not found: pass a run folder written by `mdit train`")
-    cfg = load_config(config, overrides)
-    checkpoint = folder / LAST_CHECKPOINT
-    if not checkpoint.is_file():
-        raise FileNotFoundError(f"{checkpoint} not found: the run has not saved a checkpoint yet")
-    return cfg
-
-
 def load_run(folder: str | Path, overrides: Sequence[str] = (), for_sampling: bool = False) -> MDiTModule:
     """A trained run back from its folder: its config (`overrides` on top), its backbone, its checkpoint's weights;
     `for_sampling`: made sampling-only (`MDiTModule.for_sampling`: EMA weights, image adapter merged)."""
@@ -229,58 +198,6 @@ def _load_trained(module: MDiTModule, checkpoint: Path) -> MDiTModule:
     module.on_load_checkpoint(state)
     module.load_state_dict(state["state_dict"], strict=False)
     return module
-
-
-def read_metrics(folder: Path) -> dict[str, Any]:
-    """A run folder's metrics.json, or {} when it has none (or a half-written one from an older version)."""
-    try:
-        return json.loads((folder / METRICS_FILE).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-
-
-def is_trained(metrics: Mapping[str, Any]) -> bool:
-    """Training finished: `mdit train` writes metrics.json (with "steps") only at its very end."""
-    return "steps" in metrics
-
-
-def _claim_run_folder(folder: Path, cfg: DictConfig) -> None:
-    """Write the resolved config, or check that a rerun asks for the same one (then it resumes)."""
-    config = folder / CONFIG_FILE
-    text = OmegaConf.to_yaml(cfg)
-    if config.is_file():
-        changed = config_changes(folder, cfg)
-        if changed:
-            raise ConfigError(f"{folder} holds a run with a different config ({', '.join(changed)}); "
-                              "rerun with the same settings to resume, or pick another name=...")  # fmt: skip
-        return
-    atomic.write_text(config, text)
-
-
-# Where the log goes, not what the run is: a run trained offline may be resumed or reached by a W&B agent online;
-# and whether faces are read from the render cache (the same bytes) or rendered.
-NOT_THE_RUN = ("wandb.mode", "data.render_cache_gib")
-
-
-def config_changes(folder: Path, cfg: DictConfig) -> list[str]:
-    """Keys whose values differ between `cfg` and the config saved in `folder` (read through the schema,
-    so keys added to it since the run was saved count as their defaults), `NOT_THE_RUN` aside."""
-    new, old = _flat(cfg), _flat(load_config(folder / CONFIG_FILE))
-    return sorted(k for k in new.keys() | old.keys() if new.get(k) != old.get(k) and k not in NOT_THE_RUN)
-
-
-def _flat(cfg: DictConfig) -> dict:
-    out: dict = {}
-
-    def walk(node: object, prefix: str) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                walk(value, f"{prefix}{key}.")
-        else:
-            out[prefix[:-1]] = node
-
-    walk(OmegaConf.to_container(cfg), "")
-    return out
 
 
 def _strategy(cfg: DictConfig) -> str | Strategy:
@@ -300,11 +217,6 @@ def _precision(cfg: DictConfig) -> str:
         return "16-mixed"
     gpu = torch.cuda.is_available() and cfg.train.accelerator in ("auto", "gpu", "cuda")
     return "bf16-mixed" if gpu or cfg.model.dtype == "bfloat16" else "32-true"
-
-
-def wandb_run_id(cfg: DictConfig) -> str:
-    """The W&B id of a run: training, resuming and `mdit eval` all write into this one W&B run."""
-    return re.sub(r"[^A-Za-z0-9_-]", "-", f"{cfg.group}-{run_name(cfg)}")
 
 
 def _logger(cfg: DictConfig, folder: Path) -> WandbLogger | bool:

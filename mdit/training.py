@@ -19,8 +19,8 @@ from torch.distributed.tensor import DTensor, distribute_tensor
 
 from mdit.backbone import Backbone
 from mdit.conditioning import EMPTY_CAPTION, encode_image, encode_mask, latent_image_ids, unpack_latents
-from mdit.config import EVAL_MODES, lora_settings
-from mdit.model import MDiTTransformer
+from mdit.config import EVAL_MODES
+from mdit.model import build_transformer
 from mdit.sampling import Conditions, euler_sample, flux_sigmas, guided_velocity, mdit_velocity, shift_times
 
 CONDITIONS = EVAL_MODES  # what `generate` conditions on: both, text only, mask only
@@ -55,11 +55,7 @@ class MDiTModule(L.LightningModule):
         self.cfg = cfg
         self.text = backbone.text
         self.autoencoder = backbone.autoencoder
-        lora = None
-        if cfg.model.finetune == "lora":
-            lora = lora_settings(cfg.model.lora)
-        self.model = MDiTTransformer(backbone.transformer, cfg.model.attention, lora, cfg.model.static_modulation,
-                                     cfg.model.reference_t)  # fmt: skip
+        self.model = build_transformer(backbone.transformer, cfg.model)
         if self.model.strategy.static_mask:  # the caption-free static modulation needs the text encoder's ""
             self.model.set_empty_caption(self.text([EMPTY_CAPTION]).pooled)
         self.model.gradient_checkpointing = cfg.train.gradient_checkpointing

@@ -1,7 +1,7 @@
 """PIL-only renderings of samples: mask | generated | ground truth rows with captions, plain tilings, atomic PNGs.
 
 Images are float tensors in [-1, 1] (the diffusion model's range); masks are official CelebAMask-HQ label maps
-drawn in ``mdit.data.labels.PALETTE`` colours, so a figure can be read against the dataset's own colour key.
+drawn in ``mdit.labels.PALETTE`` colours, so a figure can be read against the dataset's own colour key.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from mdit import atomic
-from mdit.data.labels import label_map_to_color
+from mdit.labels import label_map_to_color
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 

@@ -6,9 +6,10 @@ import pytest
 import torch
 from train_helpers import tiny_config
 
-from mdit.backbone import embedded_backbone_dir, load_backbone, new_embedded_backbone, save_backbone
+from mdit.backbone import load_backbone, new_embedded_backbone, save_backbone
 from mdit.conditioning import EmbeddedTextConditioner, PixelSpaceAutoencoder
 from mdit.config import load_config
+from mdit.paths import embedded_backbone_dir
 from mdit.run import backbone_dir
 
 

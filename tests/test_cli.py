@@ -8,7 +8,8 @@ import numpy as np
 from PIL import Image
 
 from mdit.cli import main
-from mdit.data import color_to_label_map, render
+from mdit.data.synthfaces import render
+from mdit.labels import color_to_label_map
 from mdit.model import STRATEGIES
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@ import torch
 
 from mdit.conditioning import PixelSpaceAutoencoder, encode_mask, mask_to_image, pack_latents
 
-# REFERENCE.md's official palette, written out independently of mdit.data.labels.
+# REFERENCE.md's official palette, written out independently of mdit.labels.
 OFFICIAL_PALETTE = [
     (0, 0, 0), (204, 0, 0), (76, 153, 0), (204, 204, 0), (51, 51, 255), (204, 0, 204), (0, 255, 255),
     (255, 204, 204), (102, 51, 0), (255, 0, 0), (102, 204, 0), (255, 255, 0), (0, 0, 153), (0, 0, 204),

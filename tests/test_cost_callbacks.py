@@ -11,7 +11,8 @@ from mdit.backbone import load_backbone
 from mdit.callbacks.cost import COST_KEYS, generation_shape, seconds_per_image, variant_flops
 from mdit.cost.flops import generation_flops
 from mdit.model import MDiTTransformer
-from mdit.run import backbone_dir, fit, run_dir
+from mdit.run import backbone_dir, fit
+from mdit.runs import run_dir
 from mdit.training import MDiTModule
 
 

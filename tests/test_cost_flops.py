@@ -7,8 +7,9 @@ from diffusers.models.attention_dispatch import dispatch_attention_fn
 from model_helpers import GRID, LATENT, TEXT_LEN, tiny_flux
 
 from mdit.cost.flops import GenerationShape, count_flops, generation_flops, paper_convention_macs, sampler_flops
-from mdit.cost.report import PAPER_TABLE4, flops_report, preset
+from mdit.cost.report import flops_report, preset
 from mdit.model import MDiTTransformer
+from mdit.paper import PAPER_TABLE4
 
 SHAPE = GenerationShape(image_tokens=GRID * GRID, text_tokens=TEXT_LEN, latent_features=LATENT, text_dim=32,
                         pooled_dim=32, steps=3)  # fmt: skip

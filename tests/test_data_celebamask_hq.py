@@ -30,18 +30,10 @@ from celeba_tree import (
 from PIL import Image, ImageFile
 
 from mdit.config import load_config
-from mdit.data import celebamask_hq, checks
-from mdit.data.celebamask_hq import (
-    CelebAMaskHQDataset,
-    CorruptImageError,
-    MergedMaskCache,
-    celeba_split,
-    faces_with_parts,
-    merge_parts,
-    scan_images,
-)
+from mdit.data import checks, face_files
+from mdit.data.celebamask_hq import CelebAMaskHQDataset, MergedMaskCache, celeba_split, faces_with_parts, merge_parts
 from mdit.data.checks import MissingFilesError
-from mdit.data.labels import MaskError, flip_label_map
+from mdit.data.face_files import CorruptImageError, scan_images
 from mdit.data.mm_celeba import (
     Captions,
     MMSplit,
@@ -52,8 +44,9 @@ from mdit.data.mm_celeba import (
     read_captions,
 )
 from mdit.data.registry import build_datamodule
+from mdit.labels import MaskError, flip_label_map
 
-LOGGER, MM_LOGGER, CHECKS_LOGGER = "mdit.data.celebamask_hq", "mdit.data.mm_celeba", "mdit.data.checks"
+LOGGER, MM_LOGGER, CHECKS_LOGGER = "mdit.data.face_files", "mdit.data.mm_celeba", "mdit.data.checks"
 
 
 @pytest.fixture
@@ -290,8 +283,8 @@ def test_scan_result_is_cached(tree: CelebaTree, tmp_path: Path, monkeypatch: py
     assert _dataset(tree, mask_cache=cache).ids == [0, 1, 2, 4001]
     assert (cache / "image_scan.json").is_file()
     decoded: list[Path] = []
-    real = celebamask_hq._decodes
-    monkeypatch.setattr(celebamask_hq, "_decodes", lambda path: decoded.append(path) or real(path))
+    real = face_files._decodes
+    monkeypatch.setattr(face_files, "_decodes", lambda path: decoded.append(path) or real(path))
     assert _dataset(tree, mask_cache=cache).ids == [0, 1, 2, 4001] and decoded == []
     Image.new("RGB", (64, 64), (9, 9, 9)).save(tree.image_path(2000))  # repaired: new size and mtime
     assert _dataset(tree, mask_cache=cache).ids == list(tree.ids) and decoded == [tree.image_path(2000)]

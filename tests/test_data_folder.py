@@ -14,11 +14,11 @@ import torch
 from celeba_tree import BAD_CAPTIONS, CLEAN_CAPTIONS, truncate
 from PIL import Image
 
-from mdit.data.celebamask_hq import CorruptImageError
 from mdit.data.checks import MissingFilesError
+from mdit.data.face_files import CorruptImageError
 from mdit.data.folder import FolderDataset, folder_split
-from mdit.data.labels import MaskError, flip_label_map
-from mdit.mask_io import write_mask
+from mdit.labels import MaskError, flip_label_map
+from mdit.masks import write_mask
 
 NAMES = ("a", "b", "c", "d", "e")
 SUFFIXES = {"a": ".jpg", "b": ".png", "c": ".webp", "d": ".jpeg", "e": ".png"}
@@ -189,10 +189,10 @@ def test_two_images_with_one_name(root: Path) -> None:
 def test_corrupt_images(root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     truncate(root / "images" / "e.png")
     truncate(root / "images" / "a.jpg", 0.9)
-    with caplog.at_level(logging.WARNING, logger="mdit.data.celebamask_hq"):
+    with caplog.at_level(logging.WARNING, logger="mdit.data.face_files"):
         dataset = FolderDataset(root, resolution=16, cache_dir=tmp_path / "cache")
     assert dataset.ids == [1, 2, 3]
-    records = [r.getMessage() for r in caplog.records if r.name == "mdit.data.celebamask_hq"]
+    records = [r.getMessage() for r in caplog.records if r.name == "mdit.data.face_files"]
     assert len(records) == 1 and "skipping 2 corrupt image(s) of 5" in records[0]
     assert (tmp_path / "cache" / "image_scan.json").is_file()
     with pytest.raises(CorruptImageError, match=r"a\.jpg.*e\.png"):

@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from mdit.sweep.collect import CONFIG_FILE, METRICS_FILE, metrics_from_summary
-from mdit.sweep.table import build_table
+from mdit.results.collect import CONFIG_FILE, METRICS_FILE, metrics_from_summary
+from mdit.results.table import build_table
 
 
 def record(source: str, **splits: tuple[int, int]) -> dict[str, Any]:

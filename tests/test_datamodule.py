@@ -8,9 +8,11 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from mdit.data.datamodule import EpochSampler, SynthFacesDataModule, SynthFacesDataset, to_sample
-from mdit.data.labels import MaskError, flip_label_map
+from mdit.data.datamodule import EpochSampler, SynthFacesDataModule
+from mdit.data.faces import to_sample
 from mdit.data.synthfaces import render
+from mdit.data.synthfaces.dataset import SynthFacesDataset
+from mdit.labels import MaskError, flip_label_map
 
 SAMPLE_KEYS = {"image", "mask", "caption", "id", "caption_index", "source"}
 

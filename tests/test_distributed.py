@@ -16,7 +16,8 @@ from train_helpers import ROOT, tiny_config, tiny_overrides
 
 from mdit.backbone import load_backbone
 from mdit.data.datamodule import StepSampler
-from mdit.run import LAST_CHECKPOINT, backbone_dir, fit, read_metrics, run_dir
+from mdit.run import backbone_dir, fit
+from mdit.runs import LAST_CHECKPOINT, read_metrics, run_dir
 from mdit.sweep.trial import prepare
 from mdit.training import sample_dropout, step_generator
 

@@ -13,14 +13,15 @@ from train_helpers import tiny_config
 from mdit.backbone import load_backbone
 from mdit.cli import main
 from mdit.config import ConfigError, load_config
-from mdit.data import render
+from mdit.data.synthfaces import render
 from mdit.evaluation import evaluate, sample_seed
 from mdit.evaluation.judges import load_topiq_judge
 from mdit.evaluation.results import merge_into_metrics, update_wandb_summary
 from mdit.judges.training import ensure_judges, judges_dir
 from mdit.judges.weights import MissingWeightsError
 from mdit.metrics.topiq import TOPIQ_WEIGHTS_FILE
-from mdit.run import backbone_dir, fit, load_run, run_dir
+from mdit.run import backbone_dir, fit, load_run
+from mdit.runs import run_dir
 from mdit.training import CONDITIONS, MDiTModule
 
 JUDGES = ["judges.parser_width=8", "judges.parser_steps=2", "judges.batch_size=4", "judges.heldout_size=4",

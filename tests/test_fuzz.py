@@ -45,7 +45,8 @@ from mdit.config import (
     ExperimentConfig,
     load_config,
 )
-from mdit.data.labels import (
+from mdit.data.mm_celeba import clean_caption, read_captions
+from mdit.labels import (
     FLIP_PAIRS,
     NUM_CLASSES,
     PALETTE,
@@ -55,10 +56,8 @@ from mdit.data.labels import (
     remap,
     validate_label_map,
 )
-from mdit.data.mm_celeba import clean_caption, read_captions
-from mdit.mask_io import read_mask, write_mask
-from mdit.model.mdit import STATIC_MODULATIONS
-from mdit.model.strategies import STRATEGIES
+from mdit.masks import read_mask, write_mask
+from mdit.variants import STATIC_MODULATIONS, STRATEGIES
 
 FUZZ = settings(
     deadline=None,
@@ -91,7 +90,7 @@ def _assert_label_map(mask: torch.Tensor) -> None:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Masks: mdit.mask_io.read_mask / write_mask
+# Masks: mdit.masks.read_mask / write_mask
 # ----------------------------------------------------------------------------------------------------------------
 
 sizes = st.tuples(st.integers(1, 9), st.integers(1, 9))

@@ -7,9 +7,10 @@ from train_helpers import tiny_config
 
 from mdit.backbone import load_backbone
 from mdit.cli import main
-from mdit.data import render
-from mdit.mask_io import write_mask
-from mdit.run import backbone_dir, fit, run_dir
+from mdit.data.synthfaces import render
+from mdit.masks import write_mask
+from mdit.run import backbone_dir, fit
+from mdit.runs import run_dir
 
 
 @pytest.fixture(scope="module")

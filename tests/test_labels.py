@@ -1,4 +1,4 @@
-"""Label table, palette, BiSeNet remap, flips and mask validation (mdit.data.labels)."""
+"""Label table, palette, BiSeNet remap, flips and mask validation (mdit.labels)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from mdit.data.labels import (
+from mdit.labels import (
     BISENET_TO_OFFICIAL,
     FLIP_PAIRS,
     LABELS,

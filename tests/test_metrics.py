@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from mdit.data.labels import MaskError
+from mdit.labels import MaskError
 from mdit.metrics.mask_accuracy import MaskAccuracy
 
 MASKS = torch.randint(0, 19, (3, 8, 8), generator=torch.Generator().manual_seed(0))

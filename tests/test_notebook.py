@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from test_sweep_table import write_run, write_sweep
+from test_results_table import write_run, write_sweep
 
-from mdit.sweep.history import local_history, records
+from mdit.results.history import local_history, records
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "compare_runs.ipynb"
 

@@ -14,7 +14,7 @@ from mdit.conditioning import (
     latent_image_ids,
     unpack_latents,
 )
-from mdit.data import SynthFacesDataset, caption_vocabulary
+from mdit.data.synthfaces import SynthFacesDataset, caption_vocabulary
 from mdit.model import STRATEGIES, MDiTTransformer
 from mdit.sampling import Conditions, euler_sample, flux_sigmas, mdit_velocity
 

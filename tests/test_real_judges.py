@@ -5,7 +5,6 @@ import torch
 from facexlib.parsing.bisenet import BiSeNet
 from offline_helpers import forbid_network
 
-from mdit.data.labels import LABELS
 from mdit.judges.bisenet import (
     BISENET_TO_OFFICIAL,
     BISENET_WEIGHTS_FILE,
@@ -15,6 +14,7 @@ from mdit.judges.bisenet import (
 )
 from mdit.judges.clip import load_clip_judge
 from mdit.judges.weights import MissingWeightsError, require_file
+from mdit.labels import LABELS
 
 # face-parsing.PyTorch's class order (index = BiSeNet id), as its README and facexlib's users list it.
 BISENET_NAMES = ("background", "skin", "l_brow", "r_brow", "l_eye", "r_eye", "eye_g", "l_ear", "r_ear", "ear_r",

@@ -15,19 +15,21 @@ from PIL import Image
 from train_helpers import ROOT
 from transformers import CLIPTextModel, T5EncoderModel
 
-from mdit import cache_embeddings as cache_embeddings_module
 from mdit import run as run_module
 from mdit.backbone import load_backbone
-from mdit.cache_embeddings import cache_embeddings
 from mdit.cli import main
 from mdit.conditioning import FluxAutoencoder, FluxTextConditioner, encode_image, encode_mask
-from mdit.conditioning.precomputed import MANIFEST, CachedTextConditioner, latents_path
 from mdit.config import ConfigError, load_config
-from mdit.data.cached import CachedLatentsDataset
-from mdit.data.celebamask_hq import CorruptImageError
+from mdit.data.face_files import CorruptImageError
 from mdit.data.registry import build_datamodule, build_splits, embeddings_dir
+from mdit.embeddings import build as cache_embeddings_module
+from mdit.embeddings.build import cache_embeddings
+from mdit.embeddings.latents import CachedLatentsDataset
+from mdit.embeddings.store import MANIFEST, latents_path
+from mdit.embeddings.text import CachedTextConditioner
 from mdit.evaluation.judges import load_judges
-from mdit.run import load_run, read_metrics, train
+from mdit.run import load_run, train
+from mdit.runs import read_metrics
 
 CONFIG = ROOT / "experiments" / "mm_celeba_flux.yaml"
 

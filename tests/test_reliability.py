@@ -21,10 +21,12 @@ from train_helpers import ROOT, tiny_config, tiny_overrides
 from mdit import atomic
 from mdit.backbone import load_backbone
 from mdit.checkpoint_io import AtomicCheckpointIO
-from mdit.data.datamodule import FaceDataModule, SynthFacesDataset
+from mdit.data.datamodule import FaceDataModule
+from mdit.data.synthfaces.dataset import SynthFacesDataset
 from mdit.judges import training as judge_training
 from mdit.judges.training import ensure_judges
-from mdit.run import LAST_CHECKPOINT, backbone_dir, fit, read_metrics, run_dir
+from mdit.run import backbone_dir, fit
+from mdit.runs import LAST_CHECKPOINT, read_metrics, run_dir
 from mdit.sweep.state import STATE_FILE
 
 SYNTHFACES = str(ROOT / "experiments" / "synthfaces.yaml")

@@ -15,11 +15,11 @@ from torch.utils.data import DataLoader
 from train_helpers import tiny_config
 
 from mdit.config import ConfigError, load_config
-from mdit.data import datamodule as datamodule_module
-from mdit.data.datamodule import SynthFacesDataset, synthfaces_splits
 from mdit.data.registry import build_splits
-from mdit.data.render_cache import CAPTION_BYTES, RenderCache, slot_bytes
+from mdit.data.synthfaces import dataset as dataset_module
 from mdit.data.synthfaces import render
+from mdit.data.synthfaces.dataset import SynthFacesDataset, synthfaces_splits
+from mdit.data.synthfaces.render_cache import CAPTION_BYTES, RenderCache, slot_bytes
 
 
 def _same(a: dict, b: dict) -> bool:
@@ -32,7 +32,7 @@ def _no_rendering(monkeypatch) -> None:
     def refuse(seed: int):
         raise AssertionError(f"face {seed} was rendered, not read from the cache")
 
-    monkeypatch.setattr(datamodule_module.SynthFaces, "render", lambda self, seed: refuse(seed))
+    monkeypatch.setattr(dataset_module.SynthFaces, "render", lambda self, seed: refuse(seed))
 
 
 def test_cached_faces_are_the_rendered_ones_and_are_not_rendered_again(tmp_path, monkeypatch):
@@ -80,7 +80,7 @@ def test_a_full_disk_keeps_rendering_and_reading_what_is_cached(tmp_path, monkey
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "pwrite", full)
-    with caplog.at_level(logging.WARNING, logger="mdit.data.render_cache"):
+    with caplog.at_level(logging.WARNING, logger="mdit.data.synthfaces.render_cache"):
         later = [dataset[i] for i in range(3, 6)]
     assert all(_same(s, SynthFacesDataset(0, 6, resolution=32)[i]) for i, s in enumerate(first + later))
     assert [r.getMessage() for r in caplog.records] == [
@@ -107,7 +107,7 @@ def test_a_read_only_cache_is_read_and_a_missing_one_rendered(tmp_path, monkeypa
     assert not reader.cache.writable and reader.cache.readable
     elsewhere = SynthFacesDataset(0, 4, resolution=32, cache_dir=tmp_path / "nothing-here")
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="mdit.data.render_cache"):
+    with caplog.at_level(logging.WARNING, logger="mdit.data.synthfaces.render_cache"):
         assert all(_same(elsewhere[i], e) for i, e in enumerate(expected))
     assert not elsewhere.cache.readable and len(caplog.records) == 1
 

@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from mdit import atomic
 from mdit.callbacks.cost import COST_KEYS
 from mdit.cli import main, parse_args
-from mdit.run import CONFIG_FILE, LAST_CHECKPOINT, METRICS_FILE, run_dir
+from mdit.runs import CONFIG_FILE, LAST_CHECKPOINT, METRICS_FILE, run_dir
 from mdit.sweep.local import SweepError, run_local, subprocess_runner
 from mdit.sweep.spec import load_sweep, with_launch
 from mdit.sweep.state import STATE_FILE

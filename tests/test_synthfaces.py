@@ -10,16 +10,16 @@ import sys
 import numpy as np
 import pytest
 
-from mdit.data.attributes import (
+from mdit.data.synthfaces import SynthFaces, draw, render, sample
+from mdit.data.synthfaces.attributes import (
     BACKGROUND_COLOURS,
     CLOTHES_COLOURS,
     HAIR_COLOURS,
     LIP_COLOURS,
     SKIN_TONES,
 )
-from mdit.data.captions import CAPTIONS_PER_FACE, GARMENTS, caption_vocabulary, caption_words
-from mdit.data.labels import NUM_CLASSES
-from mdit.data.synthfaces import SynthFaces, draw, render, sample
+from mdit.data.synthfaces.captions import CAPTIONS_PER_FACE, GARMENTS, caption_vocabulary, caption_words
+from mdit.labels import NUM_CLASSES
 
 DIGEST_SCRIPT = """
 import hashlib, sys
@@ -53,7 +53,7 @@ PINNED_OUTPUT = "85f1a65b62d48c07bfd0cfeda43f6099cf02c7956ab4769411093d2ae74f6df
 def test_the_renderer_output_is_pinned() -> None:
     """Every result, backbone, judge and render cache was made from these bytes: a change to the renderer that
     moves them (even a faster draw that consumes the random streams differently) must be deliberate."""
-    from mdit.data.datamodule import SynthFacesDataset
+    from mdit.data.synthfaces.dataset import SynthFacesDataset
 
     hashed = hashlib.sha256()
     for resolution, seeds in ((32, range(400)), (64, range(50)), (97, range(10)), (512, range(8))):

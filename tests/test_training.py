@@ -9,18 +9,10 @@ from torch.utils.data import default_collate
 from train_helpers import tiny_config
 
 from mdit.backbone import load_backbone
-from mdit.data import SynthFacesDataset
+from mdit.data.synthfaces import SynthFacesDataset
 from mdit.model import STRATEGIES
-from mdit.run import (
-    LAST_CHECKPOINT,
-    backbone_dir,
-    config_changes,
-    fit,
-    load_run,
-    read_metrics,
-    run_dir,
-    write_training_metrics,
-)
+from mdit.run import backbone_dir, fit, load_run
+from mdit.runs import LAST_CHECKPOINT, config_changes, read_metrics, run_dir, write_training_metrics
 from mdit.training import MDiTModule, sample_dropout, step_generator
 
 VARIANTS = [name for name in STRATEGIES if name != "none"]

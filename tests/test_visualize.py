@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mdit.data.labels import NUM_CLASSES, PALETTE
+from mdit.labels import NUM_CLASSES, PALETTE
 from mdit.visualize import GAP, MARGIN, image_grid, sample_grid, save_png, to_uint8
 
 

@@ -15,9 +15,8 @@ import torch
 from diffusers import FluxTransformer2DModel
 
 from mdit.conditioning import EMPTY_CAPTION
-from mdit.config import lora_settings
 from mdit.cost.flops import TERA, GenerationShape, generation_flops, paper_convention_macs
-from mdit.model import MDiTTransformer
+from mdit.model import MDiTTransformer, build_transformer
 from mdit.training import MDiTModule
 
 # What `measure_cost` returns: into metrics.json, and as cost/<key> into the W&B summary.
@@ -41,14 +40,9 @@ def variant_flops(module: MDiTModule, steps: int) -> dict[str, float]:
     config = dict(module.model.base.config)
     channels = module.model.latent_channels  # concat widened the live base; the copies start unwidened
     config.update(in_channels=channels, out_channels=config.get("out_channels") or channels)
-    cfg = module.cfg.model
-    lora = None
-    if cfg.finetune == "lora":
-        lora = lora_settings(cfg.lora)
     shape = generation_shape(module, steps)
     with torch.device("meta"):
-        variant = MDiTTransformer(FluxTransformer2DModel.from_config(config), cfg.attention, lora,
-                                  cfg.static_modulation, cfg.reference_t)  # fmt: skip
+        variant = build_transformer(FluxTransformer2DModel.from_config(config), module.cfg.model)
         baseline = MDiTTransformer(FluxTransformer2DModel.from_config(config), "none", None)
         variant.set_empty_caption(torch.zeros(shape.pooled_dim))  # weightless: any value counts the same
     counted, none = generation_flops(variant, shape), generation_flops(baseline, shape)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from mdit.data.labels import NUM_CLASSES, PALETTE, MaskError
+from mdit.labels import NUM_CLASSES, PALETTE, MaskError
 
 from .autoencoders import Autoencoder
 from .packing import pack_latents

@@ -17,7 +17,6 @@ from mdit.cost.flops import TERA, GenerationShape, generation_flops, paper_conve
 from mdit.model import STRATEGIES, MDiTTransformer
 
 PRESETS = ("flux-dev", "embedded")
-PAPER_TABLE4 = {"holistic": 185.79, "improved_decoupled": 9.95}  # FLUX.1-dev, 512 px, 28 steps, 512 text tokens
 
 
 def preset(name: str, resolution: int, text_tokens: int, steps: int,

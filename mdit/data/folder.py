@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mdit.mask_io import read_mask
+from mdit.masks import read_mask
 
-from .celebamask_hq import FaceFilesDataset, load_rgb
 from .checks import Problems, listing
+from .face_files import FaceFilesDataset, load_rgb
 from .mm_celeba import Captions
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")

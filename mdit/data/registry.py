@@ -6,54 +6,23 @@ Every source gives the same sample format (see datamodule.py) through the same F
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 from omegaconf import DictConfig
 
-from .cached import CachedLatentsDataset
-from .datamodule import FaceDataModule, FaceDataset, synthfaces_splits
+from mdit.embeddings.latents import CachedLatentsDataset
+from mdit.paths import data_cache_dir, embeddings_dir, render_cache_dir
+
+from .celebamask_hq import MAPPING_FILE, CelebAMaskHQDataset, celeba_split
+from .datamodule import FaceDataModule
+from .faces import FaceDataset
+from .folder import FolderDataset, folder_split
+from .mm_celeba import Captions, caption_folder, mm_celeba_ids
+from .synthfaces import synthfaces_splits
 
 Splits = tuple[FaceDataset, FaceDataset, FaceDataset]
 Chosen = tuple[Splits, str]  # the splits and how they were chosen (split_record's "source")
-
-
-def _digest(values: dict) -> str:
-    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:10]
-
-
-def data_cache_dir(cfg: DictConfig) -> Path:
-    """Merged masks, the image scan and embeddings of a real dataset, SynthFaces' render cache: data.cache_dir,
-    else one folder per data source under the cache root ($MDIT_CACHE or ~/.cache/mdit)."""
-    if cfg.data.cache_dir:
-        return Path(cfg.data.cache_dir).expanduser()
-    from mdit.backbone import cache_root  # noqa: PLC0415 (imports diffusers, which building splits does not need)
-
-    source = {"name": cfg.data.name, "root": _resolved(cfg.data.root)}
-    return cache_root(cfg) / "data" / f"{cfg.data.name}-{_digest(source)}"
-
-
-def embeddings_dir(cfg: DictConfig) -> Path:
-    """The `mdit cache-embeddings` folder of a config: one per backbone, dtype, text length, resolution, mirroring
-    and caption source. Not per split or size: its files are per face and per caption, so one cache serves every
-    selection of faces it holds (its manifest says which; the reader checks)."""
-    recipe = {
-        "pretrained": _resolved(cfg.model.pretrained), "dtype": cfg.model.dtype,
-        "text_max_length": cfg.model.text_max_length, "resolution": cfg.data.resolution,
-        "flips": cfg.data.flip_p > 0, "captions": _resolved(cfg.data.captions),
-    }  # fmt: skip
-    return data_cache_dir(cfg) / f"embeddings-{_digest(recipe)}"
-
-
-def _resolved(path: str | None) -> str | None:
-    return str(Path(path).expanduser().resolve()) if path else None
-
-
-def render_cache_dir(cfg: DictConfig) -> Path | None:
-    """Where SynthFaces keeps the faces it rendered (mdit/data/render_cache.py); None with data.render_cache_gib=0."""
-    return data_cache_dir(cfg) if cfg.data.render_cache_gib > 0 else None
 
 
 def _synthfaces(cfg: DictConfig) -> Chosen:
@@ -67,8 +36,6 @@ def _celebamask_hq(cfg: DictConfig) -> Chosen:
     """CelebAMask-HQ faces with MM-CelebA-HQ captions. mm_celeba: MM-CelebA-HQ's train/test split as data.split_source
     chooses it, val = the last val_size train ids; celeba: CelebA's own train/val/test partition. Each split capped at
     its data.*_size; every face's files checked when its split is built (data.on_missing, data.on_corrupt)."""
-    from .celebamask_hq import MAPPING_FILE, CelebAMaskHQDataset, celeba_split  # noqa: PLC0415
-    from .mm_celeba import Captions, caption_folder, mm_celeba_ids  # noqa: PLC0415
 
     d = cfg.data
     root = Path(d.root).expanduser()
@@ -92,7 +59,6 @@ def _celebamask_hq(cfg: DictConfig) -> Chosen:
 
 def _folder(cfg: DictConfig) -> Chosen:
     """A face folder (MM-FFHQ / MM-FairFace style): splits/ files, or the sorted names' last test_size / val_size."""
-    from .folder import FolderDataset, folder_split  # noqa: PLC0415
 
     d = cfg.data
     root = Path(d.root).expanduser()

@@ -23,7 +23,8 @@ from mdit.evaluation.samples import batches, eval_split, sample_seed
 from mdit.metrics.clip_score import ClipTScore
 from mdit.metrics.mask_accuracy import MaskAccuracy
 from mdit.metrics.topiq import TopiqScore
-from mdit.run import LAST_CHECKPOINT, eval_device, load_run, load_run_config
+from mdit.run import eval_device, load_run
+from mdit.runs import LAST_CHECKPOINT, load_run_config
 from mdit.training import MDiTModule
 from mdit.visualize import sample_grid, save_png
 

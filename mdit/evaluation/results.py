@@ -8,7 +8,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from mdit import atomic
-from mdit.run import EVAL_KEY, METRICS_FILE, run_name, wandb_run_id
+from mdit.runs import EVAL_KEY, METRICS_FILE, run_name, wandb_run_id
 
 METRICS = (("mask_accuracy", "mask accuracy (%)"), ("clip_t", "CLIP-T"), ("topiq", "TOPIQ"),
            ("frechet", "Fréchet distance"))  # fmt: skip

@@ -1,7 +1,7 @@
 """The real face parser: facexlib's BiSeNet (CelebAMask-HQ) from a local file, its ids remapped to the official order.
 
 BiSeNet numbers the 19 classes in its own order (face-parsing.PyTorch's); mask accuracy compares against
-masks in the official CelebAMask-HQ order (mdit.data.labels), so every prediction goes through the table.
+masks in the official CelebAMask-HQ order (mdit.labels), so every prediction goes through the table.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from facexlib.parsing.bisenet import BiSeNet
 
-from mdit.data.labels import BISENET_TO_OFFICIAL, NUM_CLASSES  # the table lives with the label order
 from mdit.judges.weights import require_file
+from mdit.labels import BISENET_TO_OFFICIAL, NUM_CLASSES  # the table lives with the label order
 
 __all__ = ["BISENET_TO_OFFICIAL", "BISENET_WEIGHTS_FILE", "BiSeNetParser", "load_bisenet_parser", "remap_bisenet"]
 

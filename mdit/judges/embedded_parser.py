@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mdit.data.labels import NUM_CLASSES
+from mdit.labels import NUM_CLASSES
 
 
 def _conv(cin: int, cout: int) -> nn.Sequential:

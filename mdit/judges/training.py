@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 from collections.abc import Callable, Iterable
@@ -16,30 +15,14 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
 
 from mdit import atomic
-from mdit.backbone import cache_root
-from mdit.data import SynthFacesDataset
-from mdit.data.datamodule import render_cache_within
-from mdit.data.registry import render_cache_dir
+from mdit.data.synthfaces.dataset import SynthFacesDataset, render_cache_within
 from mdit.judges.clip import WEIGHTS_FILE, ClipJudge, load_clip_judge, new_local_clip, tiny_clip_config
 from mdit.judges.embedded_parser import EmbeddedParser
+from mdit.paths import judges_dir, render_cache_dir
 
 JUDGE_HELDOUT_START = 3_000_000  # renders no training, validation or test split uses
 PARSER_FILE, PARSER_CARD = "parser.safetensors", "parser.json"
 CLIP_DIR, CLIP_CARD = "clip", "clip_card.json"
-
-
-# The `judges` settings that change what the embedded judges are; local judge paths and the run's seed do not.
-RECIPE_KEYS = ("parser_width", "parser_steps", "parser_lr", "batch_size", "clip_width", "clip_steps", "clip_lr",
-               "clip_batch_size", "heldout_size")  # fmt: skip
-
-
-def judges_dir(cfg: DictConfig) -> Path:
-    """The cache folder of this config's embedded judges, keyed by resolution, recipe, `judges.seed` and the
-    training split's size (they train on it): every run is scored by the same judges, whatever its own seed."""
-    recipe = {"resolution": cfg.data.resolution, "judges": {k: cfg.judges[k] for k in RECIPE_KEYS},
-              "seed": cfg.judges.seed, "train_size": cfg.data.train_size}  # fmt: skip
-    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
-    return cache_root(cfg) / f"judges-{cfg.data.resolution}px-{digest}"
 
 
 def training_faces(cfg: DictConfig, flip_p: float = 0.0) -> SynthFacesDataset:

@@ -9,7 +9,7 @@ from torchmetrics import Metric
 from torchmetrics.classification import MulticlassAccuracy
 
 from mdit.conditioning.mask import validate_label_maps
-from mdit.data.labels import NUM_CLASSES
+from mdit.labels import NUM_CLASSES
 
 Parser = Callable[[torch.Tensor], torch.Tensor]  # images [B, 3, H, W] in [-1, 1] -> label maps [B, H, W]
 

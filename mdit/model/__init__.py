@@ -2,8 +2,9 @@
 
 from mdit.model.adapters import IMAGE_ADAPTER, MASK_ADAPTER, LoraSettings
 from mdit.model.cache import StaticKVCache
+from mdit.model.factory import build_transformer, lora_settings
 from mdit.model.mdit import MDiTTransformer
-from mdit.model.strategies import STRATEGIES, AttentionStrategy, UnknownStrategyError, get_strategy
+from mdit.variants import STRATEGIES, AttentionStrategy, UnknownStrategyError, get_strategy
 
 __all__ = [
     "IMAGE_ADAPTER",
@@ -14,5 +15,7 @@ __all__ = [
     "MDiTTransformer",
     "StaticKVCache",
     "UnknownStrategyError",
+    "build_transformer",
     "get_strategy",
+    "lora_settings",
 ]

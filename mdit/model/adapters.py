@@ -19,18 +19,10 @@ import torch.nn as nn
 from peft import LoraConfig, inject_adapter_in_model
 from peft.tuners.lora import LoraLayer
 
+from mdit.variants import IMAGE_STREAM_TARGETS
+
 MASK_ADAPTER = "mask"
 IMAGE_ADAPTER = "image"
-
-# The image-side modules of FLUX's blocks: the weights the mask stream inherits.
-IMAGE_STREAM_TARGETS: tuple[str, ...] = (
-    r"transformer_blocks\.\d+\.attn\.(to_q|to_k|to_v|to_out\.0)",
-    r"transformer_blocks\.\d+\.ff\.net\.(0\.proj|2)",
-    r"transformer_blocks\.\d+\.norm1\.linear",
-    r"single_transformer_blocks\.\d+\.attn\.(to_q|to_k|to_v)",
-    r"single_transformer_blocks\.\d+\.(proj_mlp|proj_out|norm\.linear)",
-)
-
 
 @dataclass(frozen=True)
 class LoraSettings:

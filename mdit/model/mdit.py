@@ -24,12 +24,9 @@ from mdit.conditioning.visual_embedder import VisualEmbedder
 from mdit.model.adapters import IMAGE_ADAPTER, MASK_ADAPTER, LoraSettings, active_adapters, inject_lora, lora_layers
 from mdit.model.blocks import KV, Stream, double_block, single_block
 from mdit.model.cache import StaticKVCache
-from mdit.model.strategies import AttentionStrategy, get_strategy
 from mdit.model.widening import widen_x_embedder
+from mdit.variants import STATIC_MODULATIONS, AttentionStrategy, get_strategy
 
-# Timestep-free modulation of the static streams: name -> whether the sample's caption enters it. `reference_t`, the
-# default of both decoupled variants, is caption-free, so the hard variant's static path never sees the text.
-STATIC_MODULATIONS = {"reference_t": False, "reference_t_caption": True, "pooled_text": True}
 DEFAULT_LORA = LoraSettings()
 
 BlockRun = Callable[..., tuple[list[torch.Tensor], list[KV]]]  # (streams, extra_kv, layers, n_queries)

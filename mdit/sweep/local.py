@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mdit.config import ConfigError, load_config
-from mdit.run import LAST_CHECKPOINT, run_dir
+from mdit.runs import LAST_CHECKPOINT, run_dir
 from mdit.sweep.engine import grid_points, in_sweep, next_params, run_count
 from mdit.sweep.params import format_args, plan_trial
 from mdit.sweep.spec import ARGS_MACRO, LIMITED, SweepSpec

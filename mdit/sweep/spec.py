@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from mdit.config import ConfigError, load_config
+from mdit.sweep.params import ALIASES, EVAL_MODE
 
 ENTRY = ("${env}", "${interpreter}", "-m", "mdit.cli", "sweep-run")
 ARGS_MACRO = "${args_no_hyphens}"
@@ -104,7 +105,6 @@ def _check_command(config: dict) -> list[str]:
 
 
 def _check_parameters(config: dict, stem: str) -> list[str]:
-    from mdit.sweep.params import ALIASES, EVAL_MODE
 
     parameters = config["parameters"]
     problems = []

@@ -15,7 +15,7 @@ from typing import Any
 
 from mdit import atomic
 from mdit.callbacks.cost import COST_KEYS
-from mdit.run import EVAL_KEY, is_trained, read_metrics
+from mdit.runs import EVAL_KEY, is_trained, read_metrics
 
 STATE_FILE = "sweep_state.json"
 # The names metrics.json's training keys have in the run's W&B summary: Lightning's logged losses, and the

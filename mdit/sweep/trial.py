@@ -18,7 +18,10 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig
 
 from mdit.config import ConfigError, load_config
-from mdit.run import config_changes, run_dir, run_name
+from mdit.evaluation import evaluate
+from mdit.judges.training import ensure_judges
+from mdit.run import backbone_dir, train
+from mdit.runs import config_changes, run_dir, run_name
 from mdit.sweep.params import Trial, parse_args, plan_trial
 from mdit.sweep.state import is_trained, missing_modes, read_metrics, summary
 
@@ -42,8 +45,6 @@ def trial_config(config_files: Sequence[str], fixed: Sequence[str], args: Sequen
 
 def run_trial(config_files: Sequence[str], fixed: Sequence[str], args: Sequence[str], log: Log = print) -> Path:
     """Train (or resume, or skip when trained) and evaluate each missing mode; returns the run folder."""
-    from mdit.evaluation import evaluate
-    from mdit.run import train
 
     trial, cfg = trial_config(config_files, fixed, args)
     folder = run_dir(cfg)
@@ -73,8 +74,6 @@ def run_trial(config_files: Sequence[str], fixed: Sequence[str], args: Sequence[
 
 def prepare(config_files: Sequence[str], fixed: Sequence[str] = (), log: Log = print) -> None:
     """Build what every run of this config shares, once, before any run: the embedded backbone and judges."""
-    from mdit.judges.training import ensure_judges
-    from mdit.run import backbone_dir
 
     cfg = load_config(config_files, fixed)
     log(f"backbone: {backbone_dir(cfg)}")

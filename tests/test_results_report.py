@@ -9,8 +9,8 @@ import pytest
 
 from mdit.callbacks.cost import COST_KEYS
 from mdit.cli import main
-from mdit.sweep import report as sweep_report
-from mdit.sweep.report import build_report, describe, panels_of, sweep_modes, varied_key
+from mdit.results import report as sweep_report
+from mdit.results.report import build_report, describe, panels_of, sweep_modes, varied_key
 from mdit.sweep.spec import load_sweep
 from mdit.sweep.state import RENAMED, summary
 

@@ -12,8 +12,9 @@ import math
 
 import numpy as np
 
+from mdit.labels import NUM_CLASSES
+
 from .attributes import ColourAttributes
-from .labels import NUM_CLASSES
 from .layout import Material
 
 EYE_WHITE = (236, 232, 225)

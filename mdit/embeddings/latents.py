@@ -1,4 +1,5 @@
-"""Training faces as cached latents (`mdit cache-embeddings`): the same captions and flips, no image decoding.
+"""Training faces as cached latents (`mdit cache-embeddings`): the same captions and flips, no image decoding;
+and how the cache's latent files are written.
 
 A sample is {"latent", "mask_latent" (packed, [N, C]), "caption", "id", "caption_index", "source"}: the
 training step reads the latents instead of encoding "image" and "mask", and looks the caption up in the
@@ -10,12 +11,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from safetensors.torch import load_file
 from torch.utils.data import Dataset
 
-from mdit.conditioning.precomputed import latents_path, read_manifest
+from mdit.conditioning.mask import encode_image, encode_mask
+from mdit.data.faces import FaceDataset, Index, to_sample
+from mdit.labels import flip_label_map
 
-from .datamodule import FaceDataset, Index
+from .store import latents_path, read_manifest, save_tensors
 
 
 class CachedLatentsDataset(Dataset):
@@ -58,3 +62,28 @@ class CachedLatentsDataset(Dataset):
             "caption_index": caption_index,
             "source": self.dataset.source,
         }
+
+
+@torch.no_grad()
+def cache_latents(
+    folder: Path, dataset: FaceDataset, autoencoder, batch_size: int = 8, device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> int:  # fmt: skip
+    """Encode every face of `dataset` (a mdit.data FaceDataset) not cached yet: packed image and mask latents,
+    and the mirrored ones when the dataset flips, stored in `dtype`. Returns how many faces were written."""
+    todo = [i for i in range(len(dataset)) if not latents_path(folder, dataset.sample_id(i)).is_file()]
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start : start + batch_size]
+        views = {"": [dataset.load(i) for i in chunk]}
+        if dataset.flip_p > 0:
+            views["_flipped"] = [(image[:, ::-1], flip_label_map(mask)) for image, mask in views[""]]
+        encoded = {}
+        for suffix, faces in views.items():
+            samples = [to_sample(image, mask, "", 0, 0, dataset.source) for image, mask in faces]
+            images = torch.stack([s["image"] for s in samples]).to(device)
+            masks = torch.stack([s["mask"] for s in samples]).to(device)
+            encoded["image" + suffix] = encode_image(images, autoencoder).to(dtype)
+            encoded["mask" + suffix] = encode_mask(masks, autoencoder).to(dtype)
+        for row, index in enumerate(chunk):
+            save_tensors(latents_path(folder, dataset.sample_id(index)), {k: v[row] for k, v in encoded.items()})
+    return len(todo)

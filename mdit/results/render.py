@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from mdit import atomic
-from mdit.sweep.columns import MEASURED
-from mdit.sweep.layout import FLUX_GROUP, OURS, Cell, Section, Table
-from mdit.sweep.paper import PAPER_LABEL, paper_numbers
+from mdit.results.columns import MEASURED
+from mdit.results.layout import FLUX_GROUP, OURS, Cell, Section, Table
+from mdit.paper import PAPER_LABEL, paper_numbers
 
 SUPERSCRIPT = str.maketrans("0123456789,", "⁰¹²³⁴⁵⁶⁷⁸⁹'")
 PAPER_KEYS = ("mask_accuracy", "clip_t", "topiq", "delta_tflops")

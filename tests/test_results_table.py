@@ -13,8 +13,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from mdit.sweep import table as table_module
-from mdit.sweep.collect import (
+from mdit.results import table as table_module
+from mdit.results.collect import (
     CONFIG_FILE,
     METRICS_FILE,
     collect_local,
@@ -22,8 +22,8 @@ from mdit.sweep.collect import (
     sweep_constants,
     sweep_parameters,
 )
-from mdit.sweep.flux_scale import FluxDevCosts
-from mdit.sweep.table import build_table
+from mdit.results.flux_scale import FluxDevCosts
+from mdit.results.table import build_table
 
 TOPIQ_REASON = "judges.topiq_home is not set: put cfanet_nr_koniq_res50-9a73138b.pth in <TORCH_HOME>/hub/pyiqa/"
 FAKE_FLUX = FluxDevCosts({"none": {"delta_tflops": 0.0, "delta_paper": 0.0},
@@ -121,16 +121,10 @@ def test_sweep_file_parameters(tmp_path: Path) -> None:
     assert sweep_constants(path) == {"eval.mode": "text", "data.resolution": 32}
 
 
-def test_run_files_are_the_trainers() -> None:
-    from mdit import run
-
-    assert (CONFIG_FILE, METRICS_FILE) == (run.CONFIG_FILE, run.METRICS_FILE)
-
-
 def test_flux_dev_costs_come_from_the_flops_report(monkeypatch: pytest.MonkeyPatch) -> None:
     """`mdit flops` at the paper's Table 4 setting, counted once per process; `none` adds nothing."""
     from mdit.cost import report
-    from mdit.sweep import flux_scale
+    from mdit.results import flux_scale
 
     calls = []
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mdit.config import EvalConfig
-from mdit.sweep.collect import DATA_SPLIT, Run, config_value
-from mdit.sweep.columns import MEASURED, Value
+from mdit.results.collect import DATA_SPLIT, Run, config_value
+from mdit.results.columns import MEASURED, Value
 
 ATTENTION_KEY, MODE_KEY, DEFAULT_MODE = "model.attention", "eval.mode", EvalConfig().mode
 SPLIT_KEY, UNRECORDED = DATA_SPLIT, "?"  # the row parameter of the split, when the runs used several

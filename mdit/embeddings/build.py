@@ -1,5 +1,5 @@
 """`mdit cache-embeddings`: the text embeddings of every split's captions and the VAE latents of the training
-faces, written once (resumably) so that `data.embeddings=true` trains without the text encoders."""
+faces, written once (resumably) so that `data.embeddings=true` trains without the text encoders (store.py)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from safetensors.torch import load_file
 
 from mdit.backbone import load_conditioners
 from mdit.conditioning.local import resolve_dtype
-from mdit.conditioning.precomputed import cache_latents, cache_text, latents_path, text_dims, write_manifest
 from mdit.data.registry import build_splits, embeddings_dir
+from mdit.embeddings.latents import cache_latents
+from mdit.embeddings.store import latents_path, text_dims, write_manifest
+from mdit.embeddings.text import cache_text
 from mdit.run import backbone_dir, eval_device
 
 
 def cache_embeddings(cfg: DictConfig, batch_size: int = 16) -> dict[str, Any]:
-    """Fill the embedding cache of `cfg` (see mdit.conditioning.precomputed); returns what it holds."""
+    """Fill the embedding cache of `cfg` (see store.py); returns what it holds."""
     folder = embeddings_dir(cfg)
     train, *evaluated = build_splits(cfg)
     text, autoencoder = load_conditioners(backbone_dir(cfg), cfg.model.dtype, cfg.model.text_max_length or None)

@@ -1,4 +1,4 @@
-"""Reading and writing label maps as PNG (mdit.mask_io): both encodings, P images, and the error messages."""
+"""Reading and writing label maps as PNG (mdit.masks): both encodings, P images, and the error messages."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from mdit.data.labels import NUM_CLASSES, PALETTE, MaskError
-from mdit.mask_io import read_mask, write_mask
+from mdit.labels import NUM_CLASSES, PALETTE, MaskError
+from mdit.masks import read_mask, write_mask
 
 
 def _label_map(height: int = 16, width: int = 16, seed: int = 0) -> np.ndarray:

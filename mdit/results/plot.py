@@ -12,9 +12,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from mdit import atomic
-from mdit.sweep.layout import Table
-from mdit.sweep.paper import PAPER_LABEL, paper_numbers
-from mdit.sweep.rows import Row
+from mdit.results.layout import Table
+from mdit.paper import PAPER_LABEL, paper_numbers
+from mdit.results.rows import Row
 
 OURS_COLOR, PAPER_COLOR, FLUX_COLORS = "#1f77b4", "#bbbbbb", ("#ff7f0e", "#2ca02c")
 

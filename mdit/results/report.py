@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mdit.config import EvalConfig
-from mdit.sweep.columns import COST, COSTS, EVAL, QUALITY
+from mdit.results.columns import COST, COSTS, EVAL, QUALITY
 from mdit.sweep.spec import SweepSpec, load_sweep
+from mdit.sweep.params import ALIASES, EVAL_MODE
 
 if TYPE_CHECKING:
     import wandb_workspaces.reports.v2 as wr
@@ -57,7 +58,6 @@ def cost_key(key: str) -> str:
 
 def sweep_modes(spec: SweepSpec) -> list[str]:
     """The eval modes the sweep's runs are scored in: the `eval.mode` parameter's values, else the default."""
-    from mdit.sweep.params import EVAL_MODE
 
     parameter = spec.config["parameters"].get(EVAL_MODE, {})
     if "values" in parameter:
@@ -68,7 +68,6 @@ def sweep_modes(spec: SweepSpec) -> list[str]:
 def varied_key(spec: SweepSpec) -> str | None:
     """The config key the runs differ in, for grouping: the first parameter with several values that is not
     the seed, the mode (a metric-name prefix, not a config key) or a label; an alias gives its first target."""
-    from mdit.sweep.params import ALIASES, EVAL_MODE
 
     for key, parameter in spec.config["parameters"].items():
         if key in NOT_VARIED or key == EVAL_MODE:

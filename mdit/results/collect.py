@@ -15,8 +15,9 @@ from typing import Any
 
 import yaml
 
-# The run-folder layout of mdit.run, repeated so that reading runs does not import torch and Lightning.
-CONFIG_FILE, METRICS_FILE = "config.yaml", "metrics.json"
+from mdit.runs import CONFIG_FILE, METRICS_FILE
+from mdit.sweep.params import ALIASES
+
 SEED_KEY = "seed"
 DATA_SPLIT = "data_split"  # metrics.json: how the data split was chosen and its id ranges (mdit.data.registry)
 NOT_SWEPT = (SEED_KEY, "name", "group", "tags", "output_dir", "cache_dir")  # never a row of a table
@@ -101,7 +102,6 @@ def config_value(config: Mapping[str, Any], key: str) -> Any:
     """A run's value of a swept key; an alias of several config keys (`dropout`) reads its first key."""
     if key in config:
         return config[key]
-    from mdit.sweep.params import ALIASES  # the sweep runner's aliases (imports the config schema: lazily)
 
     targets = ALIASES.get(key, ())
     return config.get(targets[0]) if targets else None

@@ -1,8 +1,9 @@
-"""The attention strategies of the ablation, keyed by the labels of the paper's tables.
+"""The vocabulary of configs, sweeps and tables: the attention strategies, the static modulations, the LoRA
+targets and the weight dtypes, keyed by the labels that appear in the paper's tables.
 
-A strategy is data, not code: it says how the mask enters the transformer and which
-tokens are static. `mdit.model.mdit.MDiTTransformer` reads these flags; the same
-string is a config value, a sweep value and a table row.
+Plain data with no torch import, so that a config is read and checked in a fraction of a second. A strategy says
+how the mask enters the transformer and which tokens are static; `mdit.model.mdit.MDiTTransformer` reads its
+flags. The same string is a config value, a sweep value and a table row.
 """
 
 from __future__ import annotations
@@ -68,3 +69,20 @@ def get_strategy(name: str) -> AttentionStrategy:
     except (KeyError, TypeError):
         valid = ", ".join(STRATEGIES)
         raise UnknownStrategyError(f"unknown attention strategy {name!r}; valid: {valid}") from None
+
+
+# Timestep-free modulation of the static streams: name -> whether the sample's caption enters it. `reference_t`, the
+# default of both decoupled variants, is caption-free, so the hard variant's static path never sees the text.
+STATIC_MODULATIONS = {"reference_t": False, "reference_t_caption": True, "pooled_text": True}
+
+# The image-side modules of FLUX's blocks (regexes over FluxTransformer2DModel's module names): where the LoRA
+# adapters go, and the weights the mask stream inherits.
+IMAGE_STREAM_TARGETS: tuple[str, ...] = (
+    r"transformer_blocks\.\d+\.attn\.(to_q|to_k|to_v|to_out\.0)",
+    r"transformer_blocks\.\d+\.ff\.net\.(0\.proj|2)",
+    r"transformer_blocks\.\d+\.norm1\.linear",
+    r"single_transformer_blocks\.\d+\.attn\.(to_q|to_k|to_v)",
+    r"single_transformer_blocks\.\d+\.(proj_mlp|proj_out|norm\.linear)",
+)
+
+WEIGHT_DTYPES = ("float32", "bfloat16", "float16", "float64")  # model.dtype, with or without a "torch." prefix

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mdit import labels
+
 log = logging.getLogger(__name__)
 
 LAYOUT = 1  # the slot layout above: part of the folder's digest
@@ -33,7 +35,7 @@ _U32 = struct.Struct("<I")
 _KEY = struct.Struct("<QI")  # seed, resolution: hashed into each slot's CRC, not stored
 _HEADER = 2 * _U32.size
 CAPTION_BYTES = 4096  # room for a face's 10 captions (about 1.6 KB on average, 2.2 KB at most in 3,000 faces)
-_RENDERER = ("attributes.py", "captions.py", "labels.py", "layout.py", "raster.py", "shading.py", "synthfaces.py")
+_RENDERER = ("attributes.py", "captions.py", "layout.py", "raster.py", "shading.py", "face.py")
 Face = tuple[np.ndarray, np.ndarray, tuple[str, ...]]
 
 
@@ -41,8 +43,8 @@ Face = tuple[np.ndarray, np.ndarray, tuple[str, ...]]
 def renderer_digest() -> str:
     """Digest of the SynthFaces renderer's source, the cache layout and numpy's version: what decides the bytes."""
     digest = hashlib.sha256(f"{np.__version__} {LAYOUT}".encode())
-    for name in _RENDERER:
-        digest.update((Path(__file__).parent / name).read_bytes())
+    for path in [*(Path(__file__).parent / name for name in _RENDERER), Path(labels.__file__)]:
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from mdit.model.mdit import STATIC_MODULATIONS
-from mdit.model.strategies import STRATEGIES
-from mdit.sweep.collect import DATA_SPLIT, Run
-from mdit.sweep.columns import COST, EVAL, MEASURED
-from mdit.sweep.flux_scale import SETTING_TEXT, FluxDevCosts
-from mdit.sweep.paper import PAPER_LABEL, PAPER_SOURCES
-from mdit.sweep.rows import SPLIT_KEY, Row, describe_split
+from mdit.results.collect import DATA_SPLIT, Run
+from mdit.results.columns import COST, EVAL, MEASURED
+from mdit.results.flux_scale import SETTING_TEXT, FluxDevCosts
+from mdit.paper import PAPER_LABEL, PAPER_SOURCES
+from mdit.results.rows import SPLIT_KEY, Row, describe_split
+from mdit.variants import STATIC_MODULATIONS, STRATEGIES
 
 FRECHET_FEATURES = {"embedded_parser": "the embedded face parser's features (not FID)",
                     "inception": "Inception features (FID)"}  # fmt: skip

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mdit.sweep.columns import COSTS, QUALITY, Column, fixed
-from mdit.sweep.flux_scale import FluxDevCosts
-from mdit.sweep.paper import PAPER_LABEL, paper_numbers
-from mdit.sweep.rows import Row, Stat
+from mdit.results.columns import COSTS, QUALITY, Column, fixed
+from mdit.results.flux_scale import FluxDevCosts
+from mdit.paper import PAPER_LABEL, paper_numbers
+from mdit.results.rows import Row, Stat
 
 OURS, FLUX_GROUP = "ours", "FLUX.1-dev scale (mdit flops)"
 PREFIX = {OURS: "", FLUX_GROUP: "FLUX.1-dev", PAPER_LABEL: "paper:"}  # Markdown has no column groups

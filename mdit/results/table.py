@@ -11,10 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mdit import atomic
-from mdit.sweep.collect import Run, collect_local, collect_wandb, sweep_constants, sweep_parameters
-from mdit.sweep.flux_scale import FluxDevCosts, flux_dev_costs
-from mdit.sweep.layout import Table, cost_section, quality_section
-from mdit.sweep.notes import (
+from mdit.results.collect import Run, collect_local, collect_wandb, sweep_constants, sweep_parameters
+from mdit.results.flux_scale import FluxDevCosts, flux_dev_costs
+from mdit.results.layout import Table, cost_section, quality_section
+from mdit.results.notes import (
     cost_notes,
     frechet_kinds,
     judge_notes,
@@ -24,9 +24,9 @@ from mdit.sweep.notes import (
     skipped_note,
     split_notes,
 )
-from mdit.sweep.plot import write_png
-from mdit.sweep.render import latex, markdown, write_csv, write_runs_csv
-from mdit.sweep.rows import MODE_KEY, group_rows
+from mdit.results.plot import write_png
+from mdit.results.render import latex, markdown, write_csv, write_runs_csv
+from mdit.results.rows import MODE_KEY, group_rows
 
 SOURCES = ("local", "wandb")
 

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from mdit.data.labels import NUM_CLASSES, MaskError, color_to_label_map, label_map_to_color, validate_label_map
-from mdit.visualize import save_png
+from mdit import atomic
+from mdit.labels import NUM_CLASSES, MaskError, color_to_label_map, label_map_to_color, validate_label_map
 
 ID_MODES = frozenset({"L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N"})
 COLOUR_MODES = frozenset({"RGB", "RGBA", "RGBX"})
@@ -115,4 +115,4 @@ def write_mask(path: str | Path, mask: np.ndarray | torch.Tensor, palette: bool 
     else:
         array = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
         image = Image.fromarray(np.ascontiguousarray(array, dtype=np.uint8))
-    return save_png(image, path)
+    return atomic.write_with(path, lambda tmp: image.save(tmp, format="PNG"))

@@ -1,0 +1,112 @@
+"""The run-folder format: what `mdit train` writes and everything else reads (sweeps, evaluation, tables).
+
+A run folder `<output_dir>/<group>/<name>/` holds `config.yaml` (resolved), `checkpoints/last.ckpt` (trainable
+weights, optimizer, step), `samples/step_*.png`, `metrics.json` and the offline W&B run. No Lightning here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from mdit import atomic
+from mdit.config import ConfigError, load_config
+
+CONFIG_FILE, METRICS_FILE, LAST_CHECKPOINT = "config.yaml", "metrics.json", "checkpoints/last.ckpt"
+EVAL_KEY = "eval"  # metrics.json: `mdit eval` results per mode
+
+
+def run_name(cfg: DictConfig) -> str:
+    return cfg.name or f"{cfg.model.attention}-s{cfg.seed}"
+
+
+def run_dir(cfg: DictConfig) -> Path:
+    return Path(cfg.output_dir) / cfg.group / run_name(cfg)
+
+
+def wandb_run_id(cfg: DictConfig) -> str:
+    """The W&B id of a run: training, resuming and `mdit eval` all write into this one W&B run."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", f"{cfg.group}-{run_name(cfg)}")
+
+
+def load_run_config(folder: str | Path, overrides: Sequence[str] = ()) -> DictConfig:
+    """The config saved in a run folder (with `overrides` on top), once the folder is known to hold a checkpoint."""
+    folder = Path(folder)
+    config = folder / CONFIG_FILE
+    if not config.is_file():
+        raise FileNotFoundError(f"{config} not found: pass a run folder written by `mdit train`")
+    cfg = load_config(config, overrides)
+    checkpoint = folder / LAST_CHECKPOINT
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"{checkpoint} not found: the run has not saved a checkpoint yet")
+    return cfg
+
+
+def read_metrics(folder: Path) -> dict[str, Any]:
+    """A run folder's metrics.json, or {} when it has none (or a half-written one from an older version)."""
+    try:
+        return json.loads((folder / METRICS_FILE).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def is_trained(metrics: Mapping[str, Any]) -> bool:
+    """Training finished: `mdit train` writes metrics.json (with "steps") only at its very end."""
+    return "steps" in metrics
+
+
+def claim_run_folder(folder: Path, cfg: DictConfig) -> None:
+    """Write the resolved config, or check that a rerun asks for the same one (then it resumes)."""
+    config = folder / CONFIG_FILE
+    text = OmegaConf.to_yaml(cfg)
+    if config.is_file():
+        changed = config_changes(folder, cfg)
+        if changed:
+            raise ConfigError(f"{folder} holds a run with a different config ({', '.join(changed)}); "
+                              "rerun with the same settings to resume, or pick another name=...")  # fmt: skip
+        return
+    atomic.write_text(config, text)
+
+
+# Where the log goes, not what the run is: a run trained offline may be resumed or reached by a W&B agent online;
+# and whether faces are read from the render cache (the same bytes) or rendered.
+NOT_THE_RUN = ("wandb.mode", "data.render_cache_gib")
+
+
+def config_changes(folder: Path, cfg: DictConfig) -> list[str]:
+    """Keys whose values differ between `cfg` and the config saved in `folder` (read through the schema,
+    so keys added to it since the run was saved count as their defaults), `NOT_THE_RUN` aside."""
+    new, old = _flat(cfg), _flat(load_config(folder / CONFIG_FILE))
+    return sorted(k for k in new.keys() | old.keys() if new.get(k) != old.get(k) and k not in NOT_THE_RUN)
+
+
+def _flat(cfg: DictConfig) -> dict:
+    out: dict = {}
+
+    def walk(node: object, prefix: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+        else:
+            out[prefix[:-1]] = node
+
+    walk(OmegaConf.to_container(cfg), "")
+    return out
+
+
+def write_training_metrics(folder: Path, metrics: dict) -> Path:
+    """metrics.json's training keys, replaced; the evaluations of this very checkpoint step are kept (a rerun of a
+    finished run), those of another step dropped (they scored other weights)."""
+
+    def update(current: dict) -> dict:
+        kept = {
+            mode: r for mode, r in current.get(EVAL_KEY, {}).items() if r.get("checkpoint_step") == metrics["steps"]
+        }
+        return {**metrics, **({EVAL_KEY: kept} if kept else {})}
+
+    return atomic.update_json(folder / METRICS_FILE, update)
