@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test bench pretrain-base train ablation-attention ablation-tokenization ablation-unimodal \
+.PHONY: install test lint bench pretrain-base train ablation-attention ablation-tokenization ablation-unimodal \
 	ablation-dropout sweep-wandb sweep-agent clean
 
 install: $(STAMP)
@@ -14,8 +14,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: install
+LINTED := mdit tests benchmarks
+
+test: install lint
 	$(PY) -m pytest -q
+
+lint: install
+	$(PY) -m ruff check $(LINTED)
+	$(PY) -m ruff format --check $(LINTED)
 
 # CPU benchmarks (docs/PERFORMANCE.md); the GPU one: $(PY) benchmarks/bench_sampling.py --model dev
 bench: install

@@ -43,10 +43,18 @@ from mdit.model import LoraSettings, MDiTTransformer, get_strategy
 from mdit.sampling import Conditions, euler_sample, flux_sigmas, mdit_velocity
 
 TOKEN_VARIANTS = ("holistic", "hard_decoupled", "improved_decoupled")
-DEV_SHAPE = GenerationShape(image_tokens=1024, text_tokens=512, latent_features=64, text_dim=4096, pooled_dim=768,
-                            steps=28, guidance=3.5)  # fmt: skip
-TINY_CONFIG = dict(num_layers=1, num_single_layers=2, attention_head_dim=16, num_attention_heads=2,
-                   joint_attention_dim=32, pooled_projection_dim=16, axes_dims_rope=(4, 6, 6))  # fmt: skip
+DEV_SHAPE = GenerationShape(
+    image_tokens=1024, text_tokens=512, latent_features=64, text_dim=4096, pooled_dim=768, steps=28, guidance=3.5
+)
+TINY_CONFIG = dict(
+    num_layers=1,
+    num_single_layers=2,
+    attention_head_dim=16,
+    num_attention_heads=2,
+    joint_attention_dim=32,
+    pooled_projection_dim=16,
+    axes_dims_rope=(4, 6, 6),
+)
 TINY_SHAPE = GenerationShape(16, 8, 64, 32, 16, steps=4, guidance=3.5)
 MODELS = ("dev", "embedded", "tiny")
 SECTIONS = ("sampling", "composition", "training")
@@ -59,9 +67,14 @@ def embedded() -> tuple[dict[str, Any], GenerationShape]:
     cfg = load_config()
     kwargs = embedded_transformer_kwargs(cfg.backbone)
     side = cfg.data.resolution // cfg.backbone.autoencoder_factor // 2
-    shape = GenerationShape(image_tokens=side * side, text_tokens=cfg.backbone.text_max_length,
-                            latent_features=kwargs["in_channels"], text_dim=cfg.backbone.text_dim,
-                            pooled_dim=cfg.backbone.text_dim, steps=cfg.eval.steps)  # fmt: skip
+    shape = GenerationShape(
+        image_tokens=side * side,
+        text_tokens=cfg.backbone.text_max_length,
+        latent_features=kwargs["in_channels"],
+        text_dim=cfg.backbone.text_dim,
+        pooled_dim=cfg.backbone.text_dim,
+        steps=cfg.eval.steps,
+    )
     return kwargs, shape
 
 
@@ -71,8 +84,11 @@ class Bench:
     def __init__(self, model: str, rounds: int) -> None:
         self.device = torch.device("cuda" if torch.cuda.is_available() and model == "dev" else "cpu")
         self.dtype = torch.float32 if model == "embedded" else torch.bfloat16
-        self.config, self.shape = {"dev": ({"guidance_embeds": True}, DEV_SHAPE), "embedded": embedded(),
-                                   "tiny": ({**TINY_CONFIG, "guidance_embeds": True}, TINY_SHAPE)}[model]  # fmt: skip
+        self.config, self.shape = {
+            "dev": ({"guidance_embeds": True}, DEV_SHAPE),
+            "embedded": embedded(),
+            "tiny": ({**TINY_CONFIG, "guidance_embeds": True}, TINY_SHAPE),
+        }[model]
         self.rounds = rounds
 
     def sync(self) -> None:
@@ -95,8 +111,11 @@ class Bench:
 
     def inputs(self, model: MDiTTransformer) -> tuple[Conditions, torch.Tensor]:
         cond, noise = generation_inputs(model, self.shape)
-        cast = {k: getattr(cond, k).to(self.dtype) for k in ("text_tokens", "pooled", "guidance")
-                if getattr(cond, k) is not None}  # fmt: skip
+        cast = {
+            k: getattr(cond, k).to(self.dtype)
+            for k in ("text_tokens", "pooled", "guidance")
+            if getattr(cond, k) is not None
+        }
         if cond.mask is not None:
             cast["mask"] = cond.mask.to(self.dtype)
         return replace(cond, **cast), noise.to(self.dtype)
@@ -105,8 +124,9 @@ class Bench:
         return flux_sigmas(self.shape.steps, self.shape.image_tokens).to(self.device)
 
 
-def generation(model: MDiTTransformer, cond: Conditions, noise: torch.Tensor, sigmas: torch.Tensor,
-               graphs: bool = False) -> Callable:  # fmt: skip
+def generation(
+    model: MDiTTransformer, cond: Conditions, noise: torch.Tensor, sigmas: torch.Tensor, graphs: bool = False
+) -> Callable:
     """One whole generation: the static pass (decoupled variants) and every Euler step (`graphs`: the step
     captured once as a CUDA graph after the first, eager step, and replayed)."""
 
@@ -190,9 +210,12 @@ def attention_share(bench: Bench, step: Callable) -> dict[str, Any]:
     total = sum(getattr(e, key) for e in events)
     attn = [e for e in events if any(k in e.key.lower() for k in ATTENTION_KERNELS)]
     top = sorted(events, key=lambda e: -getattr(e, key))[:12]
-    return {"share": sum(getattr(e, key) for e in attn) / max(total, 1), "step_kernel_ms": total / 1e3,
-            "kernels": sorted({e.key[:80] for e in attn}),
-            "top": [(e.key[:80], round(getattr(e, key) / 1e3, 3), e.count) for e in top]}  # fmt: skip
+    return {
+        "share": sum(getattr(e, key) for e in attn) / max(total, 1),
+        "step_kernel_ms": total / 1e3,
+        "kernels": sorted({e.key[:80] for e in attn}),
+        "top": [(e.key[:80], round(getattr(e, key) / 1e3, 3), e.count) for e in top],
+    }
 
 
 def summarise(times: dict[str, list[float]], baseline: str = "none") -> dict[str, dict[str, float]]:
@@ -200,19 +223,27 @@ def summarise(times: dict[str, list[float]], baseline: str = "none") -> dict[str
     rows = {}
     for name, values in times.items():
         median = statistics.median(values)
-        rows[name] = {"seconds": round(median, 4), "min": round(min(values), 4), "max": round(max(values), 4),
-                      "ratio_vs_none": round(median / base, 4), "extra_seconds": round(median - base, 4)}  # fmt: skip
+        rows[name] = {
+            "seconds": round(median, 4),
+            "min": round(min(values), 4),
+            "max": round(max(values), 4),
+            "ratio_vs_none": round(median / base, 4),
+            "extra_seconds": round(median - base, 4),
+        }
     return rows
 
 
 def sampling_concat(bench: Bench, none: MDiTTransformer, concat: MDiTTransformer, graphs: bool) -> dict[str, Any]:
-    runs = {name: generation(m, *bench.inputs(m), bench.sigmas(), graphs) for name, m in
-            (("none", none), ("concat", concat))}  # fmt: skip
+    runs = {
+        name: generation(m, *bench.inputs(m), bench.sigmas(), graphs)
+        for name, m in (("none", none), ("concat", concat))
+    }
     return {"timing": summarise(time_alternately(bench, runs)), "host_syncs": host_syncs(bench, runs["concat"])}
 
 
-def sampling_tokens(bench: Bench, none: MDiTTransformer, tokens: MDiTTransformer, graphs: bool,
-                    profile: bool) -> dict[str, Any]:  # fmt: skip
+def sampling_tokens(
+    bench: Bench, none: MDiTTransformer, tokens: MDiTTransformer, graphs: bool, profile: bool
+) -> dict[str, Any]:
     cond_none, noise = bench.inputs(none)
     cond_mask, _ = bench.inputs(tokens)
     runs = {"none": generation(none, cond_none, noise, bench.sigmas(), graphs)}
@@ -233,8 +264,14 @@ def sampling_tokens(bench: Bench, none: MDiTTransformer, tokens: MDiTTransformer
     with torch.no_grad():
         for name in ("hard_decoupled", "improved_decoupled"):
             tokens.strategy = get_strategy(name)
-            cache = tokens.prepare_static_cache(cond_mask.mask, cond_mask.text_tokens, cond_mask.pooled,
-                                                cond_mask.img_ids, cond_mask.txt_ids, cond_mask.guidance)  # fmt: skip
+            cache = tokens.prepare_static_cache(
+                cond_mask.mask,
+                cond_mask.text_tokens,
+                cond_mask.pooled,
+                cond_mask.img_ids,
+                cond_mask.txt_ids,
+                cond_mask.guidance,
+            )
             result.setdefault("static_cache_bytes", {})[name] = cache.nbytes
         ids = torch.cat([cond_none.txt_ids, cond_none.img_ids])
         result["rope_ms_per_computation"] = seconds_per_image(lambda: none.base.pos_embed(ids), 1, 20) * 1e3
@@ -263,13 +300,21 @@ def composition(bench: Bench, none: MDiTTransformer, lora: LoraSettings) -> dict
     wide = torch.cat([noise, cond.mask], dim=1)
 
     def diffusers_forward() -> torch.Tensor:
-        return none.base(hidden_states=wide, encoder_hidden_states=cond.text_tokens, pooled_projections=cond.pooled,
-                         timestep=t, img_ids=wide_ids, txt_ids=cond.txt_ids, guidance=cond.guidance,
-                         return_dict=False)[0]  # fmt: skip
+        return none.base(
+            hidden_states=wide,
+            encoder_hidden_states=cond.text_tokens,
+            pooled_projections=cond.pooled,
+            timestep=t,
+            img_ids=wide_ids,
+            txt_ids=cond.txt_ids,
+            guidance=cond.guidance,
+            return_dict=False,
+        )[0]
 
     def forward_of(model: MDiTTransformer) -> Callable[[], torch.Tensor]:
-        return lambda: model(noise, cond.text_tokens, cond.pooled, t, cond.img_ids, cond.txt_ids, cond.guidance,
-                             cond.mask)  # fmt: skip
+        return lambda: model(
+            noise, cond.text_tokens, cond.pooled, t, cond.img_ids, cond.txt_ids, cond.guidance, cond.mask
+        )
 
     result = {}
     for key, wrap in (("forward", lambda f: f), ("forward_backward", _with_backward)):
@@ -277,11 +322,17 @@ def composition(bench: Bench, none: MDiTTransformer, lora: LoraSettings) -> dict
             continue  # every weight trainable: FLUX.1-dev's gradients alone would take 24 GB
         for model in (none, adapted):  # the same base weights trainable in all three; the adapters too in theirs
             model.requires_grad_(key == "forward_backward")
-        runs = {"diffusers": wrap(diffusers_forward), "holistic_no_adapters": wrap(forward_of(holistic)),
-                "holistic_adapters": wrap(forward_of(adapted))}  # fmt: skip
+        runs = {
+            "diffusers": wrap(diffusers_forward),
+            "holistic_no_adapters": wrap(forward_of(holistic)),
+            "holistic_adapters": wrap(forward_of(adapted)),
+        }
         ms = {k: round(statistics.median(v) * 1e3, 3) for k, v in time_alternately(bench, runs).items()}
-        result[key] = {"ms": ms, "ratio": round(ms["holistic_no_adapters"] / ms["diffusers"], 4),
-                       "adapters_ratio": round(ms["holistic_adapters"] / ms["holistic_no_adapters"], 4)}  # fmt: skip
+        result[key] = {
+            "ms": ms,
+            "ratio": round(ms["holistic_no_adapters"] / ms["diffusers"], 4),
+            "adapters_ratio": round(ms["holistic_adapters"] / ms["holistic_no_adapters"], 4),
+        }
     none.requires_grad_(False)
     return result
 
@@ -296,8 +347,9 @@ def _with_backward(forward: Callable[[], torch.Tensor]) -> Callable[[], None]:
 
 def training_step_memory(bench: Bench, model: MDiTTransformer, variants: tuple[str, ...]) -> dict[str, Any]:
     """Peak memory and seconds of one LoRA step per variant and gradient-checkpointing setting (after a warm-up)."""
-    trainable = [p for n, p in model.named_parameters() if "lora_" in n or (model.strategy.mask_channels and
-                                                                          "x_embedder" in n)]  # fmt: skip
+    trainable = [
+        p for n, p in model.named_parameters() if "lora_" in n or (model.strategy.mask_channels and "x_embedder" in n)
+    ]
     for p in trainable:
         p.data = p.data.float()
         p.requires_grad_(True)
@@ -355,10 +407,16 @@ def release() -> None:
 
 
 def environment(bench: Bench) -> dict[str, Any]:
-    env = {"torch": torch.__version__, "diffusers": diffusers.__version__, "python": platform.python_version(),
-           "device": str(bench.device), "dtype": str(bench.dtype), "shape": bench.shape.__dict__,
-           "config": bench.config if len(bench.config) > 1 else "FLUX.1-dev (diffusers defaults, guidance_embeds=True)",
-           "rounds": bench.rounds}  # fmt: skip
+    env = {
+        "torch": torch.__version__,
+        "diffusers": diffusers.__version__,
+        "python": platform.python_version(),
+        "device": str(bench.device),
+        "dtype": str(bench.dtype),
+        "shape": bench.shape.__dict__,
+        "config": bench.config if len(bench.config) > 1 else "FLUX.1-dev (diffusers defaults, guidance_embeds=True)",
+        "rounds": bench.rounds,
+    }
     if bench.device.type == "cuda":
         props = torch.cuda.get_device_properties(0)
         env |= {"gpu": props.name, "gpu_memory_gib": round(props.total_memory / 2**30, 1), "cuda": torch.version.cuda}
@@ -369,15 +427,25 @@ def environment(bench: Bench) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", choices=MODELS, default="dev", help="dev: FLUX.1-dev size (GPU if present); "
-                        "embedded: the embedded backbone's size on CPU; tiny: checks the script")  # fmt: skip
+    parser.add_argument(
+        "--model",
+        choices=MODELS,
+        default="dev",
+        help="dev: FLUX.1-dev size (GPU if present); "
+        "embedded: the embedded backbone's size on CPU; tiny: checks the script",
+    )
     parser.add_argument("--rounds", type=int, default=5, help="timed generations per variant (alternating)")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
-    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES,
-                        help="sampling modes, measured in this order (merging is one-way): eager = adapters as "
-                             "trained; merged = image adapter merged (merge_image_adapter); merged+graphs = and "
-                             "the denoising step replayed as a CUDA graph (GPU only)")  # fmt: skip
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        default=list(MODES),
+        choices=MODES,
+        help="sampling modes, measured in this order (merging is one-way): eager = adapters as "
+        "trained; merged = image adapter merged (merge_image_adapter); merged+graphs = and "
+        "the denoising step replayed as a CUDA graph (GPU only)",
+    )
     args = parser.parse_args()
     bench = Bench(args.model, args.rounds)
     # Merging is one-way: the modes run in MODES order, whatever order they were given in; graphs need a GPU.
@@ -414,8 +482,9 @@ def main() -> None:
                 if mode != "eager":
                     tokens.merge_image_adapter()
                 graphs, profile = mode.endswith("graphs"), mode == "merged"
-                results[f"{section}/{mode}"] = attempt(lambda g=graphs, p=profile: sampling_tokens(
-                    bench, none, tokens, g, profile=p))  # fmt: skip
+                results[f"{section}/{mode}"] = attempt(
+                    lambda g=graphs, p=profile: sampling_tokens(bench, none, tokens, g, profile=p)
+                )
                 save()
             tokens = None
             release()

@@ -41,8 +41,12 @@ from mdit.training import MDiTModule, step_generator
 BASELINE = "diffusers_lora"
 # diffusers LoRA steps on more tokens: (text copies, image copies), and the variants whose tokens they match
 SAME_TOKENS = {BASELINE: (1, 1), "diffusers_lora_t_2n": (1, 2), "diffusers_lora_2t_2n": (2, 2)}
-SAME_TOKENS_AS = {"concat": BASELINE, "holistic": "diffusers_lora_t_2n", "hard_decoupled": "diffusers_lora_t_2n",
-                  "improved_decoupled": "diffusers_lora_2t_2n"}  # fmt: skip
+SAME_TOKENS_AS = {
+    "concat": BASELINE,
+    "holistic": "diffusers_lora_t_2n",
+    "hard_decoupled": "diffusers_lora_t_2n",
+    "improved_decoupled": "diffusers_lora_2t_2n",
+}
 
 
 def build_step(config: str | None, overrides: list[str], variant: str) -> tuple[Callable[[dict, int], None], int]:
@@ -90,8 +94,9 @@ def peak_rss_kib() -> int:
     raise RuntimeError("no VmHWM in /proc/self/status: peak RSS is measured on Linux only")
 
 
-def time_alternately(config: str | None, overrides: list[str], variants: list[str], steps: int,
-                     warmup: int) -> dict[str, Any]:  # fmt: skip
+def time_alternately(
+    config: str | None, overrides: list[str], variants: list[str], steps: int, warmup: int
+) -> dict[str, Any]:
     """Step times of every variant in one process, alternating: each round loads one batch (its wait is the data
     wait) and runs one step of each variant on it, the order rotated per round; medians of the rounds after
     `warmup`. The machine's drifts then hit every variant alike."""
@@ -112,10 +117,13 @@ def time_alternately(config: str | None, overrides: list[str], variants: list[st
     results = {}
     for variant, measured in times.items():
         step_s = statistics.median(measured[warmup:])
-        results[variant] = {"samples_per_s": round(batch_size / step_s, 2), "step_ms": round(step_s * 1e3, 2),
-                            "data_wait_ms": round(statistics.median(waits) * 1e3, 3),
-                            "data_wait_share": round(sum(waits) / (sum(waits) + sum(measured[warmup:])), 4),
-                            "batch": batch_size}  # fmt: skip
+        results[variant] = {
+            "samples_per_s": round(batch_size / step_s, 2),
+            "step_ms": round(step_s * 1e3, 2),
+            "data_wait_ms": round(statistics.median(waits) * 1e3, 3),
+            "data_wait_share": round(sum(waits) / (sum(waits) + sum(measured[warmup:])), 4),
+            "batch": batch_size,
+        }
     return results
 
 
@@ -158,12 +166,16 @@ def _diffusers_step(
         x_t = (1 - t[:, None, None]) * x0 + t[:, None, None] * eps
         cond = module.conditions(batch["caption"], None)
         masks = [encode_mask(batch["mask"], module.autoencoder)] * (image_copies - 1)
-        v = base(hidden_states=torch.cat([x_t, *masks], dim=1),
-                 encoder_hidden_states=torch.cat([cond.text_tokens] * text_copies, dim=1),
-                 pooled_projections=cond.pooled, timestep=t,
-                 img_ids=latent_image_ids(side * image_copies, side, device=x0.device, dtype=x0.dtype),
-                 txt_ids=torch.cat([cond.txt_ids] * text_copies), guidance=cond.guidance,
-                 return_dict=False)[0]  # fmt: skip
+        v = base(
+            hidden_states=torch.cat([x_t, *masks], dim=1),
+            encoder_hidden_states=torch.cat([cond.text_tokens] * text_copies, dim=1),
+            pooled_projections=cond.pooled,
+            timestep=t,
+            img_ids=latent_image_ids(side * image_copies, side, device=x0.device, dtype=x0.dtype),
+            txt_ids=torch.cat([cond.txt_ids] * text_copies),
+            guidance=cond.guidance,
+            return_dict=False,
+        )[0]
         F.mse_loss(v[:, : x0.shape[1]], eps - x0).backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -177,8 +189,16 @@ def measure_every_variant(args: argparse.Namespace, overrides: list[str]) -> dic
     print("render cache", results["render_cache"], flush=True)
     timed = time_alternately(args.config, overrides, args.variants, args.steps, args.warmup)
     for variant in args.variants:
-        command = [sys.executable, __file__, "--worker", variant, "--memory-steps", str(args.memory_steps),
-                   *(["-c", args.config] if args.config else []), *(f"--set={o}" for o in overrides)]  # fmt: skip
+        command = [
+            sys.executable,
+            __file__,
+            "--worker",
+            variant,
+            "--memory-steps",
+            str(args.memory_steps),
+            *(["-c", args.config] if args.config else []),
+            *(f"--set={o}" for o in overrides),
+        ]
         out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         results[variant] = {**timed[variant], **json.loads(out.strip().splitlines()[-1])}
         print(variant, results[variant], flush=True)
@@ -190,10 +210,20 @@ def main() -> None:
     parser.add_argument("-c", "--config", default=None)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--variants", nargs="+", default=[*SAME_TOKENS, *(v for v in STRATEGIES if v != "none")],
-                        help="`none` has nothing to train under LoRA")  # fmt: skip
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="a config override, e.g. --set data.num_workers=1 (repeatable)")  # fmt: skip
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=[*SAME_TOKENS, *(v for v in STRATEGIES if v != "none")],
+        help="`none` has nothing to train under LoRA",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config override, e.g. --set data.num_workers=1 (repeatable)",
+    )
     parser.add_argument("--memory-steps", type=int, default=3, help="steps of each variant's own memory process")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None, help="write the results as JSON here")
@@ -201,8 +231,12 @@ def main() -> None:
     if args.worker:
         print(json.dumps(peak_memory(args.config, args.overrides, args.worker, args.memory_steps)))
         return
-    results: dict[str, Any] = {"torch": torch.__version__, "threads": torch.get_num_threads(), "steps": args.steps,
-                               "overrides": args.overrides}  # fmt: skip
+    results: dict[str, Any] = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "steps": args.steps,
+        "overrides": args.overrides,
+    }
     with tempfile.TemporaryDirectory(prefix="bench-training-") as scratch:
         overrides = list(args.overrides)
         synthfaces = load_config(args.config, overrides).data.name == "synthfaces"

@@ -91,19 +91,27 @@ def embedded_transformer_kwargs(cfg: DictConfig) -> dict:
     space_axis = (head_dim - max(2, head_dim // 8)) // 4 * 2
     time_axis = head_dim - 2 * space_axis
     return dict(
-        in_channels=4 * PixelSpaceAutoencoder(cfg.autoencoder_factor).latent_channels, num_layers=cfg.double_blocks,
-        num_single_layers=cfg.single_blocks, attention_head_dim=head_dim, num_attention_heads=cfg.heads,
-        joint_attention_dim=cfg.text_dim, pooled_projection_dim=cfg.text_dim,
+        in_channels=4 * PixelSpaceAutoencoder(cfg.autoencoder_factor).latent_channels,
+        num_layers=cfg.double_blocks,
+        num_single_layers=cfg.single_blocks,
+        attention_head_dim=head_dim,
+        num_attention_heads=cfg.heads,
+        joint_attention_dim=cfg.text_dim,
+        pooled_projection_dim=cfg.text_dim,
         axes_dims_rope=(time_axis, space_axis, space_axis),
-    )  # fmt: skip
+    )
 
 
 def new_embedded_backbone(cfg: DictConfig, seed: int) -> Backbone:
     """A randomly initialised tiny FLUX-shaped backbone for `mdit pretrain-base` (cfg = the `backbone` section)."""
     text = EmbeddedTextConditioner.build(
-        caption_vocabulary(), d_model=cfg.text_dim, num_layers=cfg.text_layers,
-        num_heads=max(1, cfg.text_dim // 16), max_length=cfg.text_max_length, seed=seed,
-    )  # fmt: skip
+        caption_vocabulary(),
+        d_model=cfg.text_dim,
+        num_layers=cfg.text_layers,
+        num_heads=max(1, cfg.text_dim // 16),
+        max_length=cfg.text_max_length,
+        seed=seed,
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         transformer = FluxTransformer2DModel(**embedded_transformer_kwargs(cfg))

@@ -78,8 +78,12 @@ def _generate(args: argparse.Namespace) -> int:
 
     module = load_run(args.run_dir, args.overrides, for_sampling=True)
     resolution = module.cfg.data.resolution
-    common = {"steps": args.steps, "seed": args.seed, "conditions": args.conditions,
-              "guidance_scale": args.guidance_scale}  # fmt: skip
+    common = {
+        "steps": args.steps,
+        "seed": args.seed,
+        "conditions": args.conditions,
+        "guidance_scale": args.guidance_scale,
+    }
     if args.from_dataset:
         from torch.utils.data import default_collate
 
@@ -131,14 +135,18 @@ def _flops(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"{args.preset}, {resolution} px ({report['image_tokens']} image tokens), {args.steps} steps, "
-          f"{args.text_tokens} text tokens; `none` generation: {report['none_total_tflops']:.2f} TFLOPs; "
-          "saved = vs holistic")  # fmt: skip
+    print(
+        f"{args.preset}, {resolution} px ({report['image_tokens']} image tokens), {args.steps} steps, "
+        f"{args.text_tokens} text tokens; `none` generation: {report['none_total_tflops']:.2f} TFLOPs; "
+        "saved = vs holistic"
+    )
     print(f"{'variant':<20}{'delta TFLOPs':>14}{'saved':>9}{'paper conv.':>13}{'saved':>9}{'paper':>9}")
     for name, row in report["variants"].items():
         paper = f"{PAPER_TABLE4[name]:.2f}" if name in PAPER_TABLE4 else "-"
-        print(f"{name:<20}{row['delta_tflops']:>14.2f}{row['reduction_vs_holistic']:>9.1%}"
-              f"{row['delta_paper']:>13.2f}{row['reduction_vs_holistic_paper']:>9.1%}{paper:>9}")  # fmt: skip
+        print(
+            f"{name:<20}{row['delta_tflops']:>14.2f}{row['reduction_vs_holistic']:>9.1%}"
+            f"{row['delta_paper']:>13.2f}{row['reduction_vs_holistic_paper']:>9.1%}{paper:>9}"
+        )
     for key, text in report["conventions"].items():
         print(f"  {key}: {text}")
     return 0
@@ -154,8 +162,10 @@ def _judges_train(args: argparse.Namespace) -> int:
     print(f"embedded judges: {folder}")
     accuracy = parser_card["heldout_pixel_accuracy"]
     print(f"parser: held-out pixel accuracy {accuracy:.2f} % (the ceiling of mask accuracy)")
-    print(f"clip: held-out image->caption retrieval top-1 {clip_card['heldout_retrieval_top1']:.2f} % "
-          f"among {clip_card['heldout_size']} (chance {100 / clip_card['heldout_size']:.2f} %)")  # fmt: skip
+    print(
+        f"clip: held-out image->caption retrieval top-1 {clip_card['heldout_retrieval_top1']:.2f} % "
+        f"among {clip_card['heldout_size']} (chance {100 / clip_card['heldout_size']:.2f} %)"
+    )
     return 0
 
 
@@ -211,8 +221,14 @@ def _table(args: argparse.Namespace) -> int:
     from mdit.results.table import build_table
 
     runs = args.runs or _sweep_config(args).output_dir
-    paths = build_table(args.file, source=args.source, out_dir=args.out, wandb_sweep=args.sweep,
-                        runs_root=runs, flux_dev=not args.no_flux_dev)  # fmt: skip
+    paths = build_table(
+        args.file,
+        source=args.source,
+        out_dir=args.out,
+        wandb_sweep=args.sweep,
+        runs_root=runs,
+        flux_dev=not args.no_flux_dev,
+    )
     print("wrote " + ", ".join(str(path) for path in paths.values()))
     return 0
 
@@ -274,8 +290,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--caption", help="the text condition; '' = text dropped")
     gen.add_argument("--from-dataset", type=int, default=0, metavar="N", help="grid of the first N test samples")
     gen.add_argument("--out", required=True, help="output PNG")
-    gen.add_argument("overrides", nargs="*", help="key=value on the run's config, e.g. data.embeddings=false (load "
-                     "the text encoders, for captions the embedding cache does not hold)")  # fmt: skip
+    gen.add_argument(
+        "overrides",
+        nargs="*",
+        help="key=value on the run's config, e.g. data.embeddings=false (load "
+        "the text encoders, for captions the embedding cache does not hold)",
+    )
     gen.add_argument("--steps", type=int, default=28)
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--conditions", default="both", choices=["both", "text", "mask"])
@@ -286,10 +306,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = verbs.add_parser("eval", help="generate the test samples of a run and score them (metrics.json, W&B)")
     ev.add_argument("run_dir", metavar="RUN", help="run folder written by `mdit train` (runs/<group>/<name>)")
-    ev.add_argument("--mode", choices=["both", "text", "mask"], default=None,
-                    help="conditions given to the model (default: eval.mode, both)")  # fmt: skip
-    ev.add_argument("overrides", nargs="*", help="eval.* and judges.* overrides, e.g. eval.count=64 "
-                    "judges.topiq_home=~/torch")  # fmt: skip
+    ev.add_argument(
+        "--mode",
+        choices=["both", "text", "mask"],
+        default=None,
+        help="conditions given to the model (default: eval.mode, both)",
+    )
+    ev.add_argument(
+        "overrides", nargs="*", help="eval.* and judges.* overrides, e.g. eval.count=64 judges.topiq_home=~/torch"
+    )
     ev.set_defaults(run=_eval)
 
     flops = verbs.add_parser("flops", help="FLOPs the mask condition adds per generation, per variant (no weights)")
@@ -311,8 +336,11 @@ def build_parser() -> argparse.ArgumentParser:
     judges_train.add_argument("overrides", nargs="*", help="dotlist overrides, e.g. judges.parser_steps=500")
     judges_train.set_defaults(run=_judges_train)
 
-    sweep = verbs.add_parser("sweep", help="run a sweep YAML of sweeps/: locally (W&B's engine picks the runs, one "
-                             "subprocess each, W&B offline) or as a W&B sweep with agents")  # fmt: skip
+    sweep = verbs.add_parser(
+        "sweep",
+        help="run a sweep YAML of sweeps/: locally (W&B's engine picks the runs, one "
+        "subprocess each, W&B offline) or as a W&B sweep with agents",
+    )
     sweep.add_argument("file", metavar="FILE", help="sweep YAML, e.g. sweeps/ablation_attention.yaml")
     sweep.add_argument("--backend", choices=["local", "wandb"], default="local")
     sweep.add_argument(
@@ -322,28 +350,48 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="base config, repeat -c to layer files (default: the sweep command's -c files)",
     )
-    sweep.add_argument("--profile", default="default",
-                       help="config layer experiments/profiles/NAME.yaml on top of the base (smoke, gpu; default: "
-                            "none); each profile keeps its runs in its own output_dir")  # fmt: skip
+    sweep.add_argument(
+        "--profile",
+        default="default",
+        help="config layer experiments/profiles/NAME.yaml on top of the base (smoke, gpu; default: "
+        "none); each profile keeps its runs in its own output_dir",
+    )
     sweep.add_argument("--seeds", default=None, help="comma-separated seeds replacing the sweep's, e.g. 0,1,2")
     sweep.add_argument("--project", default=None, help="W&B project (default: the sweep's, else wandb.project)")
     sweep.add_argument("--entity", default=None, help="W&B entity (default: the sweep's, else wandb.entity)")
     sweep.add_argument("--count", type=int, default=None, help="wandb: runs this agent takes before it stops")
-    sweep.add_argument("--print-only", action="store_true",
-                       help="wandb: create the sweep and print the `wandb agent` command, start no agent")  # fmt: skip
+    sweep.add_argument(
+        "--print-only",
+        action="store_true",
+        help="wandb: create the sweep and print the `wandb agent` command, start no agent",
+    )
     sweep.add_argument("overrides", nargs="*", help="key=value for every run, e.g. train.threads=2")
     sweep.set_defaults(run=_sweep)
 
-    sweep_run = verbs.add_parser("sweep-run", help="one sweep run: train (resume, or skip when trained), then eval "
-                                 "each mode not evaluated yet (the command of every sweep YAML)")  # fmt: skip
-    sweep_run.add_argument("-c", "--config", action="append", default=None,
-                           help="YAML layer, repeatable: base config, then profile")  # fmt: skip
-    sweep_run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                           help="fixed override (not part of the run's name), repeatable")  # fmt: skip
-    sweep_run.add_argument("--prepare", action="store_true",
-                           help="only build the backbone and judges the config needs (once; cached)")  # fmt: skip
-    sweep_run.add_argument("overrides", nargs="*", help="the sweep's parameters as key=value (${args_no_hyphens}); "
-                           "eval.mode=M is evaluated, not trained; dropout=P sets text and mask dropout")  # fmt: skip
+    sweep_run = verbs.add_parser(
+        "sweep-run",
+        help="one sweep run: train (resume, or skip when trained), then eval "
+        "each mode not evaluated yet (the command of every sweep YAML)",
+    )
+    sweep_run.add_argument(
+        "-c", "--config", action="append", default=None, help="YAML layer, repeatable: base config, then profile"
+    )
+    sweep_run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fixed override (not part of the run's name), repeatable",
+    )
+    sweep_run.add_argument(
+        "--prepare", action="store_true", help="only build the backbone and judges the config needs (once; cached)"
+    )
+    sweep_run.add_argument(
+        "overrides",
+        nargs="*",
+        help="the sweep's parameters as key=value (${args_no_hyphens}); "
+        "eval.mode=M is evaluated, not trained; dropout=P sets text and mask dropout",
+    )
     sweep_run.set_defaults(run=_sweep_run)
 
     table = verbs.add_parser("table", help="a sweep's runs as results/<sweep>.{md,csv,tex,png}")

@@ -261,14 +261,18 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"model.attention: {err}") from None
     lora = cfg.model.lora
     if lora.rank < 1 or not 0 < lora.alpha < math.inf or not 0.0 <= lora.dropout < 1.0:  # NaN fails too
-        raise ConfigError(f"model.lora: rank must be >= 1, alpha > 0, dropout in [0, 1); got rank {lora.rank}, "
-                          f"alpha {lora.alpha}, dropout {lora.dropout}")  # fmt: skip
+        raise ConfigError(
+            f"model.lora: rank must be >= 1, alpha > 0, dropout in [0, 1); got rank {lora.rank}, "
+            f"alpha {lora.alpha}, dropout {lora.dropout}"
+        )
     _one_of(cfg, "model.static_modulation", STATIC_MODULATIONS)
     _one_of(cfg, "model.finetune", FINETUNE_MODES)
     strategy = get_strategy(cfg.model.attention)
     if cfg.model.finetune == "lora" and strategy.mask_channels and not cfg.model.lora.image_stream:
-        raise ConfigError(f"model.lora.image_stream=false leaves {strategy.name} without an adapter (its mask enters "
-                          "through the image tokens' channels): keep it true, or use model.finetune=full")  # fmt: skip
+        raise ConfigError(
+            f"model.lora.image_stream=false leaves {strategy.name} without an adapter (its mask enters "
+            "through the image tokens' channels): keep it true, or use model.finetune=full"
+        )
     _one_of(cfg, "wandb.mode", WANDB_MODES)
     _one_of(cfg, "eval.mode", EVAL_MODES)
     _one_of(cfg, "data.name", DATASETS)
@@ -280,8 +284,10 @@ def validate(cfg: DictConfig) -> None:
     if str(cfg.model.dtype).removeprefix("torch.") not in WEIGHT_DTYPES:
         raise ConfigError(f"model.dtype={cfg.model.dtype!r}; valid: {', '.join(WEIGHT_DTYPES)}")
     if cfg.model.dtype != "float32" and cfg.train.precision.startswith("32"):
-        raise ConfigError(f"model.dtype={cfg.model.dtype} needs mixed precision (train.precision=auto or "
-                          "bf16-mixed): float32 inputs cannot meet half-precision weights")  # fmt: skip
+        raise ConfigError(
+            f"model.dtype={cfg.model.dtype} needs mixed precision (train.precision=auto or "
+            "bf16-mixed): float32 inputs cannot meet half-precision weights"
+        )
     if cfg.data.name != "synthfaces" and not cfg.data.root:
         raise ConfigError(f"data.name={cfg.data.name} needs data.root (the dataset folder)")
     if cfg.data.name == "celebamask_hq" and not cfg.data.captions:
@@ -329,9 +335,17 @@ def validate(cfg: DictConfig) -> None:
     for key in ("train.lr", "backbone.lr", "train.logit_std", "eval.guidance_scale"):
         if not 0 < OmegaConf.select(cfg, key) < math.inf:  # NaN fails too
             raise ConfigError(f"{key} must be > 0, got {OmegaConf.select(cfg, key)}")
-    for key in ("eval.seed", "judges.seed", "data.num_workers", "data.render_cache_gib", "train.threads",
-                "train.grad_clip", "train.weight_decay", "backbone.double_blocks",
-                "backbone.single_blocks"):  # fmt: skip
+    for key in (
+        "eval.seed",
+        "judges.seed",
+        "data.num_workers",
+        "data.render_cache_gib",
+        "train.threads",
+        "train.grad_clip",
+        "train.weight_decay",
+        "backbone.double_blocks",
+        "backbone.single_blocks",
+    ):
         if not OmegaConf.select(cfg, key) >= 0:  # NaN fails too
             raise ConfigError(f"{key} must be >= 0, got {OmegaConf.select(cfg, key)}")
     if cfg.backbone.autoencoder_factor < 1 or cfg.backbone.double_blocks + cfg.backbone.single_blocks < 1:
@@ -347,8 +361,10 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError("backbone.hidden / backbone.heads must be a multiple of 4 (the RoPE axes split the head)")
     token_features = 12 * cfg.backbone.autoencoder_factor**2  # 3 colours x factor^2 pixels x 2x2 packing
     if cfg.backbone.hidden < token_features:
-        raise ConfigError(f"backbone.hidden={cfg.backbone.hidden} is below the {token_features} features of a token: "
-                          "the output projection could not remove the noise outside its rank")  # fmt: skip
+        raise ConfigError(
+            f"backbone.hidden={cfg.backbone.hidden} is below the {token_features} features of a token: "
+            "the output projection could not remove the noise outside its rank"
+        )
 
 
 REQUIRED = re.compile(r"^\$\{required:(.*)\}$")  # a YAML value `${required:what}`: the user must set this key

@@ -16,21 +16,52 @@ import numpy as np
 import torch
 
 LABELS: tuple[str, ...] = (
-    "background", "skin", "nose", "eye_g", "l_eye", "r_eye", "l_brow", "r_brow",
-    "l_ear", "r_ear", "mouth", "u_lip", "l_lip", "hair", "hat", "ear_r",
-    "neck_l", "neck", "cloth",
-)  # fmt: skip
+    "background",
+    "skin",
+    "nose",
+    "eye_g",
+    "l_eye",
+    "r_eye",
+    "l_brow",
+    "r_brow",
+    "l_ear",
+    "r_ear",
+    "mouth",
+    "u_lip",
+    "l_lip",
+    "hair",
+    "hat",
+    "ear_r",
+    "neck_l",
+    "neck",
+    "cloth",
+)
 NUM_CLASSES = len(LABELS)
 
 PALETTE: np.ndarray = np.array(
     [
-        (0, 0, 0), (204, 0, 0), (76, 153, 0), (204, 204, 0), (51, 51, 255),
-        (204, 0, 204), (0, 255, 255), (255, 204, 204), (102, 51, 0), (255, 0, 0),
-        (102, 204, 0), (255, 255, 0), (0, 0, 153), (0, 0, 204), (255, 51, 153),
-        (0, 204, 204), (0, 51, 0), (255, 153, 51), (0, 204, 0),
+        (0, 0, 0),
+        (204, 0, 0),
+        (76, 153, 0),
+        (204, 204, 0),
+        (51, 51, 255),
+        (204, 0, 204),
+        (0, 255, 255),
+        (255, 204, 204),
+        (102, 51, 0),
+        (255, 0, 0),
+        (102, 204, 0),
+        (255, 255, 0),
+        (0, 0, 153),
+        (0, 0, 204),
+        (255, 51, 153),
+        (0, 204, 204),
+        (0, 51, 0),
+        (255, 153, 51),
+        (0, 204, 0),
     ],
     dtype=np.uint8,
-)  # fmt: skip
+)
 PALETTE.setflags(write=False)
 
 FLIP_PAIRS: tuple[tuple[int, int], ...] = ((4, 5), (6, 7), (8, 9))

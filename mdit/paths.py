@@ -15,8 +15,17 @@ from omegaconf import DictConfig, OmegaConf
 
 CACHE_ENV = "MDIT_CACHE"
 # The `judges` settings that change what the embedded judges are; local judge paths and the run's seed do not.
-JUDGE_RECIPE_KEYS = ("parser_width", "parser_steps", "parser_lr", "batch_size", "clip_width", "clip_steps",
-                     "clip_lr", "clip_batch_size", "heldout_size")  # fmt: skip
+JUDGE_RECIPE_KEYS = (
+    "parser_width",
+    "parser_steps",
+    "parser_lr",
+    "batch_size",
+    "clip_width",
+    "clip_steps",
+    "clip_lr",
+    "clip_batch_size",
+    "heldout_size",
+)
 
 
 def _digest(values: dict) -> str:
@@ -36,8 +45,12 @@ def embedded_backbone_key(cfg: DictConfig) -> str:
     """A name that changes whenever the pretraining recipe does (backbone section, resolution, backbone.seed);
     not with the run's seed, so every seed of a sweep fine-tunes the same backbone."""
     section = {k: v for k, v in OmegaConf.to_container(cfg.backbone).items() if k != "seed"}
-    recipe = {"backbone": section, "resolution": cfg.data.resolution, "train_size": cfg.data.train_size,
-              "seed": cfg.backbone.seed}  # fmt: skip
+    recipe = {
+        "backbone": section,
+        "resolution": cfg.data.resolution,
+        "train_size": cfg.data.train_size,
+        "seed": cfg.backbone.seed,
+    }
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
     return f"backbone-{cfg.data.resolution}px-{digest}"
 
@@ -50,8 +63,12 @@ def embedded_backbone_dir(cfg: DictConfig) -> Path:
 def judges_dir(cfg: DictConfig) -> Path:
     """The cache folder of this config's embedded judges, keyed by resolution, recipe, `judges.seed` and the
     training split's size (they train on it): every run is scored by the same judges, whatever its own seed."""
-    recipe = {"resolution": cfg.data.resolution, "judges": {k: cfg.judges[k] for k in JUDGE_RECIPE_KEYS},
-              "seed": cfg.judges.seed, "train_size": cfg.data.train_size}  # fmt: skip
+    recipe = {
+        "resolution": cfg.data.resolution,
+        "judges": {k: cfg.judges[k] for k in JUDGE_RECIPE_KEYS},
+        "seed": cfg.judges.seed,
+        "train_size": cfg.data.train_size,
+    }
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
     return cache_root(cfg) / f"judges-{cfg.data.resolution}px-{digest}"
 
@@ -70,10 +87,13 @@ def embeddings_dir(cfg: DictConfig) -> Path:
     and caption source. Not per split or size: its files are per face and per caption, so one cache serves every
     selection of faces it holds (its manifest says which; the reader checks)."""
     recipe = {
-        "pretrained": _resolved(cfg.model.pretrained), "dtype": cfg.model.dtype,
-        "text_max_length": cfg.model.text_max_length, "resolution": cfg.data.resolution,
-        "flips": cfg.data.flip_p > 0, "captions": _resolved(cfg.data.captions),
-    }  # fmt: skip
+        "pretrained": _resolved(cfg.model.pretrained),
+        "dtype": cfg.model.dtype,
+        "text_max_length": cfg.model.text_max_length,
+        "resolution": cfg.data.resolution,
+        "flips": cfg.data.flip_p > 0,
+        "captions": _resolved(cfg.data.captions),
+    }
     return data_cache_dir(cfg) / f"embeddings-{_digest(recipe)}"
 
 

@@ -64,13 +64,27 @@ def pretrain_backbone(cfg: DictConfig) -> Path:
     if (target / "transformer").is_dir():
         return target
     b = cfg.backbone
-    pretrain_cfg = with_values(cfg, {
-        "group": "backbone", "name": target.name, "tags": ["backbone"], "seed": b.seed,
-        "model": {"attention": "none", "finetune": "full", "pretrained": None},
-        "train": {"max_steps": b.max_steps, "lr": b.lr, "ema_decay": b.ema_decay, "mask_dropout": 0.0,
-                  "strategy": "auto", "devices": 1, "num_nodes": 1, "accumulate": 1},  # tiny: one device
-        "eval": {"cost": False},
-    })  # fmt: skip
+    pretrain_cfg = with_values(
+        cfg,
+        {
+            "group": "backbone",
+            "name": target.name,
+            "tags": ["backbone"],
+            "seed": b.seed,
+            "model": {"attention": "none", "finetune": "full", "pretrained": None},
+            "train": {
+                "max_steps": b.max_steps,
+                "lr": b.lr,
+                "ema_decay": b.ema_decay,
+                "mask_dropout": 0.0,
+                "strategy": "auto",
+                "devices": 1,
+                "num_nodes": 1,
+                "accumulate": 1,
+            },  # tiny: one device
+            "eval": {"cost": False},
+        },
+    )
     backbone = new_embedded_backbone(b, b.seed)
     module = fit(pretrain_cfg, backbone)
     with module.ema_weights():
@@ -96,20 +110,30 @@ def fit(
     if last.is_file() and is_trained(read_metrics(folder)):  # a rerun of a finished run: nothing to do
         return _load_trained(module, last).eval()
     grid = SampleGrid(folder / "samples", cfg.train.sample_count, cfg.train.sample_steps, cfg.seed)
-    checkpoints = ModelCheckpoint(dirpath=folder / "checkpoints", save_last=True, save_top_k=0,
-                                  every_n_train_steps=cfg.train.checkpoint_every)  # fmt: skip
+    checkpoints = ModelCheckpoint(
+        dirpath=folder / "checkpoints", save_last=True, save_top_k=0, every_n_train_steps=cfg.train.checkpoint_every
+    )
     timer = Timer()
     trainer = L.Trainer(
-        max_steps=cfg.train.max_steps, accelerator=cfg.train.accelerator, devices=cfg.train.devices,
-        num_nodes=cfg.train.num_nodes, strategy=_strategy(cfg), accumulate_grad_batches=cfg.train.accumulate,
+        max_steps=cfg.train.max_steps,
+        accelerator=cfg.train.accelerator,
+        devices=cfg.train.devices,
+        num_nodes=cfg.train.num_nodes,
+        strategy=_strategy(cfg),
+        accumulate_grad_batches=cfg.train.accumulate,
         use_distributed_sampler=False,  # the datamodule shards the training stream itself (StepSampler)
-        precision=_precision(cfg), gradient_clip_val=cfg.train.grad_clip or None,
+        precision=_precision(cfg),
+        gradient_clip_val=cfg.train.grad_clip or None,
         val_check_interval=cfg.train.val_every * cfg.train.accumulate,  # Lightning counts it in batches
-        check_val_every_n_epoch=None, num_sanity_val_steps=0,
-        log_every_n_steps=cfg.train.log_every, logger=_logger(cfg, folder),
-        callbacks=[checkpoints, grid, timer, *callbacks], default_root_dir=folder, enable_model_summary=False,
+        check_val_every_n_epoch=None,
+        num_sanity_val_steps=0,
+        log_every_n_steps=cfg.train.log_every,
+        logger=_logger(cfg, folder),
+        callbacks=[checkpoints, grid, timer, *callbacks],
+        default_root_dir=folder,
+        enable_model_summary=False,
         plugins=[AtomicCheckpointIO()],
-    )  # fmt: skip
+    )
     started = time.perf_counter()
     try:
         trainer.fit(module, datamodule=data, ckpt_path=last if last.is_file() else None)
@@ -121,8 +145,9 @@ def fit(
         if module.model.sharded:  # rank 0 alone from here: the whole trained model, from the last checkpoint
             module = _load_trained(MDiTModule(cfg, backbone_for(cfg)), last)
         # After fit, on the eval device (Lightning's teardown has moved the module back to the CPU).
-        cost = measure_cost(module.to(eval_device(cfg)), cfg.eval.steps, cfg.eval.latency_repeats) if cfg.eval.cost \
-            else {}  # fmt: skip
+        cost = (
+            measure_cost(module.to(eval_device(cfg)), cfg.eval.steps, cfg.eval.latency_repeats) if cfg.eval.cost else {}
+        )
         split = {"data_split": data.data_split} if data.data_split else {}
         summary = {f"cost/{k}": v for k, v in cost.items()} | split
         if summary and isinstance(trainer.logger, WandbLogger):
@@ -154,8 +179,9 @@ def _untrained_run(module: MDiTModule, folder: Path, split: dict | None) -> MDiT
     atomic.write_with(folder / LAST_CHECKPOINT, lambda tmp: torch.save({"state_dict": {}, "global_step": 0}, tmp))
     metrics = {"attention": module.cfg.model.attention, "steps": 0, "trainable_parameters": 0, "data_split": split}
     if module.cfg.eval.cost:
-        metrics.update(measure_cost(module.to(eval_device(module.cfg)), module.cfg.eval.steps,
-                                    module.cfg.eval.latency_repeats))  # fmt: skip
+        metrics.update(
+            measure_cost(module.to(eval_device(module.cfg)), module.cfg.eval.steps, module.cfg.eval.latency_repeats)
+        )
     write_training_metrics(folder, metrics)
     return module
 
@@ -222,9 +248,17 @@ def _precision(cfg: DictConfig) -> str:
 def _logger(cfg: DictConfig, folder: Path) -> WandbLogger | bool:
     if cfg.wandb.mode == "disabled":
         return False
-    logger = WandbLogger(name=run_name(cfg), project=cfg.wandb.project, entity=cfg.wandb.entity, group=cfg.group,
-                         tags=list(cfg.tags), save_dir=str(folder), offline=cfg.wandb.mode == "offline",
-                         id=wandb_run_id(cfg), resume="allow")  # fmt: skip
+    logger = WandbLogger(
+        name=run_name(cfg),
+        project=cfg.wandb.project,
+        entity=cfg.wandb.entity,
+        group=cfg.group,
+        tags=list(cfg.tags),
+        save_dir=str(folder),
+        offline=cfg.wandb.mode == "offline",
+        id=wandb_run_id(cfg),
+        resume="allow",
+    )
     logger.log_hyperparams(OmegaConf.to_container(cfg))
     return logger
 

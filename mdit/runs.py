@@ -67,8 +67,10 @@ def claim_run_folder(folder: Path, cfg: DictConfig) -> None:
     if config.is_file():
         changed = config_changes(folder, cfg)
         if changed:
-            raise ConfigError(f"{folder} holds a run with a different config ({', '.join(changed)}); "
-                              "rerun with the same settings to resume, or pick another name=...")  # fmt: skip
+            raise ConfigError(
+                f"{folder} holds a run with a different config ({', '.join(changed)}); "
+                "rerun with the same settings to resume, or pick another name=..."
+            )
         return
     atomic.write_text(config, text)
 

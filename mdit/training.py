@@ -7,6 +7,7 @@ run resumed from a checkpoint continues exactly as an uninterrupted one would on
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import lightning as L
@@ -15,11 +16,11 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch.distributed.fsdp import FSDPModule
-from torch.distributed.tensor import DTensor, distribute_tensor
 
 from mdit.backbone import Backbone
 from mdit.conditioning import EMPTY_CAPTION, encode_image, encode_mask, latent_image_ids, unpack_latents
 from mdit.config import EVAL_MODES
+from mdit.ema import EMA
 from mdit.model import build_transformer
 from mdit.sampling import Conditions, euler_sample, flux_sigmas, guided_velocity, mdit_velocity, shift_times
 
@@ -60,7 +61,7 @@ class MDiTModule(L.LightningModule):
             self.model.set_empty_caption(self.text([EMPTY_CAPTION]).pooled)
         self.model.gradient_checkpointing = cfg.train.gradient_checkpointing
         self._set_trainable()
-        self.ema = {n: p.detach().clone() for n, p in self.trainable_parameters()} if cfg.train.ema_decay else None
+        self.ema = EMA(cfg.train.ema_decay, self._trainable()) if cfg.train.ema_decay else None
         self.strict_loading = False  # checkpoints hold only the trainable weights (see on_save_checkpoint)
 
     # -- what trains -----------------------------------------------------------------------------------------
@@ -151,8 +152,9 @@ class MDiTModule(L.LightningModule):
             masks = None if dropped or cached else batch["mask"][idx]
             mask_latents = batch["mask_latent"][idx] if cached and not dropped else None
             cond = self.conditions([captions[i] for i in idx], masks, mask_latents)
-            v = self.model(x_t[idx], cond.text_tokens, cond.pooled, t[idx], cond.img_ids, cond.txt_ids,
-                           cond.guidance, cond.mask)  # fmt: skip
+            v = self.model(
+                x_t[idx], cond.text_tokens, cond.pooled, t[idx], cond.img_ids, cond.txt_ids, cond.guidance, cond.mask
+            )
             loss = loss + weight * F.mse_loss(v.float(), (eps - x0)[idx].float(), reduction="sum")
         return loss / x0.numel()
 
@@ -177,8 +179,10 @@ class MDiTModule(L.LightningModule):
         if torch.distributed.is_available() and torch.distributed.is_initialized():  # every rank stops, not one
             torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
         if not finite:
-            raise FloatingPointError(f"loss is {loss.item()} at step {self.global_step}: stopping; "
-                                     "the last checkpoint holds the last good weights")  # fmt: skip
+            raise FloatingPointError(
+                f"loss is {loss.item()} at step {self.global_step}: stopping; "
+                "the last checkpoint holds the last good weights"
+            )
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["caption"]))
         return loss
 
@@ -187,36 +191,20 @@ class MDiTModule(L.LightningModule):
         ModelParallelStrategy calls this on every rank before the optimizer exists)."""
         if self.cfg.train.strategy == "fsdp" and not self.model.sharded:
             self.model.shard(self.device_mesh["data_parallel"])
-            self._place_ema(self.ema)
+            if self.ema is not None:
+                self.ema.place(self._trainable())
 
     def on_fit_start(self) -> None:
         """The EMA where the weights are (created on the CPU, before Lightning moved the module; under FSDP
         configure_model has placed it)."""
-        if not self.model.sharded:
-            self._place_ema(self.ema)
-
-    def _place_ema(self, ema: dict[str, torch.Tensor] | None) -> None:
-        """`ema` (whole tensors) laid out like the weights: on their device, and sharded like them under FSDP."""
-        if ema is None:
-            return
-        params = dict(self.trainable_parameters())
-        self.ema = {}
-        for name, value in ema.items():
-            param = params[name]
-            if isinstance(param, DTensor):
-                self.ema[name] = distribute_tensor(value.to(param.device), param.device_mesh, param.placements)
-            else:
-                self.ema[name] = value.to(param.device)
+        if self.ema is not None and not self.model.sharded:
+            self.ema.place(self._trainable())
 
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
         """The optimizer step, then the EMA update (before any checkpoint of this step is written)."""
         super().optimizer_step(*args, **kwargs)
         if self.ema is not None:
-            # Warm-up (as diffusers' EMAModel): early averages do not remember the random initialisation.
-            decay = min(self.cfg.train.ema_decay, (1 + self.global_step) / (10 + self.global_step))
-            with torch.no_grad():
-                for name, param in self.trainable_parameters():
-                    self.ema[name].lerp_(param.detach(), 1 - decay)
+            self.ema.update(self._trainable(), self.global_step)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         """Loss with (t, noise, dropout) fixed per batch index, so values are comparable across steps; and the
@@ -236,29 +224,19 @@ class MDiTModule(L.LightningModule):
         dtype = self.model.base.dtype
         return torch.autocast(self.device.type, dtype=dtype, enabled=dtype != torch.float32)
 
-    # -- EMA ----------------------------------------------------------------------------------------------------
-    def ema_weights(self) -> _SwapWeights:
+    def _trainable(self) -> dict[str, torch.nn.Parameter]:
+        return dict(self.trainable_parameters())
+
+    def ema_weights(self) -> AbstractContextManager:
         """Context manager: the EMA weights in place of the trained ones (a no-op without EMA)."""
-        return _SwapWeights(self)
+        return self.ema.swapped_in(self._trainable) if self.ema is not None else nullcontext()
 
     # -- checkpoints: only what trains ---------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         keep = {n for n, _ in self.trainable_parameters()}
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in keep}
-        if self.ema is not None:
-            checkpoint["ema"] = self._whole_ema()
-
-    def _whole_ema(self) -> dict[str, torch.Tensor]:
-        """The EMA as whole tensors; under FSDP gathered one at a time onto the CPU (every rank takes part,
-        rank 0 keeps them: it writes the checkpoint)."""
-        if not self.model.sharded:
-            return self.ema
-        whole = {}
-        for name, value in self.ema.items():
-            value = value.full_tensor().cpu()
-            if self.global_rank == 0:
-                whole[name] = value
-        return whole
+        if self.ema is not None:  # whole tensors; under FSDP gathered by every rank, kept by rank 0 (the writer)
+            checkpoint["ema"] = self.ema.whole(keep=self.global_rank == 0)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         expected = {n for n, _ in self.trainable_parameters()}
@@ -267,16 +245,14 @@ class MDiTModule(L.LightningModule):
         if missing:
             raise KeyError(f"checkpoint lacks {len(missing)} trainable weights of this variant, e.g. {missing[:3]}")
         if self.ema is not None and "ema" in checkpoint:
-            self._place_ema(checkpoint["ema"])
+            self.ema.place(self._trainable(), checkpoint["ema"])
 
     # -- sampling ------------------------------------------------------------------------------------------------
     def for_sampling(self) -> MDiTModule:
         """Sampling only, for good: the EMA weights in place of the trained ones, the image adapter merged into
         the base (`MDiTTransformer.merge_image_adapter`: the denoising steps run FLUX's plain layers)."""
         if self.ema is not None:
-            with torch.no_grad():
-                for name, param in self.trainable_parameters():
-                    param.copy_(self.ema[name])
+            self.ema.copy_to(self._trainable())
             self.ema = None
         self.requires_grad_(False)
         self.model.merge_image_adapter()
@@ -320,27 +296,3 @@ class MDiTModule(L.LightningModule):
             latents = euler_sample(velocity, noise.to(cond.text_tokens), flux_sigmas(steps, tokens).to(self.device))
             images = self.autoencoder.decode(unpack_latents(latents, side, side))
         return images.clamp(-1, 1)
-
-
-class _SwapWeights:
-    """Swap the EMA weights in on enter and the trained ones back on exit."""
-
-    def __init__(self, module: MDiTModule) -> None:
-        self.module, self.saved = module, None
-
-    def __enter__(self) -> None:
-        if self.module.ema is None:
-            return
-        params = dict(self.module.trainable_parameters())
-        self.saved = {n: p.detach().clone() for n, p in params.items()}
-        with torch.no_grad():
-            for name, param in params.items():
-                param.copy_(self.module.ema[name])
-
-    def __exit__(self, *exc: object) -> None:
-        if self.saved is None:
-            return
-        with torch.no_grad():
-            for name, param in self.module.trainable_parameters():
-                param.copy_(self.saved[name])
-        self.saved = None

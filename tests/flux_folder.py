@@ -43,17 +43,31 @@ def write_tiny_flux_text_folder(folder) -> None:
     )
     torch.manual_seed(0)
     clip_config = CLIPTextConfig(
-        vocab_size=len(vocab), hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
-        max_position_embeddings=77, projection_dim=32, bos_token_id=0, eos_token_id=1, pad_token_id=1,
-    )  # fmt: skip
+        vocab_size=len(vocab),
+        hidden_size=32,
+        intermediate_size=37,
+        num_attention_heads=4,
+        num_hidden_layers=2,
+        max_position_embeddings=77,
+        projection_dim=32,
+        bos_token_id=0,
+        eos_token_id=1,
+        pad_token_id=1,
+    )
     CLIPTextModel(clip_config).save_pretrained(folder / "text_encoder")
     pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
     pieces += [("▁" + word, -1.0) for word in WORDS] + [(ch, -5.0) for ch in "abcdefghijklmnopqrstuvwxyz.,"]
     T5TokenizerFast(vocab=pieces, extra_ids=0).save_pretrained(folder / "tokenizer_2")
     t5_config = T5Config(
-        vocab_size=len(pieces), d_model=24, d_kv=8, d_ff=48, num_layers=2, num_heads=3, dropout_rate=0.0,
+        vocab_size=len(pieces),
+        d_model=24,
+        d_kv=8,
+        d_ff=48,
+        num_layers=2,
+        num_heads=3,
+        dropout_rate=0.0,
         feed_forward_proj="gated-gelu",
-    )  # fmt: skip
+    )
     T5EncoderModel(t5_config).save_pretrained(folder / "text_encoder_2")
 
 
@@ -81,10 +95,17 @@ def tiny_flux_transformer() -> FluxTransformer2DModel:
     """FLUX.1-dev's structure (guidance embedding on) at test size; reads the tiny VAE's 16-channel latents."""
     torch.manual_seed(0)
     return FluxTransformer2DModel(
-        patch_size=1, in_channels=64, num_layers=1, num_single_layers=1, attention_head_dim=16,
-        num_attention_heads=2, joint_attention_dim=T5_DIM, pooled_projection_dim=CLIP_DIM,
-        guidance_embeds=True, axes_dims_rope=(4, 6, 6),
-    )  # fmt: skip
+        patch_size=1,
+        in_channels=64,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=T5_DIM,
+        pooled_projection_dim=CLIP_DIM,
+        guidance_embeds=True,
+        axes_dims_rope=(4, 6, 6),
+    )
 
 
 def write_tiny_flux_folder(folder: Path) -> Path:

@@ -115,11 +115,27 @@ class Stream:
 
 
 DOUBLE_NAMES = {
-    "image": ("norm1.linear", "attn.to_q", "attn.to_k", "attn.to_v", "attn.norm_q", "attn.norm_k", "attn.to_out.0",
-              "ff"),
-    "context": ("norm1_context.linear", "attn.add_q_proj", "attn.add_k_proj", "attn.add_v_proj", "attn.norm_added_q",
-                "attn.norm_added_k", "attn.to_add_out", "ff_context"),
-}  # fmt: skip
+    "image": (
+        "norm1.linear",
+        "attn.to_q",
+        "attn.to_k",
+        "attn.to_v",
+        "attn.norm_q",
+        "attn.norm_k",
+        "attn.to_out.0",
+        "ff",
+    ),
+    "context": (
+        "norm1_context.linear",
+        "attn.add_q_proj",
+        "attn.add_k_proj",
+        "attn.add_v_proj",
+        "attn.norm_added_q",
+        "attn.norm_added_k",
+        "attn.to_add_out",
+        "ff_context",
+    ),
+}
 
 
 def _qkv(s: Stream, names: tuple[str, ...], h: torch.Tensor, heads: int) -> tuple[torch.Tensor, ...]:
@@ -163,8 +179,9 @@ def single_block(i: int, streams: list[Stream], heads: int, extra: tuple | None 
     for s in streams:
         shift, scale, gate = linear(s.w, p + "norm.linear", F.silu(s.temb))[:, None].chunk(3, dim=-1)
         h = layer_norm(s.x) * (1 + scale) + shift
-        q, k, v = _qkv(s, tuple(p + n for n in ("attn.to_q", "attn.to_k", "attn.to_v", "attn.norm_q", "attn.norm_k")),
-                       h, heads)  # fmt: skip
+        q, k, v = _qkv(
+            s, tuple(p + n for n in ("attn.to_q", "attn.to_k", "attn.to_v", "attn.norm_q", "attn.norm_k")), h, heads
+        )
         qs.append(q), ks.append(k), vs.append(v), parts.append((gate, gelu_tanh(linear(s.w, p + "proj_mlp", h))))
     out = [
         s.x + gate * linear(s.w, p + "proj_out", torch.cat([a, m], dim=-1))
@@ -221,8 +238,13 @@ class Reference:
             x = torch.cat([x, mask_latents.double() if mask_latents is not None else torch.zeros_like(x)], dim=-1)
         # The image adapter: on X, and on the text tokens in the single blocks, which share the image-side weights
         # (the double blocks' text-side modules carry no adapter, so the `image` copy is the base there).
-        txt = Stream(linear(self.base, "context_embedder", text.double()), temb, rope_angles(txt_ids, self.axes),
-                     self.image, "context")  # fmt: skip
+        txt = Stream(
+            linear(self.base, "context_embedder", text.double()),
+            temb,
+            rope_angles(txt_ids, self.axes),
+            self.image,
+            "context",
+        )
         img = Stream(linear(self.base, "x_embedder", x), temb, rope_angles(img_ids, self.axes), self.image)
         streams, extra = [txt, img], None
         if mask_latents is not None and self.attention == "holistic":
@@ -241,6 +263,15 @@ def reference_of(model, scale: float, empty_pooled: torch.Tensor) -> Reference:
     if model.visual_embedder is not None:
         mask.update(merged(model.visual_embedder, "mask", scale))
     c = base.config
-    return Reference(model.strategy.name, weights_of(base), merged(base, "image", scale), mask,
-                     tuple(c.axes_dims_rope), c.num_attention_heads, c.num_layers, c.num_single_layers, empty_pooled,
-                     model.reference_t)  # fmt: skip
+    return Reference(
+        model.strategy.name,
+        weights_of(base),
+        merged(base, "image", scale),
+        mask,
+        tuple(c.axes_dims_rope),
+        c.num_attention_heads,
+        c.num_layers,
+        c.num_single_layers,
+        empty_pooled,
+        model.reference_t,
+    )

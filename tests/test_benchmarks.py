@@ -12,8 +12,11 @@ SCRIPT = BENCHMARKS / "bench_sampling.py"
 
 def test_bench_sampling_on_a_tiny_model(tmp_path):
     out = tmp_path / "tiny.json"
-    subprocess.run([sys.executable, str(SCRIPT), "--model", "tiny", "--rounds", "1", "--out", str(out)],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, str(SCRIPT), "--model", "tiny", "--rounds", "1", "--out", str(out)],
+        check=True,
+        capture_output=True,
+    )
     results = json.loads(out.read_text())
     assert "failed" not in results
     env = results["environment"]
@@ -36,10 +39,29 @@ def test_bench_sampling_on_a_tiny_model(tmp_path):
 
 def test_bench_training_compares_each_variant_with_diffusers_on_its_tokens(tmp_path):
     out = tmp_path / "training.json"
-    tiny = ["backbone.hidden=48", "backbone.heads=3", "backbone.double_blocks=1", "backbone.single_blocks=1",
-            "backbone.text_dim=32", "data.batch_size=2", "data.train_size=8"]  # fmt: skip
-    command = [sys.executable, str(BENCHMARKS / "bench_training.py"), "--steps", "1", "--warmup", "0", "--out",
-               str(out), "--variants", "diffusers_lora_t_2n", "holistic", *(f"--set={o}" for o in tiny)]  # fmt: skip
+    tiny = [
+        "backbone.hidden=48",
+        "backbone.heads=3",
+        "backbone.double_blocks=1",
+        "backbone.single_blocks=1",
+        "backbone.text_dim=32",
+        "data.batch_size=2",
+        "data.train_size=8",
+    ]
+    command = [
+        sys.executable,
+        str(BENCHMARKS / "bench_training.py"),
+        "--steps",
+        "1",
+        "--warmup",
+        "0",
+        "--out",
+        str(out),
+        "--variants",
+        "diffusers_lora_t_2n",
+        "holistic",
+        *(f"--set={o}" for o in tiny),
+    ]
     subprocess.run(command, check=True, capture_output=True)
     results = json.loads(out.read_text())
     assert results["diffusers_lora_t_2n"]["samples_per_s"] > 0

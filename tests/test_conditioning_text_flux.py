@@ -29,10 +29,14 @@ def conditioner(flux_folder):
 def test_matches_flux_pipeline_encode_prompt(conditioner):
     assert isinstance(conditioner, TextConditioner)
     pipe = FluxPipeline(
-        scheduler=FlowMatchEulerDiscreteScheduler(), vae=None, transformer=None,
-        text_encoder=conditioner.clip, tokenizer=conditioner.clip_tokenizer,
-        text_encoder_2=conditioner.t5, tokenizer_2=conditioner.t5_tokenizer,
-    )  # fmt: skip
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=None,
+        transformer=None,
+        text_encoder=conditioner.clip,
+        tokenizer=conditioner.clip_tokenizer,
+        text_encoder_2=conditioner.t5,
+        tokenizer_2=conditioner.t5_tokenizer,
+    )
     prompts = ["A smiling woman, with blond hair.", "", "a man with black hair"]
     tokens, pooled, ids = pipe.encode_prompt(prompts, prompt_2=None, device=torch.device("cpu"), max_sequence_length=16)
     out = conditioner(prompts)

@@ -35,8 +35,9 @@ def test_variant_flops_match_counting_the_live_model(cfg, attention):
     shape = generation_shape(module, 3)
     assert flops["tflops"] * 1e12 == pytest.approx(generation_flops(module.model, shape))
     baseline = MDiTTransformer(load_backbone(backbone_dir(run_cfg)).transformer, "none", None)
-    assert flops["tflops_delta"] * 1e12 == pytest.approx(generation_flops(module.model, shape)
-                                                          - generation_flops(baseline, shape))  # fmt: skip
+    assert flops["tflops_delta"] * 1e12 == pytest.approx(
+        generation_flops(module.model, shape) - generation_flops(baseline, shape)
+    )
     if attention == "none":
         assert flops["tflops_delta"] == flops["tflops_delta_paper"] == 0
     else:
@@ -59,7 +60,13 @@ def test_train_writes_cost_metrics(cfg):
     run_cfg = _cfg(cfg, "model.attention=hard_decoupled", "name=costed")
     fit(run_cfg, load_backbone(backbone_dir(run_cfg)))
     metrics = json.loads((run_dir(run_cfg) / "metrics.json").read_text())
-    assert set(COST_KEYS) == {"tflops", "tflops_delta", "tflops_delta_paper", "seconds_per_image",
-                              "seconds_per_image_none", "latency_ratio_vs_none"}  # fmt: skip
+    assert set(COST_KEYS) == {
+        "tflops",
+        "tflops_delta",
+        "tflops_delta_paper",
+        "seconds_per_image",
+        "seconds_per_image_none",
+        "latency_ratio_vs_none",
+    }
     for key in COST_KEYS:  # every key the sweep summaries rename to cost/<key> is written
         assert metrics[key] > 0, key

@@ -11,8 +11,9 @@ from mdit.cost.report import flops_report, preset
 from mdit.model import MDiTTransformer
 from mdit.paper import PAPER_TABLE4
 
-SHAPE = GenerationShape(image_tokens=GRID * GRID, text_tokens=TEXT_LEN, latent_features=LATENT, text_dim=32,
-                        pooled_dim=32, steps=3)  # fmt: skip
+SHAPE = GenerationShape(
+    image_tokens=GRID * GRID, text_tokens=TEXT_LEN, latent_features=LATENT, text_dim=32, pooled_dim=32, steps=3
+)
 
 
 def test_attention_is_counted_on_cpu():
@@ -69,8 +70,16 @@ def test_paper_convention_reproduces_table_4():
 def test_report_on_the_embedded_preset():
     from mdit.config import load_config
 
-    cfg = load_config(None, ["backbone.hidden=48", "backbone.heads=3", "backbone.double_blocks=1",
-                             "backbone.single_blocks=1", "data.resolution=32"])  # fmt: skip
+    cfg = load_config(
+        None,
+        [
+            "backbone.hidden=48",
+            "backbone.heads=3",
+            "backbone.double_blocks=1",
+            "backbone.single_blocks=1",
+            "data.resolution=32",
+        ],
+    )
     report = flops_report("embedded", 32, 8, 4, cfg)
     rows = report["variants"]
     assert set(rows) == {"concat", "holistic", "hard_decoupled", "improved_decoupled"}

@@ -138,9 +138,14 @@ def test_trainer_advances_the_epoch_of_order_and_captions() -> None:
     dm = SynthFacesDataModule(batch_size=8, resolution=32, train_size=24, val_size=8)
     model = _Recorder()
     trainer = L.Trainer(
-        max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-    )  # fmt: skip
+        max_epochs=2,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
     trainer.fit(model, datamodule=dm)
     first, second = (sorted(model.seen[e]) for e in (0, 1))
     assert [seed for seed, _ in first] == [seed for seed, _ in second] == list(range(24))

@@ -73,15 +73,33 @@ def test_a_sweep_run_under_torchrun_trains_on_two_ranks_and_evaluates_once(tmp_p
 
 def test_a_step_where_every_mask_is_dropped_trains_under_ddp(tmp_path):
     """DDP expects a gradient for every trainable weight; a step without any mask gives the mask path none."""
-    cfg = tiny_config(tmp_path, "train.strategy=ddp", "train.devices=1", "train.accelerator=cpu",
-                      "train.mask_dropout=1.0", "train.max_steps=3", "eval.cost=false")  # fmt: skip
+    cfg = tiny_config(
+        tmp_path,
+        "train.strategy=ddp",
+        "train.devices=1",
+        "train.accelerator=cpu",
+        "train.mask_dropout=1.0",
+        "train.max_steps=3",
+        "eval.cost=false",
+    )
     fit(cfg, load_backbone(backbone_dir(cfg)))
     assert read_metrics(run_dir(cfg))["steps"] == 3
 
 
 def _torchrun_train(tmp: Path, *overrides: str) -> list[str]:
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "mdit.cli",
-            "train", "-c", str(ROOT / "experiments" / "synthfaces.yaml"), *tiny_overrides(tmp, *overrides)]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "mdit.cli",
+        "train",
+        "-c",
+        str(ROOT / "experiments" / "synthfaces.yaml"),
+        *tiny_overrides(tmp, *overrides),
+    ]
 
 
 def _descendants(pid: int) -> list[int]:
@@ -117,17 +135,39 @@ def _running(pid: int) -> bool:
 def test_fsdp_trains_what_ddp_trains_and_a_killed_fsdp_run_resumes(tmp_path):
     """Two CPU ranks: the FSDP-sharded transformer ends with the weights, EMA and validation loss of DDP, through
     steps where only one rank keeps a mask (the ranks run each other's forwards) and a SIGKILL mid-run."""
-    run = ["model.attention=improved_decoupled", "train.mask_dropout=0.5", "train.ema_decay=0.5", "train.max_steps=60",
-           "train.checkpoint_every=4", "train.val_every=60", "train.accelerator=cpu", "train.devices=2",
-           "train.threads=1", "eval.cost=false"]  # fmt: skip
+    run = [
+        "model.attention=improved_decoupled",
+        "train.mask_dropout=0.5",
+        "train.ema_decay=0.5",
+        "train.max_steps=60",
+        "train.checkpoint_every=4",
+        "train.val_every=60",
+        "train.accelerator=cpu",
+        "train.devices=2",
+        "train.threads=1",
+        "eval.cost=false",
+    ]
     cfg = tiny_config(tmp_path, *run)
-    dropped_all = [[bool(sample_dropout(cfg.data.batch_size, cfg.train.text_dropout, 0.5,
-                                        step_generator(cfg.seed, step, shard=rank))[1].all())
-                    for rank in range(2)] for step in range(60)]  # fmt: skip
+    dropped_all = [
+        [
+            bool(
+                sample_dropout(
+                    cfg.data.batch_size, cfg.train.text_dropout, 0.5, step_generator(cfg.seed, step, shard=rank)
+                )[1].all()
+            )
+            for rank in range(2)
+        ]
+        for step in range(60)
+    ]
     assert any(a != b for a, b in dropped_all)  # steps where one rank has no mask to train on
     load_backbone(backbone_dir(cfg))  # once, before the ranks start
-    ddp = subprocess.run(_torchrun_train(tmp_path, *run, "train.strategy=ddp", "name=ddp"), cwd=tmp_path,
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    ddp = subprocess.run(
+        _torchrun_train(tmp_path, *run, "train.strategy=ddp", "name=ddp"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert ddp.returncode == 0, ddp.stderr[-3000:]
 
     fsdp = _torchrun_train(tmp_path, *run, "train.strategy=fsdp", "name=fsdp")
@@ -143,8 +183,12 @@ def test_fsdp_trains_what_ddp_trains_and_a_killed_fsdp_run_resumes(tmp_path):
     resumed = subprocess.run(fsdp, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
 
-    a, b = (torch.load(run_dir(tiny_config(tmp_path, *run, f"name={n}")) / LAST_CHECKPOINT, map_location="cpu",
-                       weights_only=False) for n in ("ddp", "fsdp"))  # fmt: skip
+    a, b = (
+        torch.load(
+            run_dir(tiny_config(tmp_path, *run, f"name={n}")) / LAST_CHECKPOINT, map_location="cpu", weights_only=False
+        )
+        for n in ("ddp", "fsdp")
+    )
     assert a["global_step"] == b["global_step"] == 60 and a["state_dict"].keys() == b["state_dict"].keys()
     for name in a["state_dict"]:  # whole tensors in the file, as DDP writes them
         torch.testing.assert_close(b["state_dict"][name], a["state_dict"][name], rtol=1e-5, atol=1e-7, msg=name)

@@ -24,8 +24,15 @@ from mdit.run import backbone_dir, fit, load_run
 from mdit.runs import run_dir
 from mdit.training import CONDITIONS, MDiTModule
 
-JUDGES = ["judges.parser_width=8", "judges.parser_steps=2", "judges.batch_size=4", "judges.heldout_size=4",
-          "judges.clip_width=32", "judges.clip_steps=2", "judges.clip_batch_size=4"]  # fmt: skip
+JUDGES = [
+    "judges.parser_width=8",
+    "judges.parser_steps=2",
+    "judges.batch_size=4",
+    "judges.heldout_size=4",
+    "judges.clip_width=32",
+    "judges.clip_steps=2",
+    "judges.clip_batch_size=4",
+]
 TINY = [*JUDGES, "eval.count=4", "eval.batch_size=4", "eval.steps=2"]
 NUMBERS = ("mask_accuracy", "clip_t", "topiq", "frechet")
 
@@ -33,8 +40,9 @@ NUMBERS = ("mask_accuracy", "clip_t", "topiq", "frechet")
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A 2-step hard_decoupled run (no EMA, W&B off) whose config keeps the judges' cache in a private folder."""
-    cfg = tiny_config(tmp_path_factory.mktemp("eval"), "model.attention=hard_decoupled", "train.max_steps=2",
-                      "eval.cost=false")  # fmt: skip
+    cfg = tiny_config(
+        tmp_path_factory.mktemp("eval"), "model.attention=hard_decoupled", "train.max_steps=2", "eval.cost=false"
+    )
     fit(cfg, load_backbone(backbone_dir(cfg)))
     return run_dir(cfg)
 
@@ -89,8 +97,12 @@ def test_each_sample_has_its_own_seed_whatever_its_batch(run):
     captions = ["A woman with red hair.", "A man with a hat.", "A bald man."]
     seeds = [sample_seed(0, i) for i in range(3)]
     whole = module.generate(masks, captions, steps=2, seed=seeds)
-    split = torch.cat([module.generate(masks[:1], captions[:1], steps=2, seed=seeds[:1]),
-                       module.generate(masks[1:], captions[1:], steps=2, seed=seeds[1:])])  # fmt: skip
+    split = torch.cat(
+        [
+            module.generate(masks[:1], captions[:1], steps=2, seed=seeds[:1]),
+            module.generate(masks[1:], captions[1:], steps=2, seed=seeds[1:]),
+        ]
+    )
     assert torch.allclose(whole, split, atol=1e-5)
     # Sample i is what `mdit generate --seed <its seed>` gives for its mask and caption alone ...
     alone = module.generate(masks[1:2], captions[1:2], steps=2, seed=seeds[1])
@@ -126,8 +138,14 @@ def test_bad_mode_count_and_run_folder_are_clean_errors(run, tmp_path, capsys):
     assert "last.ckpt" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("key, file", [("judges.parser", "parsing_bisenet.pth"), ("judges.clip", "clip.safetensors"),
-                                       ("judges.inception", "weights-inception-2015-12-05-6726825d.pth")])  # fmt: skip
+@pytest.mark.parametrize(
+    "key, file",
+    [
+        ("judges.parser", "parsing_bisenet.pth"),
+        ("judges.clip", "clip.safetensors"),
+        ("judges.inception", "weights-inception-2015-12-05-6726825d.pth"),
+    ],
+)
 def test_a_missing_local_judge_fails_before_any_sampling(run, tmp_path, monkeypatch, capsys, key, file):
     def no_sampling(*args, **kwargs):
         raise AssertionError("sampled before the judges were checked")
@@ -157,8 +175,17 @@ def test_local_judges_topiq_bisenet_open_clip(run, tmp_path):
     (tmp_path / "hub" / "pyiqa").mkdir(parents=True)
     torch.save({"params": topiq.net.state_dict()}, tmp_path / "hub" / "pyiqa" / TOPIQ_WEIGHTS_FILE)
     clip = ensure_judges(load_config(run / "config.yaml", JUDGES)) / "clip"
-    results = evaluate(run, [*TINY, "eval.count=2", f"judges.parser={tmp_path / 'bisenet'}", f"judges.clip={clip}",
-                             f"judges.topiq_home={tmp_path}"], log=lambda _: None)  # fmt: skip
+    results = evaluate(
+        run,
+        [
+            *TINY,
+            "eval.count=2",
+            f"judges.parser={tmp_path / 'bisenet'}",
+            f"judges.clip={clip}",
+            f"judges.topiq_home={tmp_path}",
+        ],
+        log=lambda _: None,
+    )
     assert math.isfinite(results["topiq"]) and math.isfinite(results["real_images"]["topiq"])
     assert results["judges"]["parser"]["kind"] == "bisenet" and results["judges"]["topiq"]["kind"] == "topiq_nr"
     assert results["judges"]["clip"] == {"kind": "open_clip", "path": str(clip)}  # a folder names its own model
@@ -179,8 +206,12 @@ def test_embedded_judges_do_not_depend_on_run_seed_or_local_paths(tmp_path):
 
 
 def test_eval_config_is_validated(tmp_path):
-    for override, fragment in (("eval.count=1", "eval.count"), ("eval.batch_size=0", "eval.batch_size"),
-                               ("eval.seed=-1", "eval.seed"), ("eval.guidance_scale=0", "guidance_scale")):  # fmt: skip
+    for override, fragment in (
+        ("eval.count=1", "eval.count"),
+        ("eval.batch_size=0", "eval.batch_size"),
+        ("eval.seed=-1", "eval.seed"),
+        ("eval.guidance_scale=0", "guidance_scale"),
+    ):
         with pytest.raises(ConfigError, match=fragment):
             tiny_config(tmp_path, override)
 

@@ -117,8 +117,12 @@ def encoded_masks(draw: st.DrawFn) -> tuple[str, bytes, np.ndarray | None]:
         return values
 
     if kind in ("L", "LA", "I;16", "I/tiff"):
-        dtype, low, high = {"L": (np.uint8, 0, 255), "LA": (np.uint8, 0, 255), "I;16": (np.uint16, 0, 65535),
-                            "I/tiff": (np.int32, -(2**31), 2**31 - 1)}[kind]  # fmt: skip
+        dtype, low, high = {
+            "L": (np.uint8, 0, 255),
+            "LA": (np.uint8, 0, 255),
+            "I;16": (np.uint16, 0, 65535),
+            "I/tiff": (np.int32, -(2**31), 2**31 - 1),
+        }[kind]
         values = maybe_corrupt(ids.astype(dtype), st.one_of(st.integers(NUM_CLASSES, high), st.integers(low, high)))
         array = values
         if kind == "LA":
@@ -139,11 +143,14 @@ def encoded_masks(draw: st.DrawFn) -> tuple[str, bytes, np.ndarray | None]:
         palette_size = draw(st.one_of(st.integers(1, NUM_CLASSES), st.integers(NUM_CLASSES + 1, 64)))
         palette = draw(
             st.lists(
-                st.one_of(st.sampled_from([tuple(int(c) for c in colour) for colour in PALETTE]),
-                          st.tuples(*[st.integers(0, 255)] * 3)),
-                min_size=palette_size, max_size=palette_size,
+                st.one_of(
+                    st.sampled_from([tuple(int(c) for c in colour) for colour in PALETTE]),
+                    st.tuples(*[st.integers(0, 255)] * 3),
+                ),
+                min_size=palette_size,
+                max_size=palette_size,
             )
-        )  # fmt: skip
+        )
         indices = draw(arrays(np.uint8, (h, w), elements=st.integers(0, palette_size - 1)))
         image = Image.fromarray(indices)
         if kind == "PA/tiff":
@@ -212,11 +219,12 @@ def structured_pngs(draw: st.DrawFn) -> bytes:
     row = math.ceil(width * channels * max(depth, 1) / 8)
     raw = draw(
         st.one_of(
-            st.lists(st.tuples(st.integers(0, 4), st.binary(min_size=row, max_size=row)), min_size=height,
-                     max_size=height).map(lambda rows: b"".join(bytes([f]) + r for f, r in rows)),
+            st.lists(
+                st.tuples(st.integers(0, 4), st.binary(min_size=row, max_size=row)), min_size=height, max_size=height
+            ).map(lambda rows: b"".join(bytes([f]) + r for f, r in rows)),
             st.binary(max_size=80),
         )
-    )  # fmt: skip
+    )
     idat = zlib.compress(raw)
     if draw(st.booleans()):
         idat = idat[: draw(st.integers(0, len(idat)))]  # truncated stream
@@ -375,9 +383,21 @@ def test_validate_and_remap_of_any_array_by_any_permutation(array, as_tensor, ta
 
 
 TORCH_DTYPES = (
-    torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.uint16, torch.uint32,
-    torch.uint64, torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64,
-)  # fmt: skip
+    torch.bool,
+    torch.uint8,
+    torch.int8,
+    torch.int16,
+    torch.int32,
+    torch.int64,
+    torch.uint16,
+    torch.uint32,
+    torch.uint64,
+    torch.float16,
+    torch.bfloat16,
+    torch.float32,
+    torch.float64,
+    torch.complex64,
+)
 
 
 @settings(FUZZ, max_examples=120)
@@ -412,13 +432,21 @@ def test_validate_label_maps_and_mask_to_image_of_any_tensor(ids, dtype):
 @settings(FUZZ, max_examples=150)
 @given(
     rgb=st.one_of(
-        arrays(np.int64, st.tuples(st.integers(1, 4), st.integers(1, 4), st.just(3)),
-               elements=st.one_of(st.sampled_from(sorted({int(c) for c in PALETTE.ravel()})),
-                                  st.integers(-(2**20), 2**20), st.sampled_from([204 << 8, 255 << 8, 153 << 8]))),
-        arrays(st.sampled_from([np.uint8, np.uint16, np.int32, np.float32, np.bool_]),
-               st.lists(st.integers(1, 4), min_size=1, max_size=4).map(tuple)),
+        arrays(
+            np.int64,
+            st.tuples(st.integers(1, 4), st.integers(1, 4), st.just(3)),
+            elements=st.one_of(
+                st.sampled_from(sorted({int(c) for c in PALETTE.ravel()})),
+                st.integers(-(2**20), 2**20),
+                st.sampled_from([204 << 8, 255 << 8, 153 << 8]),
+            ),
+        ),
+        arrays(
+            st.sampled_from([np.uint8, np.uint16, np.int32, np.float32, np.bool_]),
+            st.lists(st.integers(1, 4), min_size=1, max_size=4).map(tuple),
+        ),
     )
-)  # fmt: skip
+)
 @example(rgb=np.array([[[0, 204 << 8, 0]]]))  # packs to (204, 0, 0), skin: accepted though not a palette colour
 def test_color_to_label_map_accepts_exactly_the_palette_colours(rgb):
     """Any colour not in PALETTE is a MaskError (the docstring's contract), whatever the integer dtype."""
@@ -498,12 +526,16 @@ def test_clean_caption_is_normalised_and_idempotent(line):
 @given(
     data=st.one_of(
         st.binary(max_size=120),
-        st.lists(st.one_of(all_text, spacey_text), max_size=5).map(lambda lines: "\n".join(lines)).flatmap(
+        st.lists(st.one_of(all_text, spacey_text), max_size=5)
+        .map(lambda lines: "\n".join(lines))
+        .flatmap(
             lambda text: st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "latin-1", "cp1252"]).map(
-                lambda enc: text.encode(enc, errors="replace"))),
+                lambda enc: text.encode(enc, errors="replace")
+            )
+        ),
     ),
     exists=st.integers(0, 7).map(bool),  # 1 in 8 examples: a missing file
-)  # fmt: skip
+)
 def test_read_captions_of_any_bytes_is_clean_captions_or_value_error(workdir, data, exists):
     path = workdir / "captions.txt"
     path.unlink(missing_ok=True)
@@ -538,9 +570,11 @@ def _text_conditioner() -> EmbeddedTextConditioner:
 caption_text = st.one_of(
     all_text,
     spacey_text,
-    st.lists(st.sampled_from([*WORDS, "WOMAN", "İ", "ß", ",", "!", "<pad>", "</s>", "<unk>", "\u0301", "\udcff"]),
-             max_size=12).map(" ".join),
-)  # fmt: skip
+    st.lists(
+        st.sampled_from([*WORDS, "WOMAN", "İ", "ß", ",", "!", "<pad>", "</s>", "<unk>", "\u0301", "\udcff"]),
+        max_size=12,
+    ).map(" ".join),
+)
 
 
 def _is_unicode(text: str) -> bool:
@@ -608,16 +642,75 @@ FLAT_SCHEMA = _flatten(SCHEMA)  # every key, sections (model, model.lora, ...) i
 LEAVES = {key: value for key, value in FLAT_SCHEMA.items() if not isinstance(value, dict)}
 SCHEMA_KEYS = sorted(FLAT_SCHEMA)
 CHOICES = sorted(
-    {*STRATEGIES, *STATIC_MODULATIONS, *FINETUNE_MODES, *WANDB_MODES, *EVAL_MODES, *DATASETS, *SPLITS, *ON_CORRUPT,
-     *SPLIT_SOURCES, *ON_MISSING, *TRAIN_STRATEGIES, "float32", "bfloat16", "float16", "int8", "32-true", "bf16-mixed",
-     "auto"}
-)  # fmt: skip
+    {
+        *STRATEGIES,
+        *STATIC_MODULATIONS,
+        *FINETUNE_MODES,
+        *WANDB_MODES,
+        *EVAL_MODES,
+        *DATASETS,
+        *SPLITS,
+        *ON_CORRUPT,
+        *SPLIT_SOURCES,
+        *ON_MISSING,
+        *TRAIN_STRATEGIES,
+        "float32",
+        "bfloat16",
+        "float16",
+        "int8",
+        "32-true",
+        "bf16-mixed",
+        "auto",
+    }
+)
 ODD_VALUES = [
-    "", "null", "~", "true", "false", "yes", "no", "???", "nan", "-nan", "inf", "-inf", ".inf", "1e400", "-0.0",
-    "1.5", "0", "-1", "0x20", "1_000", "[]", "{}", "[a, b]", "[1, [2]]", "{a: 1}", "[1", "{", "'", '"', "a: b",
-    "- x", "!!binary aGk=", "&a 1", "*a", "%x", "${seed}", "${nope}", "${oc.env:NOPE_NOT_SET}", "${", "${x",
-    "${required:x}", "${required: }", "${oc.decode:'1'}", "${model}", "${oc.dict.keys:model}", "\\${seed}",
-]  # fmt: skip
+    "",
+    "null",
+    "~",
+    "true",
+    "false",
+    "yes",
+    "no",
+    "???",
+    "nan",
+    "-nan",
+    "inf",
+    "-inf",
+    ".inf",
+    "1e400",
+    "-0.0",
+    "1.5",
+    "0",
+    "-1",
+    "0x20",
+    "1_000",
+    "[]",
+    "{}",
+    "[a, b]",
+    "[1, [2]]",
+    "{a: 1}",
+    "[1",
+    "{",
+    "'",
+    '"',
+    "a: b",
+    "- x",
+    "!!binary aGk=",
+    "&a 1",
+    "*a",
+    "%x",
+    "${seed}",
+    "${nope}",
+    "${oc.env:NOPE_NOT_SET}",
+    "${",
+    "${x",
+    "${required:x}",
+    "${required: }",
+    "${oc.decode:'1'}",
+    "${model}",
+    "${oc.dict.keys:model}",
+    "\\${seed}",
+]
 values = st.one_of(
     st.sampled_from(ODD_VALUES),
     st.sampled_from(CHOICES),
@@ -629,10 +722,13 @@ values = st.one_of(
 )
 junk_keys = st.one_of(
     st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=8),
-    st.sampled_from(SCHEMA_KEYS).flatmap(lambda key: st.sampled_from(
-        [f"{key}.x", f"{key}.0", f"{key}[0]", f"{key}..x", f".{key}", f"{key}.", f" {key}", f"{key} ", key.upper()])),
+    st.sampled_from(SCHEMA_KEYS).flatmap(
+        lambda key: st.sampled_from(
+            [f"{key}.x", f"{key}.0", f"{key}[0]", f"{key}..x", f".{key}", f"{key}.", f" {key}", f"{key} ", key.upper()]
+        )
+    ),
     st.sampled_from(["tags.0", "tags[0]", "model.lora.targets.0", "model.lora.targets[1]", "=", "a=b", "[a]", "${x}"]),
-)  # fmt: skip
+)
 overrides = st.lists(
     st.one_of(
         st.tuples(st.sampled_from(SCHEMA_KEYS), values).map("=".join),
@@ -681,12 +777,33 @@ def _assert_valid_config(cfg: DictConfig) -> None:
         assert 0.0 <= get(key) <= 1.0, key
     assert 0.0 <= get("train.ema_decay") <= 0.99999
     assert 32 <= get("data.resolution") <= 512 and get("data.resolution") % 16 == 0
-    for key in ("data.train_size", "data.val_size", "data.test_size", "data.batch_size", "train.max_steps",
-                "train.val_every", "train.checkpoint_every", "train.log_every", "train.sample_steps", "train.devices",
-                "train.num_nodes", "train.accumulate", "eval.steps", "eval.latency_repeats", "eval.batch_size",
-                "judges.parser_width", "judges.parser_steps", "judges.batch_size", "judges.heldout_size",
-                "judges.clip_steps", "judges.clip_batch_size", "backbone.max_steps", "backbone.hidden",
-                "backbone.heads", "backbone.text_dim"):  # fmt: skip
+    for key in (
+        "data.train_size",
+        "data.val_size",
+        "data.test_size",
+        "data.batch_size",
+        "train.max_steps",
+        "train.val_every",
+        "train.checkpoint_every",
+        "train.log_every",
+        "train.sample_steps",
+        "train.devices",
+        "train.num_nodes",
+        "train.accumulate",
+        "eval.steps",
+        "eval.latency_repeats",
+        "eval.batch_size",
+        "judges.parser_width",
+        "judges.parser_steps",
+        "judges.batch_size",
+        "judges.heldout_size",
+        "judges.clip_steps",
+        "judges.clip_batch_size",
+        "backbone.max_steps",
+        "backbone.hidden",
+        "backbone.heads",
+        "backbone.text_dim",
+    ):
         assert get(key) >= 1, key
     for key in ("train.lr", "backbone.lr", "train.logit_std", "eval.guidance_scale"):
         assert get(key) > 0, (key, get(key))
@@ -780,15 +897,21 @@ def test_load_config_of_out_of_range_schema_values_is_a_valid_config_or_config_e
 
 
 yaml_scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=8), st.sampled_from(CHOICES), st.sampled_from(["${seed}", "${nope}", "???", "${required:x}"]),
-)  # fmt: skip
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+    st.sampled_from(CHOICES),
+    st.sampled_from(["${seed}", "${nope}", "???", "${required:x}"]),
+)
 yaml_any = st.recursive(
     yaml_scalars,
-    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.one_of(st.text(max_size=5), yaml_scalars),
-                                                                         inner, max_size=3)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.one_of(st.text(max_size=5), yaml_scalars), inner, max_size=3)
+    ),
     max_leaves=6,
-)  # fmt: skip
+)
 
 
 def _safe_load_or_text(text: str) -> object:
@@ -801,21 +924,45 @@ def _safe_load_or_text(text: str) -> object:
 def _yaml_tree(node: dict) -> st.SearchStrategy:
     """Partial configs shaped like the schema (any subset of its keys, nested), values of any type, junk keys."""
     optional = {
-        key: st.one_of(_yaml_tree(value), yaml_any) if isinstance(value, dict) else st.one_of(
-            _schema_value(value).map(_safe_load_or_text), yaml_any)
+        key: st.one_of(_yaml_tree(value), yaml_any)
+        if isinstance(value, dict)
+        else st.one_of(_schema_value(value).map(_safe_load_or_text), yaml_any)
         for key, value in node.items()
-    }  # fmt: skip
+    }
     tree = st.fixed_dictionaries({}, optional=optional)
     junk = st.dictionaries(st.one_of(st.text(max_size=5), yaml_scalars), yaml_any, max_size=1)
     return st.tuples(tree, junk).map(lambda pair: {**pair[0], **pair[1]} if pair[1] else pair[0])
 
 
 YAML_SNIPPETS = [
-    "seed: [1", "- a\n- b", "42", "'abc'", "null", "? [a]\n: 1", "null: 1", "~: 1", "a: *b", "--- \n--- ",
-    "\t", "key: value: x", "seed: !!python/object:os.system x", "seed: !tag 1", "seed: 1\nseed: 2", "model: 3",
-    "model: [1]", "tags: {a: 1}", "seed: ${x", "<<: {seed: 1}", "%YAML 1.1\n---\nseed: 1", "!!binary aGk=",
-    "model:\n  lora: ~", "1: 2", "true: 1", "model:\n  1: x", "data: {root: [a]}",
-]  # fmt: skip
+    "seed: [1",
+    "- a\n- b",
+    "42",
+    "'abc'",
+    "null",
+    "? [a]\n: 1",
+    "null: 1",
+    "~: 1",
+    "a: *b",
+    "--- \n--- ",
+    "\t",
+    "key: value: x",
+    "seed: !!python/object:os.system x",
+    "seed: !tag 1",
+    "seed: 1\nseed: 2",
+    "model: 3",
+    "model: [1]",
+    "tags: {a: 1}",
+    "seed: ${x",
+    "<<: {seed: 1}",
+    "%YAML 1.1\n---\nseed: 1",
+    "!!binary aGk=",
+    "model:\n  lora: ~",
+    "1: 2",
+    "true: 1",
+    "model:\n  1: x",
+    "data: {root: [a]}",
+]
 
 
 def _dump(tree: object) -> bytes:
@@ -902,8 +1049,10 @@ def test_load_config_found_yaml(workdir, data):
 
 
 @settings(FUZZ, max_examples=10)
-@given(name=st.text(st.characters(codec="utf-8", exclude_characters="/\x00"), min_size=1, max_size=20),
-       items=st.lists(st.sampled_from(["seed=1", "model.attention=holistic"]), max_size=2))  # fmt: skip
+@given(
+    name=st.text(st.characters(codec="utf-8", exclude_characters="/\x00"), min_size=1, max_size=20),
+    items=st.lists(st.sampled_from(["seed=1", "model.attention=holistic"]), max_size=2),
+)
 def test_load_config_of_a_missing_file_is_file_not_found(workdir, name, items):
     with pytest.raises(FileNotFoundError):
         load_config([workdir / "missing" / f"c{name}"], items)

@@ -24,13 +24,40 @@ def run(tmp_path_factory):
 def test_mask_and_caption_to_png(run, tmp_path, palette):
     mask = write_mask(tmp_path / "mask.png", render(7, 32).mask, palette=palette)
     out = tmp_path / "face.png"
-    assert main(["generate", str(run), "--mask", str(mask), "--caption", "a woman with red hair.",
-                 "--out", str(out), "--steps", "2"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "generate",
+                str(run),
+                "--mask",
+                str(mask),
+                "--caption",
+                "a woman with red hair.",
+                "--out",
+                str(out),
+                "--steps",
+                "2",
+            ]
+        )
+        == 0
+    )
     image = np.asarray(Image.open(out))
     assert image.shape == (32, 32, 3) and image.std() > 0
     again = tmp_path / "again.png"
-    main(["generate", str(run), "--mask", str(mask), "--caption", "a woman with red hair.", "--out", str(again),
-          "--steps", "2"])  # fmt: skip
+    main(
+        [
+            "generate",
+            str(run),
+            "--mask",
+            str(mask),
+            "--caption",
+            "a woman with red hair.",
+            "--out",
+            str(again),
+            "--steps",
+            "2",
+        ]
+    )
     assert np.array_equal(image, np.asarray(Image.open(again)))  # same seed, same image
 
 

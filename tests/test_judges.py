@@ -10,8 +10,16 @@ from mdit.judges.embedded_parser import EmbeddedParser
 from mdit.judges.training import ensure_judges, judges_dir, load_embedded_clip, load_parser, train_parser
 from mdit.metrics.clip_score import ClipTScore
 
-TINY = ["judges.parser_width=8", "judges.parser_steps=3", "judges.batch_size=4", "judges.heldout_size=4",
-        "judges.clip_width=32", "judges.clip_steps=2", "judges.clip_batch_size=4", "data.train_size=16"]  # fmt: skip
+TINY = [
+    "judges.parser_width=8",
+    "judges.parser_steps=3",
+    "judges.batch_size=4",
+    "judges.heldout_size=4",
+    "judges.clip_width=32",
+    "judges.clip_steps=2",
+    "judges.clip_batch_size=4",
+    "data.train_size=16",
+]
 
 
 def test_parser_shapes_and_side_check():

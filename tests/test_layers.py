@@ -21,15 +21,25 @@ LAYERS = [
     ["mdit.sweep", "mdit.results"],
     ["mdit.evaluation", "mdit.embeddings.build"],
     ["mdit.run"],
-    ["mdit.training", "mdit.callbacks", "mdit.checkpoint_io"],
+    ["mdit.training", "mdit.ema", "mdit.callbacks", "mdit.checkpoint_io"],
     ["mdit.cost", "mdit.metrics", "mdit.judges", "mdit.backbone"],
     ["mdit.sampling"],
     ["mdit.model"],
     ["mdit.data", "mdit.embeddings"],
     ["mdit.conditioning"],
-    ["mdit.labels", "mdit.masks", "mdit.visualize", "mdit.paths", "mdit.runs", "mdit.config", "mdit.variants",
-     "mdit.atomic", "mdit.paper", "mdit"],
-]  # fmt: skip
+    [
+        "mdit.labels",
+        "mdit.masks",
+        "mdit.visualize",
+        "mdit.paths",
+        "mdit.runs",
+        "mdit.config",
+        "mdit.variants",
+        "mdit.atomic",
+        "mdit.paper",
+        "mdit",
+    ],
+]
 
 
 def module_name(path: Path) -> str:

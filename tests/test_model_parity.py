@@ -116,9 +116,16 @@ def test_holistic_without_adapters_is_flux_on_twice_the_image_tokens(guidance):
     x, cond = inputs(guidance)
     n = x.shape[1]
     t = torch.full((x.shape[0],), 0.4)
-    expected = reference(hidden_states=torch.cat([x, cond.mask], dim=1), encoder_hidden_states=cond.text_tokens,
-                         pooled_projections=cond.pooled, timestep=t, img_ids=torch.cat([cond.img_ids, cond.img_ids]),
-                         txt_ids=cond.txt_ids, guidance=cond.guidance, return_dict=False)[0][:, :n]  # fmt: skip
+    expected = reference(
+        hidden_states=torch.cat([x, cond.mask], dim=1),
+        encoder_hidden_states=cond.text_tokens,
+        pooled_projections=cond.pooled,
+        timestep=t,
+        img_ids=torch.cat([cond.img_ids, cond.img_ids]),
+        txt_ids=cond.txt_ids,
+        guidance=cond.guidance,
+        return_dict=False,
+    )[0][:, :n]
     torch.testing.assert_close(run(model, x, cond, 0.4), expected, rtol=1e-5, atol=1e-5)
     with_zero_adapters, _ = wrap("holistic", guidance)  # peft starts B at zero: the same function, separate streams
     torch.testing.assert_close(run(with_zero_adapters, x, cond, 0.4), expected, rtol=1e-5, atol=1e-5)

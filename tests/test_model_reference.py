@@ -23,8 +23,9 @@ def _reference(model) -> Reference:
 
 def _velocity(reference: Reference, x, cond, t: float, mask: bool = True) -> torch.Tensor:
     t = torch.full((x.shape[0],), t)
-    return reference(x, cond.text_tokens, cond.pooled, t, cond.img_ids, cond.txt_ids, cond.guidance,
-                     cond.mask if mask else None).float()  # fmt: skip
+    return reference(
+        x, cond.text_tokens, cond.pooled, t, cond.img_ids, cond.txt_ids, cond.guidance, cond.mask if mask else None
+    ).float()
 
 
 @pytest.mark.parametrize("guidance", [False, True], ids=["schnell", "dev"])
@@ -32,8 +33,17 @@ def _velocity(reference: Reference, x, cond, t: float, mask: bool = True) -> tor
 def test_the_reference_is_diffusers_flux(guidance):
     base = tiny_flux(guidance)
     c = base.config
-    reference = Reference("none", weights_of(base), weights_of(base), {}, tuple(c.axes_dims_rope),
-                          c.num_attention_heads, c.num_layers, c.num_single_layers, empty_pooled())  # fmt: skip
+    reference = Reference(
+        "none",
+        weights_of(base),
+        weights_of(base),
+        {},
+        tuple(c.axes_dims_rope),
+        c.num_attention_heads,
+        c.num_layers,
+        c.num_single_layers,
+        empty_pooled(),
+    )
     x, cond = inputs(guidance)
     for t in (0.25, 0.7):
         expected = run_reference(base, x, cond, t)
@@ -70,8 +80,13 @@ def test_cached_sampling_equals_the_reference_sampler(attention):
     sigmas = flux_sigmas(4, noise.shape[1])
     ours = euler_sample(mdit_velocity(model, cond), noise, sigmas)
     assert model.static_passes == 1
-    theirs = euler_sample(lambda x, t: reference(x, cond.text_tokens, cond.pooled, t, cond.img_ids, cond.txt_ids,
-                                                 cond.guidance, cond.mask).float(), noise, sigmas)  # fmt: skip
+    theirs = euler_sample(
+        lambda x, t: reference(
+            x, cond.text_tokens, cond.pooled, t, cond.img_ids, cond.txt_ids, cond.guidance, cond.mask
+        ).float(),
+        noise,
+        sigmas,
+    )
     assert (ours - theirs).abs().max().item() <= TOLERANCE
 
 

@@ -18,8 +18,13 @@ def log_offline_history(folder: Path, losses: list[float]) -> None:
     """An offline W&B run in `folder` with train/loss per step and one val/loss, as Lightning's logger writes them."""
     import wandb
 
-    run = wandb.init(mode="offline", dir=str(folder), project="test", id=f"t-{folder.name}",
-                     settings=wandb.Settings(console="off", silent=True))  # fmt: skip
+    run = wandb.init(
+        mode="offline",
+        dir=str(folder),
+        project="test",
+        id=f"t-{folder.name}",
+        settings=wandb.Settings(console="off", silent=True),
+    )
     for step, loss in enumerate(losses):
         run.log({"train/loss": loss, "trainer/global_step": step * 10})
     run.log({"val/loss": min(losses), "trainer/global_step": 10 * len(losses)})
@@ -74,8 +79,9 @@ def test_notebook_runs_top_to_bottom(group: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("MDIT_SWEEP_FILE", str(group.parent.parent / "sweeps" / "ablation_attention.yaml"))
     monkeypatch.delenv("MDIT_WANDB_SWEEP", raising=False)
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
-                            resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()  # fmt: skip
+    nbclient.NotebookClient(
+        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}
+    ).execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") + str(o.get("data", {}).get("text/markdown", "")) for o in outputs)

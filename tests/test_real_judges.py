@@ -17,8 +17,27 @@ from mdit.judges.weights import MissingWeightsError, require_file
 from mdit.labels import LABELS
 
 # face-parsing.PyTorch's class order (index = BiSeNet id), as its README and facexlib's users list it.
-BISENET_NAMES = ("background", "skin", "l_brow", "r_brow", "l_eye", "r_eye", "eye_g", "l_ear", "r_ear", "ear_r",
-                 "nose", "mouth", "u_lip", "l_lip", "neck", "neck_l", "cloth", "hair", "hat")  # fmt: skip
+BISENET_NAMES = (
+    "background",
+    "skin",
+    "l_brow",
+    "r_brow",
+    "l_eye",
+    "r_eye",
+    "eye_g",
+    "l_ear",
+    "r_ear",
+    "ear_r",
+    "nose",
+    "mouth",
+    "u_lip",
+    "l_lip",
+    "neck",
+    "neck_l",
+    "cloth",
+    "hair",
+    "hat",
+)
 
 
 @pytest.fixture(autouse=True)

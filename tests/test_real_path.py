@@ -42,13 +42,30 @@ def flux(tmp_path_factory):
 def flux_overrides(tmp, flux, *overrides: str) -> list[str]:
     """The overrides that put mm_celeba_flux.yaml on the tiny FLUX folder and SynthFaces faces, CPU-sized."""
     return [
-        f"model.pretrained={flux}", "data.name=synthfaces", "data.root=null", "data.captions=null",
-        f"output_dir={tmp / 'runs'}", f"cache_dir={tmp / 'cache'}", "wandb.mode=disabled", "train.strategy=auto",
-        "data.resolution=32", "data.train_size=6", "data.val_size=2", "data.test_size=2", "data.batch_size=2",
-        "data.num_workers=0", "model.text_max_length=16", "train.max_steps=2", "train.val_every=2",
-        "train.checkpoint_every=2", "train.sample_count=2", "train.sample_steps=2", "eval.steps=2",
-        "eval.latency_repeats=1", *overrides,
-    ]  # fmt: skip
+        f"model.pretrained={flux}",
+        "data.name=synthfaces",
+        "data.root=null",
+        "data.captions=null",
+        f"output_dir={tmp / 'runs'}",
+        f"cache_dir={tmp / 'cache'}",
+        "wandb.mode=disabled",
+        "train.strategy=auto",
+        "data.resolution=32",
+        "data.train_size=6",
+        "data.val_size=2",
+        "data.test_size=2",
+        "data.batch_size=2",
+        "data.num_workers=0",
+        "model.text_max_length=16",
+        "train.max_steps=2",
+        "train.val_every=2",
+        "train.checkpoint_every=2",
+        "train.sample_count=2",
+        "train.sample_steps=2",
+        "eval.steps=2",
+        "eval.latency_repeats=1",
+        *overrides,
+    ]
 
 
 def flux_config(tmp, flux, *overrides: str):
@@ -64,8 +81,12 @@ def test_the_real_configs_name_the_paths_they_need():
         load_config(ffhq, ["model.pretrained=/weights/FLUX.1-dev"])
     assert "data.captions" not in str(err.value)  # the folder layout holds its captions
     cfg = load_config(ffhq, ["model.pretrained=/w", "data.root=/d"])
-    assert (cfg.data.name, cfg.model.dtype, cfg.train.strategy, cfg.data.embeddings) == ("folder", "bfloat16", "ddp",
-                                                                                          True)  # fmt: skip
+    assert (cfg.data.name, cfg.model.dtype, cfg.train.strategy, cfg.data.embeddings) == (
+        "folder",
+        "bfloat16",
+        "ddp",
+        True,
+    )
     with pytest.raises(ConfigError, match="needs mixed precision"):
         load_config(ffhq, ["model.pretrained=/w", "data.root=/d", "train.precision=32-true"])
 
@@ -124,7 +145,10 @@ def test_the_cache_equals_encoding_on_the_fly_and_resumes(flux, tmp_path):
         for epoch in (0, 1):
             expected, got = raw[(index, epoch)], cached[(index, epoch)]
             assert (got["caption"], got["caption_index"], got["id"]) == (
-                expected["caption"], expected["caption_index"], expected["id"])  # fmt: skip
+                expected["caption"],
+                expected["caption_index"],
+                expected["id"],
+            )
             assert got["caption_index"] < 3
             flipped.append(not torch.equal(expected["mask"], torch.from_numpy(raw.load(index)[1])))
             image = encode_image(expected["image"][None], backbone.autoencoder)[0]

@@ -52,8 +52,15 @@ def _trained_state(folder: Path) -> dict:
 
 
 def test_sigkill_mid_training_then_the_same_command_equals_an_uninterrupted_run(tmp_path):
-    run = ["model.attention=improved_decoupled", "train.max_steps=160", "train.checkpoint_every=20",
-           "train.val_every=160", "train.threads=1", "eval.cost=false", "train.ema_decay=0.5"]  # fmt: skip
+    run = [
+        "model.attention=improved_decoupled",
+        "train.max_steps=160",
+        "train.checkpoint_every=20",
+        "train.val_every=160",
+        "train.threads=1",
+        "eval.cost=false",
+        "train.ema_decay=0.5",
+    ]
     load_backbone(backbone_dir(tiny_config(tmp_path)))  # the embedded backbone once, shared by both runs
     straight = subprocess.run(_train_command(tmp_path, *run, "name=straight"), capture_output=True, text=True)
     assert straight.returncode == 0, straight.stderr[-2000:]
@@ -121,14 +128,35 @@ def test_a_half_written_metrics_file_is_never_read_as_results(tmp_path):
 
 
 def _sweep(tmp: Path, out: str) -> list[str]:
-    return [*MDIT, "sweep", str(ROOT / "sweeps" / "ablation_tokenization.yaml"), "-c", SYNTHFACES, "--profile",
-            "smoke", f"output_dir={tmp / out}", f"cache_dir={tmp / 'cache'}", "eval.cost=false"]  # fmt: skip
+    return [
+        *MDIT,
+        "sweep",
+        str(ROOT / "sweeps" / "ablation_tokenization.yaml"),
+        "-c",
+        SYNTHFACES,
+        "--profile",
+        "smoke",
+        f"output_dir={tmp / out}",
+        f"cache_dir={tmp / 'cache'}",
+        "eval.cost=false",
+    ]
 
 
 def _table(tmp: Path, out: str) -> list[dict]:
-    done = subprocess.run([*MDIT, "table", str(ROOT / "sweeps" / "ablation_tokenization.yaml"), "--runs",
-                           str(tmp / out), "--out", str(tmp / f"{out}-table"), "--no-flux-dev"],
-                          capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [
+            *MDIT,
+            "table",
+            str(ROOT / "sweeps" / "ablation_tokenization.yaml"),
+            "--runs",
+            str(tmp / out),
+            "--out",
+            str(tmp / f"{out}-table"),
+            "--no-flux-dev",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     with open(tmp / f"{out}-table" / "ablation_tokenization_runs.csv") as handle:
         return list(csv.DictReader(handle))
@@ -146,8 +174,13 @@ def test_a_killed_sweep_rerun_gives_the_table_of_an_uninterrupted_one(tmp_path):
         runs = json.loads(state.read_text())["runs"] if state.is_file() else {}
         return sum(r["status"] == "finished" for r in runs.values()) == 1 and len(runs) == 2
 
-    process = subprocess.Popen(_sweep(tmp_path, "killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env=env, start_new_session=True)  # fmt: skip
+    process = subprocess.Popen(
+        _sweep(tmp_path, "killed"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
     _wait_for(second_run_started, timeout=300, process=process)
     os.killpg(process.pid, signal.SIGKILL)  # the runner and its run's subprocess
     process.wait()
@@ -160,7 +193,8 @@ def test_a_killed_sweep_rerun_gives_the_table_of_an_uninterrupted_one(tmp_path):
     assert len(expected) == len(got) == 2
     for a, b in zip(expected, got):
         assert {k: v for k, v in a.items() if not any(t in k for t in timing)} == {
-            k: v for k, v in b.items() if not any(t in k for t in timing)}  # fmt: skip
+            k: v for k, v in b.items() if not any(t in k for t in timing)
+        }
 
 
 def test_generate_is_identical_across_processes(tmp_path):
@@ -169,8 +203,11 @@ def test_generate_is_identical_across_processes(tmp_path):
     outputs = []
     for attempt in range(2):
         out = tmp_path / f"grid{attempt}.png"
-        done = subprocess.run([*MDIT, "generate", str(run_dir(cfg)), "--from-dataset", "2", "--out", str(out),
-                               "--steps", "2"], capture_output=True, text=True)  # fmt: skip
+        done = subprocess.run(
+            [*MDIT, "generate", str(run_dir(cfg)), "--from-dataset", "2", "--out", str(out), "--steps", "2"],
+            capture_output=True,
+            text=True,
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
@@ -191,9 +228,16 @@ def test_a_cache_folder_whose_build_dies_never_appears(tmp_path):
 
 
 def test_a_judge_cache_without_its_card_is_rebuilt(tmp_path, monkeypatch):
-    cfg = tiny_config(tmp_path, "judges.parser_width=8", "judges.parser_steps=2", "judges.batch_size=4",
-                      "judges.heldout_size=4", "judges.clip_width=32", "judges.clip_steps=2",
-                      "judges.clip_batch_size=4")  # fmt: skip
+    cfg = tiny_config(
+        tmp_path,
+        "judges.parser_width=8",
+        "judges.parser_steps=2",
+        "judges.batch_size=4",
+        "judges.heldout_size=4",
+        "judges.clip_width=32",
+        "judges.clip_steps=2",
+        "judges.clip_batch_size=4",
+    )
     folder = ensure_judges(cfg)
     (folder / judge_training.PARSER_CARD).unlink()  # a build killed after the weights, before the card
     trained = []
@@ -212,8 +256,15 @@ class _Crash(L.Callback):
 def test_a_run_with_gradient_accumulation_resumed_early_equals_an_uninterrupted_one(tmp_path):
     # 16 faces in batches of 4, 2 batches per step: the 10 steps cross 5 passes over the data; the crash comes
     # before the middle, where a resumed stream that restarted from its first position would show.
-    base = ["model.attention=hard_decoupled", "train.accumulate=2", "train.max_steps=10", "train.checkpoint_every=2",
-            "train.val_every=10", "data.train_size=16", "eval.cost=false"]  # fmt: skip
+    base = [
+        "model.attention=hard_decoupled",
+        "train.accumulate=2",
+        "train.max_steps=10",
+        "train.checkpoint_every=2",
+        "train.val_every=10",
+        "data.train_size=16",
+        "eval.cost=false",
+    ]
     crashed = tiny_config(tmp_path, *base, "name=crashed")
     straight = fit(tiny_config(tmp_path, *base, "name=straight"), load_backbone(backbone_dir(crashed)))
     with pytest.raises(RuntimeError, match="simulated crash"):

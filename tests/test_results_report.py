@@ -43,8 +43,13 @@ def report(offline):
 def _metrics_json() -> dict:
     """A run's metrics.json as `mdit train` (losses, cost keys) and `mdit eval` (eval -> mode) write it."""
     scores = {"mask_accuracy": 80.0, "clip_t": 25.0, "topiq": 0.5, "frechet": 3.0}
-    return {"steps": 4, "val_loss": 0.2, "train_loss": 0.3, **{key: 1.0 for key in COST_KEYS},
-            "eval": {"both": {**scores, "real_images": {"mask_accuracy": 90.0}}}}  # fmt: skip
+    return {
+        "steps": 4,
+        "val_loss": 0.2,
+        "train_loss": 0.3,
+        **{key: 1.0 for key in COST_KEYS},
+        "eval": {"both": {**scores, "real_images": {"mask_accuracy": 90.0}}},
+    }
 
 
 def test_report_is_the_sweeps_runs_grouped_by_the_varied_parameter(report):
@@ -69,8 +74,15 @@ def test_bar_and_line_keys_are_what_the_runs_log(report):
     bars = [panel for panel in panels if isinstance(panel, wr.BarPlot)]
     bar_keys = [key for bar in bars for key in bar.metrics]
     assert set(bar_keys) <= set(logged)
-    assert bar_keys == ["eval/both/mask_accuracy", "eval/both/clip_t", "eval/both/topiq", "eval/both/frechet",
-                        "cost/tflops_delta", "cost/tflops_delta_paper", "cost/latency_ratio_vs_none"]  # fmt: skip
+    assert bar_keys == [
+        "eval/both/mask_accuracy",
+        "eval/both/clip_t",
+        "eval/both/topiq",
+        "eval/both/frechet",
+        "cost/tflops_delta",
+        "cost/tflops_delta_paper",
+        "cost/latency_ratio_vs_none",
+    ]
     for bar in bars:
         assert isinstance(bar.groupby, wr.Config) and bar.groupby.name == "model.attention"
         config = bar._to_model().config  # panels serialise offline (runsets look their project up)

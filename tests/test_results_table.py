@@ -26,9 +26,14 @@ from mdit.results.flux_scale import FluxDevCosts
 from mdit.results.table import build_table
 
 TOPIQ_REASON = "judges.topiq_home is not set: put cfanet_nr_koniq_res50-9a73138b.pth in <TORCH_HOME>/hub/pyiqa/"
-FAKE_FLUX = FluxDevCosts({"none": {"delta_tflops": 0.0, "delta_paper": 0.0},
-                          "holistic": {"delta_tflops": 447.61, "delta_paper": 185.08},
-                          "improved_decoupled": {"delta_tflops": 52.06, "delta_paper": 9.92}}, 602.07)  # fmt: skip
+FAKE_FLUX = FluxDevCosts(
+    {
+        "none": {"delta_tflops": 0.0, "delta_paper": 0.0},
+        "holistic": {"delta_tflops": 447.61, "delta_paper": 185.08},
+        "improved_decoupled": {"delta_tflops": 52.06, "delta_paper": 9.92},
+    },
+    602.07,
+)
 # (mask accuracy, CLIP-T, FD, s/img) per (variant, seed)
 NUMBERS = {
     ("holistic", 0): (60.0, 20.0, 3.0, 0.48),
@@ -42,23 +47,38 @@ COST = {"holistic": (0.005611, 0.002125), "improved_decoupled": (0.001018, 0.000
 def eval_entry(mask: float, clip_t: float, frechet: float) -> dict[str, Any]:
     """One mode's results as `mdit eval` writes them, TOPIQ n/a (no weights file)."""
     return {
-        "mask_accuracy": mask, "clip_t": clip_t, "topiq": None, "frechet": frechet,
+        "mask_accuracy": mask,
+        "clip_t": clip_t,
+        "topiq": None,
+        "frechet": frechet,
         "real_images": {"mask_accuracy": 97.5, "clip_t": 30.0, "topiq": None},
-        "count": 8, "seed": 0, "sampling_steps": 28, "guidance_scale": 1.0, "checkpoint_step": 10,
-        "judges": {"parser": {"kind": "embedded", "path": "/j", "heldout_size": 512, "heldout_pixel_accuracy": 99.18},
-                   "clip": {"kind": "embedded", "path": "/j", "heldout_size": 512, "heldout_retrieval_top1": 53.71},
-                   "frechet": {"kind": "embedded_parser", "path": "/j"},
-                   "topiq": {"kind": "n/a", "reason": TOPIQ_REASON}},
-    }  # fmt: skip
+        "count": 8,
+        "seed": 0,
+        "sampling_steps": 28,
+        "guidance_scale": 1.0,
+        "checkpoint_step": 10,
+        "judges": {
+            "parser": {"kind": "embedded", "path": "/j", "heldout_size": 512, "heldout_pixel_accuracy": 99.18},
+            "clip": {"kind": "embedded", "path": "/j", "heldout_size": 512, "heldout_retrieval_top1": 53.71},
+            "frechet": {"kind": "embedded_parser", "path": "/j"},
+            "topiq": {"kind": "n/a", "reason": TOPIQ_REASON},
+        },
+    }
 
 
-def write_run(group_dir: Path, attention: str, seed: int, modes: tuple[str, ...] = ("both",),
-              metrics: bool = True, **config: Any) -> Path:  # fmt: skip
+def write_run(
+    group_dir: Path, attention: str, seed: int, modes: tuple[str, ...] = ("both",), metrics: bool = True, **config: Any
+) -> Path:
     """A run folder like `mdit train` + `mdit eval` leave it: config.yaml and metrics.json, by hand."""
     folder = group_dir / f"{attention}-s{seed}"
     folder.mkdir(parents=True)
-    cfg = {"seed": seed, "group": group_dir.name, "model": {"attention": attention},
-           "data": {"resolution": 32}, "eval": {"steps": 28, "mode": "both"}}  # fmt: skip
+    cfg = {
+        "seed": seed,
+        "group": group_dir.name,
+        "model": {"attention": attention},
+        "data": {"resolution": 32},
+        "eval": {"steps": 28, "mode": "both"},
+    }
     for key, value in config.items():
         section, leaf = key.split("__")
         cfg.setdefault(section, {})[leaf] = value
@@ -66,18 +86,32 @@ def write_run(group_dir: Path, attention: str, seed: int, modes: tuple[str, ...]
     if metrics:
         mask, clip_t, frechet, seconds = NUMBERS[attention, seed]
         delta, paper = COST[attention]
-        values = {"attention": attention, "steps": 10, "val_loss": 0.11, "tflops_delta": delta,
-                  "tflops_delta_paper": paper, "seconds_per_image": seconds, "seconds_per_image_none": 0.28,
-                  "latency_ratio_vs_none": round(seconds / 0.28, 3),
-                  "eval": {mode: eval_entry(mask, clip_t, frechet) for mode in modes}}  # fmt: skip
+        values = {
+            "attention": attention,
+            "steps": 10,
+            "val_loss": 0.11,
+            "tflops_delta": delta,
+            "tflops_delta_paper": paper,
+            "seconds_per_image": seconds,
+            "seconds_per_image_none": 0.28,
+            "latency_ratio_vs_none": round(seconds / 0.28, 3),
+            "eval": {mode: eval_entry(mask, clip_t, frechet) for mode in modes},
+        }
         (folder / METRICS_FILE).write_text(json.dumps(values))
     return folder
 
 
 def write_sweep(folder: Path, name: str = "ablation_attention", **parameters: Any) -> Path:
-    spec = {"program": "mdit", "method": "grid", "command": ["${env}", "${program}", "sweep-run", "${args_no_hyphens}"],
-            "parameters": {"model.attention": {"values": ["holistic", "improved_decoupled"]},
-                           "seed": {"values": [0, 1]}, **parameters}}  # fmt: skip
+    spec = {
+        "program": "mdit",
+        "method": "grid",
+        "command": ["${env}", "${program}", "sweep-run", "${args_no_hyphens}"],
+        "parameters": {
+            "model.attention": {"values": ["holistic", "improved_decoupled"]},
+            "seed": {"values": [0, 1]},
+            **parameters,
+        },
+    }
     path = folder / "sweeps" / f"{name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
@@ -150,8 +184,18 @@ def test_numbers_mean_std_and_na(sweep: Path) -> None:
     assert set(paths) == {"md", "csv", "tex", "png"} and all(p.is_file() for p in paths.values())
     assert paths["md"].read_text() == text
     headers = md_headers(text)
-    assert headers == ["setting", "n", "mask acc. (%)", "parser on real (%)", "CLIP-T", "TOPIQ", "FD (parser feat.)",
-                       "paper: mask acc. (%)", "paper: CLIP-T", "paper: TOPIQ"]  # fmt: skip
+    assert headers == [
+        "setting",
+        "n",
+        "mask acc. (%)",
+        "parser on real (%)",
+        "CLIP-T",
+        "TOPIQ",
+        "FD (parser feat.)",
+        "paper: mask acc. (%)",
+        "paper: CLIP-T",
+        "paper: TOPIQ",
+    ]
     holistic, improved = md_row(text, "holistic"), md_row(text, "improved_decoupled")
     # mean ± sample std over the two seeds: (60, 62) -> 61.00 ± 1.41
     assert holistic[:5] == ["holistic", "2", "61.00 ± 1.41", "97.50 ± 0.00", "21.00 ± 1.41"]
@@ -167,9 +211,17 @@ def test_numbers_mean_std_and_na(sweep: Path) -> None:
 
 def test_cost_section(sweep: Path) -> None:
     _, text = build(sweep)
-    assert md_headers(text, 1) == ["setting", "n", "ΔGFLOPs counted", "ΔGFLOPs paper conv.", "s/img", "× text-only",
-                                   "FLUX.1-dev ΔTFLOPs counted", "FLUX.1-dev ΔTFLOPs paper conv.",
-                                   "paper: ΔTFLOPs (Table 4)"]  # fmt: skip
+    assert md_headers(text, 1) == [
+        "setting",
+        "n",
+        "ΔGFLOPs counted",
+        "ΔGFLOPs paper conv.",
+        "s/img",
+        "× text-only",
+        "FLUX.1-dev ΔTFLOPs counted",
+        "FLUX.1-dev ΔTFLOPs paper conv.",
+        "paper: ΔTFLOPs (Table 4)",
+    ]
     holistic, improved = md_row(text, "holistic", 1), md_row(text, "improved_decoupled", 1)
     assert holistic[2:4] == ["5.611 ± 0", "2.125 ± 0"]  # metrics.json's TFLOPs shown in GFLOPs
     assert holistic[4] == f"0.49 ± {math.sqrt(2) * 0.01:.4g}"
@@ -199,9 +251,18 @@ def test_csv_full_precision_and_per_run(sweep: Path) -> None:
 def test_latex_booktabs(sweep: Path) -> None:
     paths, _ = build(sweep)
     tex = paths["tex"].read_text()
-    parts = (r"\toprule", r"\midrule", r"\bottomrule", r"\begin{tabular}{lrrrrrrrrr}", r"\cmidrule(lr){8-10}",
-             r"\multicolumn{3}{c}{paper (MM-CelebA, FLUX.1-dev)}", r"holistic & 2 & 61.00 $\pm$ 1.41", r"n/a$^{1}$",
-             r"improved\_decoupled", r"$\Delta$GFLOPs")  # fmt: skip
+    parts = (
+        r"\toprule",
+        r"\midrule",
+        r"\bottomrule",
+        r"\begin{tabular}{lrrrrrrrrr}",
+        r"\cmidrule(lr){8-10}",
+        r"\multicolumn{3}{c}{paper (MM-CelebA, FLUX.1-dev)}",
+        r"holistic & 2 & 61.00 $\pm$ 1.41",
+        r"n/a$^{1}$",
+        r"improved\_decoupled",
+        r"$\Delta$GFLOPs",
+    )
     for part in parts:
         assert part in tex, part
     body = "\n".join(line for line in tex.splitlines() if not line.startswith("%"))
@@ -251,8 +312,11 @@ def test_swept_eval_mode_reads_each_mode(tmp_path: Path, monkeypatch: pytest.Mon
     group = tmp_path / "runs" / "unimodal"
     for seed in (0, 1):
         write_run(group, "improved_decoupled", seed, modes=("both", "text"))
-    sweep_file = write_sweep(tmp_path, "unimodal", **{"model.attention": {"value": "improved_decoupled"},
-                                                      "eval.mode": {"values": ["both", "text", "mask"]}})  # fmt: skip
+    sweep_file = write_sweep(
+        tmp_path,
+        "unimodal",
+        **{"model.attention": {"value": "improved_decoupled"}, "eval.mode": {"values": ["both", "text", "mask"]}},
+    )
     _, text = build(sweep_file, flux_dev=False)
     assert md_row(text, "both")[1:3] == ["2", "72.00 ± 2.83"] and md_row(text, "text")[1:3] == ["2", "72.00 ± 2.83"]
     assert md_row(text, "mask")[2] == "—" and "no eval.mask in metrics.json" in text
@@ -280,13 +344,24 @@ class FakeApi:
         assert path == "team/mditface/abc123"
         runs = []
         for (attention, seed), (mask, clip_t, frechet, seconds) in NUMBERS.items():
-            config = ({"model": {"attention": attention}, "seed": seed} if seed == 0 else
-                      {"model.attention": {"value": attention, "desc": None}, "seed": {"value": seed}})  # fmt: skip
-            summary = {"cost/tflops_delta": COST[attention][0], "cost/tflops_delta_paper": COST[attention][1],
-                       "cost/seconds_per_image": seconds, "val/loss": 0.1, "_step": 9,
-                       "eval/both/mask_accuracy": mask, "eval/both/clip_t": clip_t, "eval/both/frechet": frechet,
-                       "eval/both/real_images/mask_accuracy": 97.5, "eval/both/count": 8,
-                       "val/samples": {"_type": "images/separated", "count": 8}}  # fmt: skip
+            config = (
+                {"model": {"attention": attention}, "seed": seed}
+                if seed == 0
+                else {"model.attention": {"value": attention, "desc": None}, "seed": {"value": seed}}
+            )
+            summary = {
+                "cost/tflops_delta": COST[attention][0],
+                "cost/tflops_delta_paper": COST[attention][1],
+                "cost/seconds_per_image": seconds,
+                "val/loss": 0.1,
+                "_step": 9,
+                "eval/both/mask_accuracy": mask,
+                "eval/both/clip_t": clip_t,
+                "eval/both/frechet": frechet,
+                "eval/both/real_images/mask_accuracy": 97.5,
+                "eval/both/count": 8,
+                "val/samples": {"_type": "images/separated", "count": 8},
+            }
             runs.append(FakeRun(f"{attention}-s{seed}", config, summary))
         runs.append(FakeRun("crashed", {"model": {"attention": "holistic"}, "seed": 2}, {}))
         return type("Sweep", (), {"runs": runs})()
@@ -308,8 +383,15 @@ def test_wandb_source(sweep: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_metrics_from_summary() -> None:
-    metrics = metrics_from_summary({"cost/tflops": 1.0, "eval/text/clip_t": 20.0, "eval/text/real_images/clip_t": 30.0,
-                                    "train/loss": 0.2, "trainer/global_step": 5})  # fmt: skip
+    metrics = metrics_from_summary(
+        {
+            "cost/tflops": 1.0,
+            "eval/text/clip_t": 20.0,
+            "eval/text/real_images/clip_t": 30.0,
+            "train/loss": 0.2,
+            "trainer/global_step": 5,
+        }
+    )
     assert metrics["tflops"] == 1.0 and metrics["train_loss"] == 0.2
     assert metrics["eval"]["text"]["clip_t"] == 20.0 and metrics["eval"]["text"]["real_images"] == {"clip_t": 30.0}
     assert metrics["eval"]["text"]["topiq"] is None

@@ -198,8 +198,11 @@ def test_runs_that_share_a_training_are_one_folder_evaluated_per_mode(tmp_path):
 
 
 def test_random_needs_run_cap_and_stops_there(tmp_path):
-    params = {"group": {"value": "ablation_attention"}, "seed": {"values": [0, 1, 2, 3, 4, 5]},
-              "model.attention": {"values": ["concat"]}}  # fmt: skip
+    params = {
+        "group": {"value": "ablation_attention"},
+        "seed": {"values": [0, 1, 2, 3, 4, 5]},
+        "model.attention": {"values": ["concat"]},
+    }
     with pytest.raises(SweepError, match="run_cap"):
         run_local(_spec(tmp_path, method="random", parameters=params), runner=FakeCommand(), log=lambda _: None)
     spec, fake = _spec(tmp_path, method="random", parameters=params, run_cap=3), FakeCommand()
@@ -218,10 +221,18 @@ def test_bayes_proposes_from_the_recorded_metric(tmp_path, monkeypatch):
         return real_next_run(config, runs, **kwargs)
 
     monkeypatch.setattr(sweeps, "next_run", recording_next_run)
-    params = {"group": {"value": "ablation_attention"}, "train.lr": {"min": 0.001, "max": 0.01},
-              "model.attention": {"value": "concat"}}  # fmt: skip
-    spec = _spec(tmp_path, method="bayes", parameters=params, run_cap=3,
-                 metric={"name": "eval/both/mask_accuracy", "goal": "maximize"})  # fmt: skip
+    params = {
+        "group": {"value": "ablation_attention"},
+        "train.lr": {"min": 0.001, "max": 0.01},
+        "model.attention": {"value": "concat"},
+    }
+    spec = _spec(
+        tmp_path,
+        method="bayes",
+        parameters=params,
+        run_cap=3,
+        metric={"name": "eval/both/mask_accuracy", "goal": "maximize"},
+    )
     fake = FakeCommand()
     assert run_local(spec, runner=fake, log=lambda _: None).ok
     runs = _state(spec)["runs"]
@@ -274,8 +285,13 @@ def test_wandb_backend_creates_the_sweep_and_starts_an_agent(tmp_path, monkeypat
     assert main(["sweep", str(path), "--backend", "wandb", "--profile", "smoke", "--entity", "me", "--print-only"]) == 0
     config, entity, project = created[0]
     assert (entity, project) == ("me", "mditface") and agents == []
-    assert config["command"][-5:] == ["-c", "experiments/synthfaces.yaml", "-c", "experiments/profiles/smoke.yaml",
-                                      "${args_no_hyphens}"]  # fmt: skip
+    assert config["command"][-5:] == [
+        "-c",
+        "experiments/synthfaces.yaml",
+        "-c",
+        "experiments/profiles/smoke.yaml",
+        "${args_no_hyphens}",
+    ]
     assert "wandb agent me/mditface/abc123" in capsys.readouterr().out
     assert main(["sweep", str(path), "--backend", "wandb", "--project", "p", "--count", "2", "train.threads=1"]) == 0
     config, entity, project = created[1]
@@ -330,13 +346,36 @@ def _inprocess(argv, env, log_path):
             return 1
 
 
-TINY = ["backbone.hidden=48", "backbone.heads=3", "backbone.double_blocks=1", "backbone.single_blocks=1",
-        "backbone.text_dim=32", "backbone.text_layers=1", "backbone.max_steps=2", "backbone.ema_decay=0.5",
-        "data.batch_size=2", "data.train_size=16", "data.val_size=2", "data.test_size=2", "train.max_steps=2",
-        "train.val_every=2", "train.checkpoint_every=2", "train.sample_count=2", "train.sample_steps=1",
-        "eval.steps=1", "eval.latency_repeats=1", "eval.count=2", "eval.batch_size=2",
-        "judges.parser_width=8", "judges.parser_steps=2", "judges.batch_size=4", "judges.heldout_size=4",
-        "judges.clip_width=32", "judges.clip_steps=2", "judges.clip_batch_size=4"]  # fmt: skip
+TINY = [
+    "backbone.hidden=48",
+    "backbone.heads=3",
+    "backbone.double_blocks=1",
+    "backbone.single_blocks=1",
+    "backbone.text_dim=32",
+    "backbone.text_layers=1",
+    "backbone.max_steps=2",
+    "backbone.ema_decay=0.5",
+    "data.batch_size=2",
+    "data.train_size=16",
+    "data.val_size=2",
+    "data.test_size=2",
+    "train.max_steps=2",
+    "train.val_every=2",
+    "train.checkpoint_every=2",
+    "train.sample_count=2",
+    "train.sample_steps=1",
+    "eval.steps=1",
+    "eval.latency_repeats=1",
+    "eval.count=2",
+    "eval.batch_size=2",
+    "judges.parser_width=8",
+    "judges.parser_steps=2",
+    "judges.batch_size=4",
+    "judges.heldout_size=4",
+    "judges.clip_width=32",
+    "judges.clip_steps=2",
+    "judges.clip_batch_size=4",
+]
 
 
 @pytest.mark.timeout(300)
@@ -366,6 +405,19 @@ def test_micro_sweep_end_to_end_trains_evaluates_and_skips_on_rerun(tmp_path):
     assert all((out / f"ablation_attention.{suffix}").is_file() for suffix in ("md", "csv", "tex", "png"))
     # Without --runs, the table reads the output_dir of the config the sweep ran with (as `make ablation-*` does).
     derived = tmp_path / "derived"
-    assert main(["table", str(spec.path), "-c", BASE, "--out", str(derived), "--no-flux-dev",
-                 f"output_dir={tmp_path / 'runs'}"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "table",
+                str(spec.path),
+                "-c",
+                BASE,
+                "--out",
+                str(derived),
+                "--no-flux-dev",
+                f"output_dir={tmp_path / 'runs'}",
+            ]
+        )
+        == 0
+    )
     assert (derived / "ablation_attention.csv").read_text() == (out / "ablation_attention.csv").read_text()

@@ -69,7 +69,9 @@ def test_attention_sweep_covers_every_strategy_and_the_engine_visits_them():
 
 def test_tokenization_unimodal_and_dropout_sweep_what_they_say():
     assert _yaml("ablation_tokenization.yaml")["parameters"]["model.attention"]["values"] == [
-        "concat", "improved_decoupled"]  # fmt: skip
+        "concat",
+        "improved_decoupled",
+    ]
     assert _yaml("unimodal.yaml")["parameters"]["eval.mode"]["values"] == ["both", "text", "mask"]
     dropout = _yaml("dropout.yaml")["parameters"]
     assert dropout["dropout"]["values"] == [0.0, 0.1, 0.2] and "eval.mode" in dropout
@@ -133,8 +135,11 @@ def test_args_are_formatted_as_wandbs_agent_formats_them():
 
 def test_plan_names_the_run_expands_aliases_and_keeps_the_mode_out_of_training():
     defaults = load_config(BASE)
-    trial = plan_trial(["dropout=0.1", "eval.mode=text", "group=dropout", "model.attention=concat", "seed=2"],
-                       ["train.threads=2"], defaults)  # fmt: skip
+    trial = plan_trial(
+        ["dropout=0.1", "eval.mode=text", "group=dropout", "model.attention=concat", "seed=2"],
+        ["train.threads=2"],
+        defaults,
+    )
     assert trial.name == "concat-dropout0.1-s2" and trial.label == "concat-dropout0.1-s2@text"
     assert trial.modes == ("text",)
     cfg = load_config(BASE, trial.train_overrides)
@@ -142,8 +147,11 @@ def test_plan_names_the_run_expands_aliases_and_keeps_the_mode_out_of_training()
     assert cfg.eval.mode == "both" and cfg.name == trial.name and list(cfg.tags) == ["dropout"]
     assert cfg.group == "dropout" and cfg.seed == 2
     # another mode of the same parameters is the same training: same config, same folder
-    other = plan_trial(["dropout=0.1", "eval.mode=mask", "group=dropout", "model.attention=concat", "seed=2"],
-                       ["train.threads=2"], defaults)  # fmt: skip
+    other = plan_trial(
+        ["dropout=0.1", "eval.mode=mask", "group=dropout", "model.attention=concat", "seed=2"],
+        ["train.threads=2"],
+        defaults,
+    )
     assert load_config(BASE, other.train_overrides) == cfg and other.label != trial.label
 
 

@@ -79,8 +79,9 @@ def test_training_step_drops_text_and_mask(cfg, monkeypatch):
     for p_text, p_mask in ((1.0, 0.0), (0.0, 1.0), (0.0, 0.0)):
         module = _module(cfg, f"train.text_dropout={p_text}", f"train.mask_dropout={p_mask}")
         real = module.conditions
-        monkeypatch.setattr(module, "conditions", lambda c, m, lat=None, real=real: seen.append((list(c), m)) or
-                            real(c, m, lat))  # fmt: skip
+        monkeypatch.setattr(
+            module, "conditions", lambda c, m, lat=None, real=real: seen.append((list(c), m)) or real(c, m, lat)
+        )
         module.flow_matching_loss(_batch(), step_generator(0, 1))
     (text_dropped, masks_1), (_, masks_2), (kept, masks_3) = seen
     assert text_dropped == ["", "", "", ""] and masks_1 is not None
@@ -116,8 +117,8 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(cfg):
     resumed = fit(crashed_cfg, load_backbone(backbone_dir(cfg)))
     for (name, a), (_, b) in zip(straight.trainable_parameters(), resumed.trainable_parameters()):
         assert torch.equal(a, b), name
-    for name in straight.ema:
-        assert torch.equal(straight.ema[name], resumed.ema[name]), name
+    for name in straight.ema.shadow:
+        assert torch.equal(straight.ema.shadow[name], resumed.ema.shadow[name]), name
     opt_a = torch.load(run_dir(_cfg(cfg, "name=straight", *base)) / "checkpoints/last.ckpt", weights_only=False)
     opt_b = torch.load(run_dir(crashed_cfg) / "checkpoints/last.ckpt", weights_only=False)
     assert opt_a["global_step"] == opt_b["global_step"] == 4
@@ -127,15 +128,17 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(cfg):
 
 def test_a_run_loaded_for_sampling_generates_what_the_trained_run_does(cfg):
     """EMA weights baked in and the image adapter merged: the same samples (up to float rounding), faster."""
-    run_cfg = _cfg(cfg, "model.attention=improved_decoupled", "train.ema_decay=0.5", "train.max_steps=4",
-                   "name=straight")  # fmt: skip
+    run_cfg = _cfg(
+        cfg, "model.attention=improved_decoupled", "train.ema_decay=0.5", "train.max_steps=4", "name=straight"
+    )
     trained = fit(run_cfg, load_backbone(backbone_dir(cfg)))  # already trained by the resume test: loads
     batch = _batch(2)
     expected = trained.eval().generate(batch["mask"], batch["caption"], steps=3, seed=[1, 2])
     sampler = load_run(run_dir(run_cfg), for_sampling=True)
     assert sampler.ema is None and sampler.model.image_adapter_merged and not sampler.trainable_parameters()
-    torch.testing.assert_close(sampler.generate(batch["mask"], batch["caption"], steps=3, seed=[1, 2]), expected,
-                               rtol=0, atol=1e-5)  # fmt: skip
+    torch.testing.assert_close(
+        sampler.generate(batch["mask"], batch["caption"], steps=3, seed=[1, 2]), expected, rtol=0, atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("attention", ["concat", "hard_decoupled"])

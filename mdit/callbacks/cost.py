@@ -20,8 +20,14 @@ from mdit.model import MDiTTransformer, build_transformer
 from mdit.training import MDiTModule
 
 # What `measure_cost` returns: into metrics.json, and as cost/<key> into the W&B summary.
-COST_KEYS = ("tflops", "tflops_delta", "tflops_delta_paper", "seconds_per_image", "seconds_per_image_none",
-             "latency_ratio_vs_none")  # fmt: skip
+COST_KEYS = (
+    "tflops",
+    "tflops_delta",
+    "tflops_delta_paper",
+    "seconds_per_image",
+    "seconds_per_image_none",
+    "latency_ratio_vs_none",
+)
 
 
 def generation_shape(module: MDiTModule, steps: int) -> GenerationShape:
@@ -29,10 +35,15 @@ def generation_shape(module: MDiTModule, steps: int) -> GenerationShape:
     base = module.model.base
     tokens = (module.latent_side // 2) ** 2
     guidance = module.cfg.model.guidance if base.config.guidance_embeds else None
-    return GenerationShape(image_tokens=tokens, text_tokens=module.text.max_length,
-                           latent_features=module.model.latent_channels,
-                           text_dim=base.config.joint_attention_dim, pooled_dim=base.config.pooled_projection_dim,
-                           steps=steps, guidance=guidance)  # fmt: skip
+    return GenerationShape(
+        image_tokens=tokens,
+        text_tokens=module.text.max_length,
+        latent_features=module.model.latent_channels,
+        text_dim=base.config.joint_attention_dim,
+        pooled_dim=base.config.pooled_projection_dim,
+        steps=steps,
+        guidance=guidance,
+    )
 
 
 def variant_flops(module: MDiTModule, steps: int) -> dict[str, float]:
@@ -46,8 +57,11 @@ def variant_flops(module: MDiTModule, steps: int) -> dict[str, float]:
         baseline = MDiTTransformer(FluxTransformer2DModel.from_config(config), "none", None)
         variant.set_empty_caption(torch.zeros(shape.pooled_dim))  # weightless: any value counts the same
     counted, none = generation_flops(variant, shape), generation_flops(baseline, shape)
-    return {"tflops": counted / TERA, "tflops_delta": (counted - none) / TERA,
-            "tflops_delta_paper": paper_convention_macs(variant, shape) / TERA}  # fmt: skip
+    return {
+        "tflops": counted / TERA,
+        "tflops_delta": (counted - none) / TERA,
+        "tflops_delta_paper": paper_convention_macs(variant, shape) / TERA,
+    }
 
 
 def seconds_per_image(generate: Any, batch: int, repeats: int) -> float:

@@ -19,8 +19,15 @@ class SampleGrid(L.Callback):
         self.batch: dict[str, Any] | None = None
         self.last_path: Path | None = None
 
-    def on_validation_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any,
-                                batch_idx: int, dataloader_idx: int = 0) -> None:  # fmt: skip
+    def on_validation_batch_end(
+        self,
+        trainer: L.Trainer,
+        module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         if batch_idx == 0 and self.count > 0:
             self.batch = {k: v[: self.count] for k, v in batch.items()}
 

@@ -50,8 +50,10 @@ def normalise_captions(captions: Sequence[str]) -> list[str]:
         try:
             caption.encode("utf-8")
         except UnicodeEncodeError as err:  # e.g. a lone surrogate from undecodable bytes on a command line
-            raise ValueError(f"caption at index {index} is not valid Unicode text ({err.reason} at position "
-                             f"{err.start}): pass it as UTF-8") from None  # fmt: skip
+            raise ValueError(
+                f"caption at index {index} is not valid Unicode text ({err.reason} at position "
+                f"{err.start}): pass it as UTF-8"
+            ) from None
     return [caption if caption.strip() else EMPTY_CAPTION for caption in prompts]
 
 

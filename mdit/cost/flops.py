@@ -129,8 +129,14 @@ def token_path_macs(model: MDiTTransformer, side: str) -> int:
         if side == "image":
             layers = [attn.to_q, attn.to_k, attn.to_v, attn.to_out[0], block.ff.net[0].proj, block.ff.net[2]]
         else:
-            layers = [attn.add_q_proj, attn.add_k_proj, attn.add_v_proj, attn.to_add_out,
-                      block.ff_context.net[0].proj, block.ff_context.net[2]]  # fmt: skip
+            layers = [
+                attn.add_q_proj,
+                attn.add_k_proj,
+                attn.add_v_proj,
+                attn.to_add_out,
+                block.ff_context.net[0].proj,
+                block.ff_context.net[2],
+            ]
         total += _linear_macs(layers)
     for block in base.single_transformer_blocks:
         total += _linear_macs([block.attn.to_q, block.attn.to_k, block.attn.to_v, block.proj_mlp, block.proj_out])

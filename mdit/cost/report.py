@@ -19,8 +19,9 @@ from mdit.model import STRATEGIES, MDiTTransformer
 PRESETS = ("flux-dev", "embedded")
 
 
-def preset(name: str, resolution: int, text_tokens: int, steps: int,
-           cfg: DictConfig | None = None) -> tuple[Callable[[], FluxTransformer2DModel], GenerationShape]:  # fmt: skip
+def preset(
+    name: str, resolution: int, text_tokens: int, steps: int, cfg: DictConfig | None = None
+) -> tuple[Callable[[], FluxTransformer2DModel], GenerationShape]:
     """A weightless base-model factory and the generation's shape for a preset."""
     if name == "flux-dev":
         downsample, latent_channels, text_dim, pooled_dim, guidance = 8, 16, 4096, 768, 3.5
@@ -36,9 +37,15 @@ def preset(name: str, resolution: int, text_tokens: int, steps: int,
         raise ValueError(f"unknown preset {name!r}; valid: {', '.join(PRESETS)}")
     if resolution % (2 * downsample):
         raise ValueError(f"resolution {resolution} must be a multiple of {2 * downsample} for preset {name!r}")
-    shape = GenerationShape(image_tokens=(resolution // (2 * downsample)) ** 2, text_tokens=text_tokens,
-                            latent_features=4 * latent_channels, text_dim=text_dim, pooled_dim=pooled_dim,
-                            steps=steps, guidance=guidance)  # fmt: skip
+    shape = GenerationShape(
+        image_tokens=(resolution // (2 * downsample)) ** 2,
+        text_tokens=text_tokens,
+        latent_features=4 * latent_channels,
+        text_dim=text_dim,
+        pooled_dim=pooled_dim,
+        steps=steps,
+        guidance=guidance,
+    )
     return lambda: FluxTransformer2DModel(**kwargs), shape
 
 
@@ -65,12 +72,17 @@ def flops_report(name: str, resolution: int, text_tokens: int, steps: int, cfg: 
             "reduction_vs_holistic_paper": 1 - delta_paper / paper["holistic"],
         }
     return {
-        "preset": name, "resolution": resolution, "steps": steps, "text_tokens": text_tokens,
-        "image_tokens": shape.image_tokens, "none_total_tflops": counted["none"] / TERA, "variants": variants,
+        "preset": name,
+        "resolution": resolution,
+        "steps": steps,
+        "text_tokens": text_tokens,
+        "image_tokens": shape.image_tokens,
+        "none_total_tflops": counted["none"] / TERA,
+        "variants": variants,
         "conventions": {
             "delta_tflops": "counted by torch FlopCounterMode over the sampler: every matmul incl. attention, "
-                            "2 FLOPs per multiply-add, static pass once + all steps, minus the `none` baseline",
+            "2 FLOPs per multiply-add, static pass once + all steps, minus the `none` baseline",
             "delta_paper": "multiply-adds of the linear layers the extra tokens pass through (mask tokens every "
-                           "step for holistic; static [T_s;M] once for decoupled), no attention, no LoRA",
+            "step for holistic; static [T_s;M] once for decoupled), no attention, no LoRA",
         },
-    }  # fmt: skip
+    }

@@ -159,10 +159,17 @@ class CelebAMaskHQDataset(FaceFilesDataset):
     source = "celebamask_hq"
 
     def __init__(
-        self, root: str | Path, ids: Sequence[int], resolution: int = 512, captions: Captions | None = None,
-        caption_mode: str = "random", flip_p: float = 0.0, mask_cache: str | Path | None = None,
-        on_corrupt: str | None = "skip", on_missing: str = "skip",
-    ) -> None:  # fmt: skip
+        self,
+        root: str | Path,
+        ids: Sequence[int],
+        resolution: int = 512,
+        captions: Captions | None = None,
+        caption_mode: str = "random",
+        flip_p: float = 0.0,
+        mask_cache: str | Path | None = None,
+        on_corrupt: str | None = "skip",
+        on_missing: str = "skip",
+    ) -> None:
         super().__init__(resolution, caption_mode, flip_p)
         self.root = Path(root)
         self.image_root, self.anno_root = check_layout(self.root)

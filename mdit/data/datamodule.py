@@ -80,9 +80,16 @@ class FaceDataModule(L.LightningDataModule):
     """
 
     def __init__(
-        self, train_set: Dataset, val_set: Dataset, test_set: Dataset, batch_size: int = 32, num_workers: int = 0,
-        seed: int = 0, persistent_workers: bool = True, data_split: dict | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        train_set: Dataset,
+        val_set: Dataset,
+        test_set: Dataset,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        seed: int = 0,
+        persistent_workers: bool = True,
+        data_split: dict | None = None,
+    ) -> None:
         super().__init__()
         self.data_split = data_split  # how the split was chosen and its id ranges (registry.split_record)
         for split, dataset in (("train", train_set), ("val", val_set), ("test", test_set)):
@@ -111,10 +118,16 @@ class FaceDataModule(L.LightningDataModule):
             return self._loader(self.train_set, shuffle=True)
         world, rank = trainer.world_size, trainer.global_rank
         per_step = self.batch_size * world * trainer.accumulate_grad_batches
-        sampler = StepSampler(len(self.train_set), self.seed, trainer.global_step * per_step,
-                              trainer.max_steps * per_step, rank, world)  # fmt: skip
-        return DataLoader(self.train_set, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
-                          persistent_workers=self.persistent_workers)  # fmt: skip
+        sampler = StepSampler(
+            len(self.train_set), self.seed, trainer.global_step * per_step, trainer.max_steps * per_step, rank, world
+        )
+        return DataLoader(
+            self.train_set,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            persistent_workers=self.persistent_workers,
+        )
 
     def val_dataloader(self) -> DataLoader:
         """Validation batches in order, fixed captions."""
@@ -129,10 +142,17 @@ class SynthFacesDataModule(FaceDataModule):
     """The SynthFaces splits of `synthfaces_splits` in a FaceDataModule."""
 
     def __init__(
-        self, batch_size: int = 32, resolution: int = 64, train_size: int = 20_000, val_size: int = 256,
-        test_size: int = 1000, num_workers: int = 0, flip_p: float = 0.0, seed: int = 0,
+        self,
+        batch_size: int = 32,
+        resolution: int = 64,
+        train_size: int = 20_000,
+        val_size: int = 256,
+        test_size: int = 1000,
+        num_workers: int = 0,
+        flip_p: float = 0.0,
+        seed: int = 0,
         persistent_workers: bool = True,
-    ) -> None:  # fmt: skip
+    ) -> None:
         splits = synthfaces_splits(resolution, train_size, val_size, test_size, flip_p)
         super().__init__(*splits, batch_size, num_workers, seed, persistent_workers)
         self.save_hyperparameters()

@@ -99,7 +99,6 @@ def usable_ids(
     return [id_ for id_, path in zip(ids, paths, strict=True) if path not in bad]
 
 
-
 def fit_square(
     image: Image.Image, mask: np.ndarray, resolution: int, name: str | Path
 ) -> tuple[np.ndarray, np.ndarray]:

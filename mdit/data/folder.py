@@ -95,10 +95,17 @@ class FolderDataset(FaceFilesDataset):
     source = "folder"
 
     def __init__(
-        self, root: str | Path, names: Sequence[str] | None = None, resolution: int = 512,
-        caption_mode: str = "random", flip_p: float = 0.0, on_corrupt: str | None = "skip",
-        cache_dir: str | Path | None = None, use_captions: bool = True, on_missing: str = "skip",
-    ) -> None:  # fmt: skip
+        self,
+        root: str | Path,
+        names: Sequence[str] | None = None,
+        resolution: int = 512,
+        caption_mode: str = "random",
+        flip_p: float = 0.0,
+        on_corrupt: str | None = "skip",
+        cache_dir: str | Path | None = None,
+        use_captions: bool = True,
+        on_missing: str = "skip",
+    ) -> None:
         super().__init__(resolution, caption_mode, flip_p)
         self.root = Path(root)
         if not self.root.is_dir():

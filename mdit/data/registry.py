@@ -27,8 +27,9 @@ Chosen = tuple[Splits, str]  # the splits and how they were chosen (split_record
 
 def _synthfaces(cfg: DictConfig) -> Chosen:
     d = cfg.data
-    splits = synthfaces_splits(d.resolution, d.train_size, d.val_size, d.test_size, d.flip_p, render_cache_dir(cfg),
-                               d.render_cache_gib)  # fmt: skip
+    splits = synthfaces_splits(
+        d.resolution, d.train_size, d.val_size, d.test_size, d.flip_p, render_cache_dir(cfg), d.render_cache_gib
+    )
     return splits, "synthfaces seeds"
 
 
@@ -51,8 +52,17 @@ def _celebamask_hq(cfg: DictConfig) -> Chosen:
 
     def split(name: str) -> CelebAMaskHQDataset:
         train = name == "train"
-        return CelebAMaskHQDataset(root, ids[name][: sizes[name]], d.resolution, text, "random" if train else "fixed",
-                                   d.flip_p if train else 0.0, cache, d.on_corrupt, d.on_missing)  # fmt: skip
+        return CelebAMaskHQDataset(
+            root,
+            ids[name][: sizes[name]],
+            d.resolution,
+            text,
+            "random" if train else "fixed",
+            d.flip_p if train else 0.0,
+            cache,
+            d.on_corrupt,
+            d.on_missing,
+        )
 
     return (split("train"), split("val"), split("test")), source
 
@@ -67,8 +77,16 @@ def _folder(cfg: DictConfig) -> Chosen:
     def split(name: str) -> FolderDataset:
         names = folder_split(root, name, d.val_size, d.test_size)[: sizes[name]]
         train = name == "train"
-        return FolderDataset(root, names, d.resolution, "random" if train else "fixed", d.flip_p if train else 0.0,
-                             d.on_corrupt, data_cache_dir(cfg), on_missing=d.on_missing)  # fmt: skip
+        return FolderDataset(
+            root,
+            names,
+            d.resolution,
+            "random" if train else "fixed",
+            d.flip_p if train else 0.0,
+            d.on_corrupt,
+            data_cache_dir(cfg),
+            on_missing=d.on_missing,
+        )
 
     source = "splits/ files" if (root / "splits").is_dir() else "sorted names"
     return (split("train"), split("val"), split("test")), source

@@ -36,5 +36,11 @@ def cache_embeddings(cfg: DictConfig, batch_size: int = 16) -> dict[str, Any]:
     shape = load_file(str(latents_path(folder, ids[0])))["image"].shape
     write_manifest(folder, dims, shape, ids, cfg.data.max_captions)
     size = sum(p.stat().st_size for p in Path(folder).rglob("*.safetensors"))
-    return {"folder": str(folder), "captions": len(captions | {""}), "captions_written": written_text,
-            "faces": len(ids), "faces_written": written_faces, "bytes": size}  # fmt: skip
+    return {
+        "folder": str(folder),
+        "captions": len(captions | {""}),
+        "captions_written": written_text,
+        "faces": len(ids),
+        "faces_written": written_faces,
+        "bytes": size,
+    }

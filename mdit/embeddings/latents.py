@@ -32,9 +32,11 @@ class CachedLatentsDataset(Dataset):
         missing = [dataset.sample_id(i) for i in range(len(dataset)) if dataset.sample_id(i) not in held]
         cached, wanted = manifest["max_captions"], dataset.max_captions
         if missing or (cached and (not wanted or wanted > cached)):
-            raise ValueError(f"the embedding cache {self.folder} was built for another selection ({len(missing)} "
-                             f"training faces missing, e.g. {missing[:3]}; captions per face: {cached or 'all'}, "
-                             f"wanted: {wanted or 'all'}): rerun `mdit cache-embeddings` with this config")  # fmt: skip
+            raise ValueError(
+                f"the embedding cache {self.folder} was built for another selection ({len(missing)} "
+                f"training faces missing, e.g. {missing[:3]}; captions per face: {cached or 'all'}, "
+                f"wanted: {wanted or 'all'}): rerun `mdit cache-embeddings` with this config"
+            )
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -50,8 +52,10 @@ class CachedLatentsDataset(Dataset):
         id_ = self.dataset.sample_id(int(index))
         path = latents_path(self.folder, id_)
         if not path.is_file():
-            raise FileNotFoundError(f"{path} missing: the embedding cache does not hold face {id_}; "
-                                    "rerun `mdit cache-embeddings` with this config")  # fmt: skip
+            raise FileNotFoundError(
+                f"{path} missing: the embedding cache does not hold face {id_}; "
+                "rerun `mdit cache-embeddings` with this config"
+            )
         latents = load_file(str(path))
         suffix = "_flipped" if flipped else ""
         return {
@@ -66,9 +70,13 @@ class CachedLatentsDataset(Dataset):
 
 @torch.no_grad()
 def cache_latents(
-    folder: Path, dataset: FaceDataset, autoencoder, batch_size: int = 8, device: str | torch.device = "cpu",
+    folder: Path,
+    dataset: FaceDataset,
+    autoencoder,
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
-) -> int:  # fmt: skip
+) -> int:
     """Encode every face of `dataset` (a mdit.data FaceDataset) not cached yet: packed image and mask latents,
     and the mirrored ones when the dataset flips, stored in `dtype`. Returns how many faces were written."""
     todo = [i for i in range(len(dataset)) if not latents_path(folder, dataset.sample_id(i)).is_file()]

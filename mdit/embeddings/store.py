@@ -50,8 +50,10 @@ def read_manifest(folder: str | Path) -> dict:
     """The manifest of a complete cache; a missing one says how to build it."""
     path = Path(folder) / MANIFEST
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: the embedding cache is missing or incomplete; build it "
-                                "with `mdit cache-embeddings -c <config>` (resumes if interrupted)")  # fmt: skip
+        raise FileNotFoundError(
+            f"{path} not found: the embedding cache is missing or incomplete; build it "
+            "with `mdit cache-embeddings -c <config>` (resumes if interrupted)"
+        )
     manifest = json.loads(path.read_text())
     if manifest.get("version") != VERSION:
         raise ValueError(f"{path}: cache version {manifest.get('version')}, this mdit reads {VERSION}; rebuild it")
@@ -60,8 +62,11 @@ def read_manifest(folder: str | Path) -> dict:
 
 def text_dims(text: TextConditioner) -> dict[str, int]:
     """What a CachedTextConditioner must report in place of `text`."""
-    return {"max_length": text.max_length, "joint_attention_dim": text.joint_attention_dim,
-            "pooled_projection_dim": text.pooled_projection_dim}  # fmt: skip
+    return {
+        "max_length": text.max_length,
+        "joint_attention_dim": text.joint_attention_dim,
+        "pooled_projection_dim": text.pooled_projection_dim,
+    }
 
 
 def write_manifest(
@@ -69,5 +74,13 @@ def write_manifest(
 ) -> None:
     """Mark the cache complete: the text dimensions (`text_dims`), the latents' shape, the training faces held and
     how many captions of each (0 = all)."""
-    atomic.write_json(folder / MANIFEST, {"version": VERSION, **dims, "latent_shape": list(latent_shape),
-                                          "train_ids": sorted(ids), "max_captions": max_captions})  # fmt: skip
+    atomic.write_json(
+        folder / MANIFEST,
+        {
+            "version": VERSION,
+            **dims,
+            "latent_shape": list(latent_shape),
+            "train_ids": sorted(ids),
+            "max_captions": max_captions,
+        },
+    )

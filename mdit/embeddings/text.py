@@ -31,9 +31,11 @@ class CachedTextConditioner(TextConditioner):
         for caption in prompts:
             path = text_path(self.folder, caption)
             if not path.is_file():
-                raise ValueError(f"caption {caption!r} is not in the embedding cache {self.folder}: "
-                               "`mdit cache-embeddings` caches the captions of every split; for new captions "
-                               "set data.embeddings=false to load the text encoders")  # fmt: skip
+                raise ValueError(
+                    f"caption {caption!r} is not in the embedding cache {self.folder}: "
+                    "`mdit cache-embeddings` caches the captions of every split; for new captions "
+                    "set data.embeddings=false to load the text encoders"
+                )
             stored = load_file(str(path))
             tokens.append(stored["tokens"])
             pooled.append(stored["pooled"])

@@ -38,8 +38,10 @@ def check_overrides(overrides: Sequence[str]) -> None:
     for item in overrides:
         key = item.split("=", 1)[0].strip()
         if key.split(".", 1)[0] not in OVERRIDABLE or "." not in key:
-            raise ConfigError(f"mdit eval overrides only eval.* and judges.* keys; {key!r} belongs to the trained "
-                              "run's config (train a new run to change it)")  # fmt: skip
+            raise ConfigError(
+                f"mdit eval overrides only eval.* and judges.* keys; {key!r} belongs to the trained "
+                "run's config (train a new run to change it)"
+            )
 
 
 def checkpoint_step(folder: Path) -> int:
@@ -126,11 +128,18 @@ def evaluate(folder: str | Path, overrides: Sequence[str] = (), log: Callable[[s
     module = load_run(folder, overrides, for_sampling=True).to(device)
     grid = folder / GRID_DIR / f"{e.mode}.png"
     results = score(module, cfg, judges, device, grid, log)
-    results.update({
-        "count": e.count, "seed": e.seed, "sampling_steps": e.steps, "guidance_scale": e.guidance_scale,
-        "checkpoint_step": checkpoint_step(folder), "judges": judges.info, "grid": str(grid),
-        "seconds": round(time.perf_counter() - started, 1),
-    })  # fmt: skip
+    results.update(
+        {
+            "count": e.count,
+            "seed": e.seed,
+            "sampling_steps": e.steps,
+            "guidance_scale": e.guidance_scale,
+            "checkpoint_step": checkpoint_step(folder),
+            "judges": judges.info,
+            "grid": str(grid),
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+    )
     merge_into_metrics(folder, e.mode, results)
     try:
         if update_wandb_summary(cfg, folder, summary_values(e.mode, results)):

@@ -71,23 +71,36 @@ def load_judges(cfg: DictConfig, device: torch.device | str = "cpu") -> Judges:
     topiq, info["topiq"] = load_topiq_judge(cfg, device)
     if parser is None or clip is None or frechet is None:
         if cfg.data.name != "synthfaces":  # the embedded judges know SynthFaces renders only
-            unset = [f"judges.{k}" for k, judge in (("parser", parser), ("clip", clip), ("inception", frechet))
-                     if judge is None]  # fmt: skip
-            raise ValueError(f"data.name={cfg.data.name} is scored by real judges (the embedded ones are trained on "
-                             f"SynthFaces): set {', '.join(unset)} to local weights (docs/REAL_DATA.md)")  # fmt: skip
+            unset = [
+                f"judges.{k}"
+                for k, judge in (("parser", parser), ("clip", clip), ("inception", frechet))
+                if judge is None
+            ]
+            raise ValueError(
+                f"data.name={cfg.data.name} is scored by real judges (the embedded ones are trained on "
+                f"SynthFaces): set {', '.join(unset)} to local weights (docs/REAL_DATA.md)"
+            )
         folder = ensure_judges(cfg)
         embedded, card = load_parser(folder)
         embedded = embedded.to(device)
         if parser is None:
             parser = embedded.parse
-            info["parser"] = {"kind": "embedded", "path": str(folder), "heldout_size": j.heldout_size,
-                              "heldout_pixel_accuracy": card["heldout_pixel_accuracy"]}  # fmt: skip
+            info["parser"] = {
+                "kind": "embedded",
+                "path": str(folder),
+                "heldout_size": j.heldout_size,
+                "heldout_pixel_accuracy": card["heldout_pixel_accuracy"],
+            }
         if frechet is None:
             frechet = frechet_embedded(embedded)
             info["frechet"] = {"kind": "embedded_parser", "path": str(folder)}
         if clip is None:
             clip, card = load_embedded_clip(folder)
-            info["clip"] = {"kind": "embedded", "path": str(folder), "heldout_size": card["heldout_size"],
-                            "heldout_retrieval_top1": card["heldout_retrieval_top1"]}  # fmt: skip
+            info["clip"] = {
+                "kind": "embedded",
+                "path": str(folder),
+                "heldout_size": card["heldout_size"],
+                "heldout_retrieval_top1": card["heldout_retrieval_top1"],
+            }
     clip.model.to(device)
     return Judges(parser, clip, topiq, frechet.to(device), info)

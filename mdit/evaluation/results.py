@@ -10,8 +10,12 @@ from omegaconf import DictConfig
 from mdit import atomic
 from mdit.runs import EVAL_KEY, METRICS_FILE, run_name, wandb_run_id
 
-METRICS = (("mask_accuracy", "mask accuracy (%)"), ("clip_t", "CLIP-T"), ("topiq", "TOPIQ"),
-           ("frechet", "Fréchet distance"))  # fmt: skip
+METRICS = (
+    ("mask_accuracy", "mask accuracy (%)"),
+    ("clip_t", "CLIP-T"),
+    ("topiq", "TOPIQ"),
+    ("frechet", "Fréchet distance"),
+)
 
 
 def merge_into_metrics(folder: Path, mode: str, results: dict[str, Any]) -> Path:
@@ -45,9 +49,18 @@ def update_wandb_summary(cfg: DictConfig, folder: Path, values: dict[str, Any]) 
         return False
     import wandb
 
-    run = wandb.init(id=wandb_run_id(cfg), resume="allow", dir=str(folder), project=cfg.wandb.project,
-                     entity=cfg.wandb.entity, group=cfg.group, name=run_name(cfg), tags=list(cfg.tags),
-                     mode=cfg.wandb.mode, settings=wandb.Settings(console="off", silent=True))  # fmt: skip
+    run = wandb.init(
+        id=wandb_run_id(cfg),
+        resume="allow",
+        dir=str(folder),
+        project=cfg.wandb.project,
+        entity=cfg.wandb.entity,
+        group=cfg.group,
+        name=run_name(cfg),
+        tags=list(cfg.tags),
+        mode=cfg.wandb.mode,
+        settings=wandb.Settings(console="off", silent=True),
+    )
     try:
         run.summary.update({k: v for k, v in values.items() if v is not None})
     finally:
@@ -67,8 +80,10 @@ def _judge(info: dict[str, Any]) -> str:
     if "heldout_pixel_accuracy" in info:
         return f"embedded parser, held-out pixel accuracy {info['heldout_pixel_accuracy']:.2f} %"
     if "heldout_retrieval_top1" in info:
-        return (f"embedded open_clip, held-out retrieval top-1 {info['heldout_retrieval_top1']:.2f} % "
-                f"of {info['heldout_size']}")  # fmt: skip
+        return (
+            f"embedded open_clip, held-out retrieval top-1 {info['heldout_retrieval_top1']:.2f} % "
+            f"of {info['heldout_size']}"
+        )
     if kind == "embedded_parser":
         return "embedded parser features"
     return f"{kind} {info.get('model', '')} {info['path']}".replace("  ", " ")

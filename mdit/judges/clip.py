@@ -29,13 +29,23 @@ def tiny_clip_config(resolution: int, width: int = 64, layers: int = 2) -> dict:
     return {
         "model_cfg": {
             "embed_dim": width,
-            "vision_cfg": {"image_size": resolution, "layers": layers, "width": width, "patch_size": 4,
-                           "head_width": 32},
-            "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": width, "heads": max(1, width // 32),
-                         "layers": layers},
+            "vision_cfg": {
+                "image_size": resolution,
+                "layers": layers,
+                "width": width,
+                "patch_size": 4,
+                "head_width": 32,
+            },
+            "text_cfg": {
+                "context_length": 77,
+                "vocab_size": 49408,
+                "width": width,
+                "heads": max(1, width // 32),
+                "layers": layers,
+            },
         },
         "preprocess_cfg": {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]},
-    }  # fmt: skip
+    }
 
 
 @dataclass
@@ -85,6 +95,8 @@ def load_clip_judge(path: str | Path, model_name: str = DEFAULT_REAL_MODEL) -> C
                 raise MissingWeightsError(f"{path / name} not found: an open_clip local folder needs {needs}")
         return _judge(open_clip.create_model(f"local-dir:{path}"), open_clip.get_tokenizer(f"local-dir:{path}"))
     if not path.is_file():
-        raise MissingWeightsError(f"{path} not found: give an open_clip weights file for {model_name} "
-                                  "(e.g. open_clip_model.safetensors) or an open_clip local folder")  # fmt: skip
+        raise MissingWeightsError(
+            f"{path} not found: give an open_clip weights file for {model_name} "
+            "(e.g. open_clip_model.safetensors) or an open_clip local folder"
+        )
     return _judge(open_clip.create_model(model_name, pretrained=str(path)), open_clip.get_tokenizer(model_name))

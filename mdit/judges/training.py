@@ -41,8 +41,14 @@ def _degrade(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return (blur * blurred + (1 - blur) * noisy).clamp(-1, 1)
 
 
-def _optimise(parameters: Iterable[torch.nn.Parameter], lr: float, steps: int, loader: DataLoader,
-              loss_of: Callable[[dict], torch.Tensor], weight_decay: float = 0.01) -> None:  # fmt: skip
+def _optimise(
+    parameters: Iterable[torch.nn.Parameter],
+    lr: float,
+    steps: int,
+    loader: DataLoader,
+    loss_of: Callable[[dict], torch.Tensor],
+    weight_decay: float = 0.01,
+) -> None:
     """AdamW with a one-cycle schedule for `steps` batches, cycling through the loader's epochs."""
     optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
@@ -73,8 +79,13 @@ def train_parser(cfg: DictConfig) -> tuple[EmbeddedParser, float]:
     parser = EmbeddedParser(j.parser_width)
     data = training_faces(cfg, flip_p=0.5)
     loader = DataLoader(data, batch_size=j.batch_size, shuffle=True, generator=generator, drop_last=True)
-    _optimise(parser.parameters(), j.parser_lr, j.parser_steps, loader,
-              lambda batch: F.cross_entropy(parser(_degrade(batch["image"], generator)), batch["mask"]))  # fmt: skip
+    _optimise(
+        parser.parameters(),
+        j.parser_lr,
+        j.parser_steps,
+        loader,
+        lambda batch: F.cross_entropy(parser(_degrade(batch["image"], generator)), batch["mask"]),
+    )
     parser.eval()
     return parser, parser_accuracy(parser, cfg.data.resolution, j.heldout_size)
 
@@ -118,9 +129,16 @@ def train_clip(cfg: DictConfig, folder: Path) -> tuple[ClipJudge, float]:
     loss_fn = open_clip.ClipLoss()
     data = training_faces(cfg)
     loader = DataLoader(data, batch_size=j.clip_batch_size, shuffle=True, generator=generator, drop_last=True)
-    _optimise(model.parameters(), j.clip_lr, j.clip_steps, loader,
-              lambda batch: loss_fn(judge.encode_images(batch["image"]), judge.encode_texts(list(batch["caption"])),
-                                    model.logit_scale.exp()), weight_decay=0.1)  # fmt: skip
+    _optimise(
+        model.parameters(),
+        j.clip_lr,
+        j.clip_steps,
+        loader,
+        lambda batch: loss_fn(
+            judge.encode_images(batch["image"]), judge.encode_texts(list(batch["caption"])), model.logit_scale.exp()
+        ),
+        weight_decay=0.1,
+    )
     model.eval()
     return judge, clip_retrieval_top1(judge, cfg.data.resolution, j.heldout_size)
 

@@ -44,8 +44,10 @@ class ParserFeatures(nn.Module):
         if self.size is not None and x.shape[-2:] != (self.size, self.size):
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True).clamp(-1, 1)
         captured: dict[str, torch.Tensor] = {}
-        hooks = [module.register_forward_hook(lambda _m, _i, out, name=name: captured.__setitem__(name, out))
-                 for name, module in (("bottom", self.parser.bottom), ("up1", self.parser.up1))]  # fmt: skip
+        hooks = [
+            module.register_forward_hook(lambda _m, _i, out, name=name: captured.__setitem__(name, out))
+            for name, module in (("bottom", self.parser.bottom), ("up1", self.parser.up1))
+        ]
         try:
             self.parser(x.to(next(self.parser.parameters()).device))
         finally:
@@ -78,6 +80,10 @@ def frechet_inception(weights: str | Path, **kwargs) -> FrechetDistance:
 
     antialias=False resizes to 299 like TensorFlow 1.x, matching torch-fidelity and clean-fid's FID numbers.
     """
-    file = require_file(weights, f"give the FID InceptionV3 weights, torch-fidelity's {INCEPTION_WEIGHTS_FILE} "
-                                 "(a file, or the folder holding it)", name=INCEPTION_WEIGHTS_FILE)  # fmt: skip
+    file = require_file(
+        weights,
+        f"give the FID InceptionV3 weights, torch-fidelity's {INCEPTION_WEIGHTS_FILE} "
+        "(a file, or the folder holding it)",
+        name=INCEPTION_WEIGHTS_FILE,
+    )
     return FrechetDistance(feature=2048, feature_extractor_weights_path=str(file), antialias=False, **kwargs)

@@ -61,9 +61,11 @@ def load_topiq(torch_home: str | Path, device: str | torch.device = "cpu") -> To
     import pyiqa
     from pyiqa.archs.arch_util import load_pretrained_network
 
-    file = require_file(topiq_weights_path(torch_home),
-                        f"put TOPIQ's {TOPIQ_WEIGHTS_FILE} in {Path(torch_home).expanduser() / 'hub' / 'pyiqa'}/ "
-                        "(pyiqa's cache folder under TORCH_HOME)")  # fmt: skip
+    file = require_file(
+        topiq_weights_path(torch_home),
+        f"put TOPIQ's {TOPIQ_WEIGHTS_FILE} in {Path(torch_home).expanduser() / 'hub' / 'pyiqa'}/ "
+        "(pyiqa's cache folder under TORCH_HOME)",
+    )
     metric = pyiqa.create_metric("topiq_nr", device=torch.device("cpu"), pretrained=False, backbone_pretrain=False)
     try:  # what pyiqa does with its own download: the "params" entry, loaded strictly
         load_pretrained_network(metric.net, str(file), strict=True, weight_keys="params")

@@ -24,6 +24,7 @@ from mdit.variants import IMAGE_STREAM_TARGETS
 MASK_ADAPTER = "mask"
 IMAGE_ADAPTER = "image"
 
+
 @dataclass(frozen=True)
 class LoraSettings:
     """Rank, alpha and target modules (regexes over the backbone's module names) of an adapter."""

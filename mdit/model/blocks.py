@@ -132,8 +132,9 @@ def double_block(
         mods = _double_modules(block, s.weights)
         with active_adapters(layers, s.adapters):
             normed, gate_msa, shift_mlp, scale_mlp, gate_mlp = mods.norm1(s.hidden, emb=s.emb)
-            q, k, v = _project(mods.to_q, mods.to_k, mods.to_v, mods.norm_q, mods.norm_k, normed, s.rope, head_dim,
-                               query=i < n_queries)  # fmt: skip
+            q, k, v = _project(
+                mods.to_q, mods.to_k, mods.to_v, mods.norm_q, mods.norm_k, normed, s.rope, head_dim, query=i < n_queries
+            )
         if q is not None:
             qs.append(q)
             post.append((s, mods, gate_msa, shift_mlp, scale_mlp, gate_mlp))
@@ -167,8 +168,9 @@ def single_block(
     for i, s in enumerate(streams):
         with active_adapters(layers, s.adapters):
             normed, gate = block.norm(s.hidden, emb=s.emb)
-            q, k, v = _project(attn.to_q, attn.to_k, attn.to_v, attn.norm_q, attn.norm_k, normed, s.rope, head_dim,
-                               query=i < n_queries)  # fmt: skip
+            q, k, v = _project(
+                attn.to_q, attn.to_k, attn.to_v, attn.norm_q, attn.norm_k, normed, s.rope, head_dim, query=i < n_queries
+            )
             if q is not None:
                 post.append((s, block.act_mlp(block.proj_mlp(normed)), gate))
         if q is not None:

@@ -90,20 +90,20 @@ def quality_section(table: Table, frechet_kinds: set[str]) -> Section:
     labels = {c.key: c.label for c in QUALITY} | {"frechet": frechet_header(frechet_kinds)}
     paper = (("mask_accuracy", "mask acc. (%)", 2), ("clip_t", "CLIP-T", 2), ("topiq", "TOPIQ", 4))
     headers = [Header("", "setting"), Header("", "n"), *(Header(OURS, labels[c.key]) for c in QUALITY),
-               *(Header(PAPER_LABEL, label) for _, label, _ in paper)]  # fmt: skip
+               *(Header(PAPER_LABEL, label) for _, label, _ in paper)]
     cells = []
     for row in table.rows:
         n = len(row.finished)
         published = paper_numbers(row.attention, row.mode)
         cells.append([Cell(row.label), Cell(str(n)), *(stat_cell(table, row.stats[c.key], c, n) for c in QUALITY),
-                      *(fixed_cell(published.get(key), d, NOT_REPORTED) for key, _, d in paper)])  # fmt: skip
+                      *(fixed_cell(published.get(key), d, NOT_REPORTED) for key, _, d in paper)])
     return Section(f"Quality (eval mode: {', '.join(sorted({r.mode for r in table.rows}))})", headers, cells)
 
 
 def cost_section(table: Table) -> Section:
     headers = [Header("", "setting"), Header("", "n"), *(Header(OURS, c.label) for c in COSTS),
                Header(FLUX_GROUP, "ΔTFLOPs counted"), Header(FLUX_GROUP, "ΔTFLOPs paper conv."),
-               Header(PAPER_LABEL, "ΔTFLOPs (Table 4)")]  # fmt: skip
+               Header(PAPER_LABEL, "ΔTFLOPs (Table 4)")]
     cells = []
     for row in table.rows:
         n = len(row.finished)
@@ -112,5 +112,5 @@ def cost_section(table: Table) -> Section:
         cells.append([Cell(row.label), Cell(str(n)), *(stat_cell(table, row.stats[c.key], c, n) for c in COSTS),
                       fixed_cell(flux.get("delta_tflops"), 2, MISSING_TEXT),
                       fixed_cell(flux.get("delta_paper"), 2, MISSING_TEXT),
-                      fixed_cell(published.get("delta_tflops"), 2, NOT_REPORTED)])  # fmt: skip
+                      fixed_cell(published.get("delta_tflops"), 2, NOT_REPORTED)])
     return Section("Cost of the mask condition per generated image", headers, cells)

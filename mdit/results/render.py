@@ -32,7 +32,7 @@ def _md_code(text: str) -> str:
 
 def _md_section(section: Section) -> list[str]:
     lines = [f"### {section.title}", "", "| " + " | ".join(h.flat for h in section.headers) + " |",
-             "|" + "|".join(["---"] + ["---:"] * (len(section.headers) - 1)) + "|"]  # fmt: skip
+             "|" + "|".join(["---"] + ["---:"] * (len(section.headers) - 1)) + "|"]
     lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in section.cells]
     return lines + [""]
 
@@ -68,11 +68,11 @@ def write_csv(table: Table, path: Path) -> Path:
     for row in table.rows:
         record: dict[str, Any] = {"setting": row.label, **row.params, "eval_mode": row.mode,
                                   "attention": row.attention, "n": len(row.finished),
-                                  "runs": ";".join(r.name for r in row.finished)}  # fmt: skip
+                                  "runs": ";".join(r.name for r in row.finished)}
         for c in MEASURED:
             stat = row.stats[c.key]
             record.update({f"{c.key}_mean": _number(stat.mean), f"{c.key}_std": _number(stat.std),
-                           f"{c.key}_n": stat.n})  # fmt: skip
+                           f"{c.key}_n": stat.n})
         flux = table.flux.of(row.attention) if table.flux else {}
         record["flux_dev_delta_tflops"] = _number(flux.get("delta_tflops"))
         record["flux_dev_delta_paper"] = _number(flux.get("delta_paper"))
@@ -94,7 +94,7 @@ def write_runs_csv(table: Table, path: Path) -> Path:
             records.append({"setting": row.label, "run": run.name, "seed": run.seed, **row.params,
                             "eval_mode": row.mode, **{k: _number(v.number) for k, v in values.items()},
                             "problem": run.problem or "",
-                            "na_reasons": "; ".join(f"{k}: {v.na}" for k, v in values.items() if v.na)})  # fmt: skip
+                            "na_reasons": "; ".join(f"{k}: {v.na}" for k, v in values.items() if v.na)})
     return _write(path, fields, records)
 
 
@@ -109,11 +109,11 @@ def _write(path: Path, fields: list[str], records: list[dict[str, Any]]) -> Path
 
 
 TEX_GROUPS = {OURS: "ours (this sweep's runs)", FLUX_GROUP: r"FLUX.1-dev scale (\texttt{mdit flops})",
-              PAPER_LABEL: "paper (MM-CelebA, FLUX.1-dev)"}  # fmt: skip
+              PAPER_LABEL: "paper (MM-CelebA, FLUX.1-dev)"}
 TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
                "<": r"\textless{}", ">": r"\textgreater{}", "±": r"$\pm$", "Δ": r"$\Delta$", "×": r"$\times$",
-               "÷": r"$\div$", "—": "---"}  # fmt: skip
+               "÷": r"$\div$", "—": "---"}
 
 
 def tex_escape(text: str) -> str:
@@ -140,13 +140,13 @@ def _tex_section(table: Table, section: Section, label: str) -> list[str]:
         else:
             groups.append((header.group, i, i))
     top = " & ".join(rf"\multicolumn{{{b - a + 1}}}{{c}}{{{TEX_GROUPS.get(g, tex_escape(g))}}}" if g else
-                     " & ".join([""] * (b - a + 1)) for g, a, b in groups)  # fmt: skip
+                     " & ".join([""] * (b - a + 1)) for g, a, b in groups)
     rules = " ".join(rf"\cmidrule(lr){{{a}-{b}}}" for g, a, b in groups if g)
     lines = [r"\begin{table}[t]", r"\centering\small",
              rf"\caption{{{tex_escape(table.name)}: {tex_escape(section.title)}}}",
              rf"\label{{tab:{re.sub(r'[^A-Za-z0-9]+', '-', table.name)}-{label}}}",
              r"\begin{tabular}{l" + "r" * (len(headers) - 1) + "}", r"\toprule", top + r" \\", rules,
-             " & ".join(tex_escape(h.label) for h in headers) + r" \\", r"\midrule"]  # fmt: skip
+             " & ".join(tex_escape(h.label) for h in headers) + r" \\", r"\midrule"]
     lines += [" & ".join(_tex_cell(c) for c in row) + r" \\" for row in section.cells]
     return lines + [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
 

@@ -32,7 +32,7 @@ COST_METRICS = tuple(column.key for column in COSTS if column.key != "seconds_pe
 # Cost titles of their own: the tables print GFLOPs, W&B holds the TFLOPs of metrics.json.
 COST_TITLES = {"tflops_delta": "extra TFLOPs per generation (counted)",
                "tflops_delta_paper": "extra TFLOPs per generation (paper convention)",
-               "latency_ratio_vs_none": "latency × text-only none"}  # fmt: skip
+               "latency_ratio_vs_none": "latency × text-only none"}
 TRAIN_CURVES = {"train loss": ("train/loss",), "validation loss": ("val/loss", "val/loss_without_mask")}
 SAMPLES_KEY = "val/samples"  # mdit.callbacks.sample_grid: WandbLogger.log_image(key=...)
 NOT_VARIED = ("group", "name", "tags", "seed")  # constant per sweep, or replicates (averaged over)
@@ -104,28 +104,28 @@ def build_report(sweep_file: str | Path, entity: str, project: str, title: str |
     groupby = wr.Config(key) if key else None
     by = f" by `{key}`" if key else ""
     bars: dict[str, Any] = dict(groupby=groupby, groupby_aggfunc="mean", groupby_rangefunc="minmax",
-                                orientation="v") if key else dict(orientation="v")  # fmt: skip
+                                orientation="v") if key else dict(orientation="v")
     lines: dict[str, Any] = dict(groupby=groupby, groupby_aggfunc="mean", groupby_rangefunc="minmax") if key else {}
 
     def grid(name: str, panels: list[Any], width: int = PANEL_WIDTH) -> Any:
         runset = wr.Runset(entity=entity, project=project, name=name, filters=run_filter(group),
-                           groupby=[f"config.{key}"] if key else [])  # fmt: skip
+                           groupby=[f"config.{key}"] if key else [])
         return wr.PanelGrid(runsets=[runset], panels=_laid_out(panels, width))
 
     labels = {column.key: column.label for column in QUALITY}
     quality = [wr.BarPlot(title=labels[metric], metrics=[eval_key(mode, metric) for mode in modes], **bars)
-               for metric in QUALITY_METRICS]  # fmt: skip
+               for metric in QUALITY_METRICS]
     cost = [wr.BarPlot(title=COST_TITLES.get(metric, metric), metrics=[cost_key(metric)], **bars)
-            for metric in COST_METRICS]  # fmt: skip
+            for metric in COST_METRICS]
     curves = [wr.LinePlot(title=name, x="Step", y=list(keys), **lines) for name, keys in TRAIN_CURVES.items()]
     samples = wr.MediaBrowser(title="validation samples (mask | generated | ground truth)",
-                              media_keys=[SAMPLES_KEY], num_columns=1, gallery_axis="run")  # fmt: skip
+                              media_keys=[SAMPLES_KEY], num_columns=1, gallery_axis="run")
     description = spec.config.get("description", "")
     blocks = [
         wr.P(
             f"Runs of group `{group}` (sweep file `{spec.path.name}`, {spec.method}), eval modes {', '.join(modes)}"
             f"{by}: mean over seeds, bars from min to max."
-        ),  # fmt: skip
+        ),
         wr.H2("Quality"),
         grid("quality", quality),
         wr.H2("Cost against text-only `none`"),
@@ -137,14 +137,14 @@ def build_report(sweep_file: str | Path, entity: str, project: str, title: str |
         grid("runs", [wr.RunComparer(diff_only="split")], GRID_WIDTH),
     ]
     return wr.Report(entity=entity, project=project, title=(title or f"MDiTFace sweep: {group}")[:128],
-                     description=description, blocks=blocks, width="fluid")  # fmt: skip
+                     description=description, blocks=blocks, width="fluid")
 
 
 def panels_of(report: Any) -> list[tuple[str, Any]]:
     """(the grid's runset name, panel) for every panel of the report, in order."""
     wr = _wr()
     return [(block.runsets[0].name, panel) for block in report.blocks if isinstance(block, wr.PanelGrid)
-            for panel in block.panels]  # fmt: skip
+            for panel in block.panels]
 
 
 def describe(report: Any) -> list[str]:
@@ -153,13 +153,13 @@ def describe(report: Any) -> list[str]:
     grids = [block for block in report.blocks if isinstance(block, wr.PanelGrid)]
     runset = grids[0].runsets[0] if grids else None
     lines = [f"report {report.title!r} in {report.entity}/{report.project}"
-             + (f": runs where {runset.filters}, grouped by {runset.groupby or 'run'}" if runset else "")]  # fmt: skip
+             + (f": runs where {runset.filters}, grouped by {runset.groupby or 'run'}" if runset else "")]
     for name, panel in panels_of(report):
         keys = getattr(panel, "metrics", None) or getattr(panel, "y", None) or getattr(panel, "media_keys", None)
         group = getattr(panel, "groupby", None)
         lines.append(f"  [{name}] {type(panel).__name__}" + (f" {panel.title!r}" if getattr(panel, "title", None)
                      else "") + (f": {', '.join(map(str, keys))}" if keys else "")
-                     + (f" (by {group.name})" if group is not None else ""))  # fmt: skip
+                     + (f" (by {group.name})" if group is not None else ""))
     return lines
 
 

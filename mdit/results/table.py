@@ -44,7 +44,7 @@ def read_runs(group: str, source: str, runs_root: str | Path, wandb_sweep: str |
 
 
 def make_table(name: str, source_line: str, runs: list[Run], swept: dict, flux: FluxDevCosts | None,
-               group_dir: str | None = None, default_mode: str | None = None) -> Table:  # fmt: skip
+               group_dir: str | None = None, default_mode: str | None = None) -> Table:
     """Rows, both sections and every note of one table."""
     rows, skipped = group_rows(runs, swept, name, default_mode)
     finished = len({r.name for row in rows for r in row.finished})
@@ -95,7 +95,7 @@ def build_table(
     out.mkdir(parents=True, exist_ok=True)
     text = markdown(table)
     paths = {"md": out / f"{name}.md", "csv": out / f"{name}.csv", "tex": out / f"{name}.tex",
-             "png": out / f"{name}.png"}  # fmt: skip
+             "png": out / f"{name}.png"}
     atomic.write_text(paths["md"], text)  # every file of a table: written aside, then renamed into place
     write_csv(table, paths["csv"])
     write_runs_csv(table, out / f"{name}_runs.csv")

@@ -47,8 +47,12 @@ def subprocess_runner(argv: Sequence[str], env: Mapping[str, str], log_path: Pat
 
 def command_for(spec: SweepSpec, args: Sequence[str]) -> list[str]:
     """The sweep's command for one parameter set, as W&B's agent builds it, with this interpreter."""
-    macros = {"${env}": [], "${interpreter}": [sys.executable], "${program}": [spec.config.get("program", "")],
-              ARGS_MACRO: list(args)}  # fmt: skip
+    macros = {
+        "${env}": [],
+        "${interpreter}": [sys.executable],
+        "${program}": [spec.config.get("program", "")],
+        ARGS_MACRO: list(args),
+    }
     return [item for part in spec.config["command"] for item in macros.get(str(part), [str(part)])]
 
 
@@ -82,8 +86,10 @@ def run_local(
     if spec.method in LIMITED and not cap:
         raise SweepError(f"{spec.path}: method {spec.method} has no end of its own; set run_cap for a local sweep")
     sweep = _Invocation(spec, runner or subprocess_runner, log)
-    log(f"sweep {spec.group} ({spec.method}, {sweep.total or '?'} runs): "
-        f"{' '.join(['-c ' + f for f in spec.config_files] + spec.fixed_overrides)}")  # fmt: skip
+    log(
+        f"sweep {spec.group} ({spec.method}, {sweep.total or '?'} runs): "
+        f"{' '.join(['-c ' + f for f in spec.config_files] + spec.fixed_overrides)}"
+    )
     if prepare:
         sweep.prepare()
     # First what is known: a grid's every point in the engine's order, or the runs recorded before. Complete
@@ -101,9 +107,11 @@ def run_local(
                 log(f"sweep {spec.group}: the engine keeps proposing runs done already; stopping")
                 break
     outcome = sweep.outcome
-    log(f"sweep {spec.group}: {len(outcome.finished)} finished ({len(outcome.skipped)} complete already), "
+    log(
+        f"sweep {spec.group}: {len(outcome.finished)} finished ({len(outcome.skipped)} complete already), "
         f"{len(outcome.failed)} failed{': ' + ', '.join(outcome.failed) if outcome.failed else ''}; "
-        f"state: {outcome.state_path}")  # fmt: skip
+        f"state: {outcome.state_path}"
+    )
     return outcome
 
 
@@ -148,8 +156,14 @@ class _Invocation:
         label, modes = trial.label, trial.modes
         position = f"[{len(self.attempted)}/{self.total or '?'}] {label}"
         log_path = self.root / LOG_DIR / f"{label}.log"
-        record = {"name": trial.name, "params": params, "args": args, "modes": list(modes), "log": str(log_path),
-                  "folder": None}  # fmt: skip
+        record = {
+            "name": trial.name,
+            "params": params,
+            "args": args,
+            "modes": list(modes),
+            "log": str(log_path),
+            "folder": None,
+        }
         try:
             cfg = load_config(self.files, trial.train_overrides)
             folder = run_dir(cfg)
@@ -173,8 +187,9 @@ class _Invocation:
         else:
             doing = "resuming from its checkpoint" if (folder / LAST_CHECKPOINT).is_file() else "running"
         attempts = self.state.runs.get(label, {}).get("attempts", 0) + 1
-        self.state.update(label, **record, status="running", skipped=False, started=now(), ended=None,
-                          attempts=attempts)  # fmt: skip
+        self.state.update(
+            label, **record, status="running", skipped=False, started=now(), ended=None, attempts=attempts
+        )
         self.log(f"{position}: {doing} (log: {log_path})")
         started = time.perf_counter()
         try:
@@ -185,8 +200,15 @@ class _Invocation:
         seconds = round(time.perf_counter() - started, 1)
         complete = code == 0 and is_complete(folder, modes)
         metrics = summary(read_metrics(folder), modes)
-        self.state.update(label, status="finished" if complete else "failed", returncode=code, seconds=seconds,
-                          ended=now(), summary=metrics, error=None if complete else _failure(code))  # fmt: skip
+        self.state.update(
+            label,
+            status="finished" if complete else "failed",
+            returncode=code,
+            seconds=seconds,
+            ended=now(),
+            summary=metrics,
+            error=None if complete else _failure(code),
+        )
         if complete:
             self.outcome.finished.append(label)
             self.log(f"{position}: finished in {seconds:.1f} s{_headline(metrics)}")
@@ -202,8 +224,11 @@ def _failure(code: int) -> str:
 
 
 def _headline(metrics: Mapping[str, float]) -> str:
-    parts = [f"{key.removeprefix('eval/')} {value:.2f}" for key, value in metrics.items()
-             if key.startswith("eval/") and key.rsplit("/", 1)[-1] in HEADLINE and key.count("/") == 2]  # fmt: skip
+    parts = [
+        f"{key.removeprefix('eval/')} {value:.2f}"
+        for key, value in metrics.items()
+        if key.startswith("eval/") and key.rsplit("/", 1)[-1] in HEADLINE and key.count("/") == 2
+    ]
     return f" ({', '.join(parts)})" if parts else ""
 
 

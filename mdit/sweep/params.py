@@ -77,5 +77,7 @@ def _name_parts(params: Mapping[str, str]) -> list[str]:
     """`<key><value>` for each named parameter: its alias or the last part of its key (whole if ambiguous)."""
     keys = [key for key in params if key not in NOT_IN_NAME]
     leaves = [key.rsplit(".", 1)[-1] for key in keys]
-    return [f"{leaf if leaves.count(leaf) == 1 else key.replace('.', '_')}{params[key]}"
-            for key, leaf in sorted(zip(keys, leaves))]  # fmt: skip
+    return [
+        f"{leaf if leaves.count(leaf) == 1 else key.replace('.', '_')}{params[key]}"
+        for key, leaf in sorted(zip(keys, leaves))
+    ]

@@ -97,8 +97,10 @@ def _check_command(config: dict) -> list[str]:
     else:
         middle = command[len(ENTRY) : -1]
         if len(middle) % 2 or any(option not in OPTIONS for option in middle[::2]):
-            problems.append(f"between sweep-run and {ARGS_MACRO} the command may only hold -c FILE and --set "
-                            f"KEY=VALUE pairs, got {middle}")  # fmt: skip
+            problems.append(
+                f"between sweep-run and {ARGS_MACRO} the command may only hold -c FILE and --set "
+                f"KEY=VALUE pairs, got {middle}"
+            )
     if config.get("program") != PROGRAM:
         problems.append(f"program must be {PROGRAM!r} (the file of the module the command runs, {ENTRY[3]})")
     return problems

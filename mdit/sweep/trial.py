@@ -87,16 +87,25 @@ def check_same_config(folder: Path, cfg: DictConfig) -> None:
     """A trained folder counts as this run only if it was trained with this config (e.g. not another profile's)."""
     changed = config_changes(folder, cfg)
     if changed:
-        raise ConfigError(f"{folder} holds a run trained with another config ({', '.join(changed)}); use another "
-                          "output_dir (the profiles have their own) or remove the folder")  # fmt: skip
+        raise ConfigError(
+            f"{folder} holds a run trained with another config ({', '.join(changed)}); use another "
+            "output_dir (the profiles have their own) or remove the folder"
+        )
 
 
 def report_to_agent(cfg: DictConfig, folder: Path, values: dict[str, float]) -> None:
     """Write `values` into the summary of the agent's W&B run (wandb takes its id and sweep from the environment)."""
     import wandb
 
-    run = wandb.init(dir=str(folder), group=cfg.group, name=run_name(cfg), tags=list(cfg.tags), mode=cfg.wandb.mode,
-                     resume="allow", settings=wandb.Settings(console="off", silent=True))  # fmt: skip
+    run = wandb.init(
+        dir=str(folder),
+        group=cfg.group,
+        name=run_name(cfg),
+        tags=list(cfg.tags),
+        mode=cfg.wandb.mode,
+        resume="allow",
+        settings=wandb.Settings(console="off", silent=True),
+    )
     try:
         run.summary.update(values)
     finally:

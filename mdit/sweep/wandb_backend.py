@@ -35,8 +35,10 @@ def run_wandb(
     sweep_id = wandb.sweep(config, entity=entity, project=project)
     path = sweep_path(sweep_id, project, entity)
     log(f"sweep {spec.group}: W&B sweep {path}")
-    log(f"start agents (one per GPU or machine, from the repository root): wandb agent {path}   "
-        f"(or: make sweep-agent SWEEP_ID={path})")  # fmt: skip
+    log(
+        f"start agents (one per GPU or machine, from the repository root): wandb agent {path}   "
+        f"(or: make sweep-agent SWEEP_ID={path})"
+    )
     if print_only:
         return path
     # The agent runs the command's `${interpreter}` as `python` from PATH: make that this interpreter.

@@ -11,6 +11,16 @@ from .dataset import SynthFacesDataset, synthfaces_splits
 from .face import SynthFace, SynthFaces, draw, render, sample
 
 __all__ = [
-    "FaceAttributes", "SynthFace", "SynthFaces", "SynthFacesDataset", "caption_vocabulary", "caption_words", "draw",
-    "make_captions", "render", "sample", "sample_attributes", "synthfaces_splits",
-]  # fmt: skip
+    "FaceAttributes",
+    "SynthFace",
+    "SynthFaces",
+    "SynthFacesDataset",
+    "caption_vocabulary",
+    "caption_words",
+    "draw",
+    "make_captions",
+    "render",
+    "sample",
+    "sample_attributes",
+    "synthfaces_splits",
+]

@@ -17,31 +17,54 @@ import numpy as np
 RGB = tuple[int, int, int]
 
 HAIR_COLOURS: dict[str, RGB] = {
-    "black": (30, 26, 26), "brown": (105, 68, 40), "blond": (222, 190, 120),
-    "red": (170, 62, 32), "grey": (150, 150, 150), "white": (232, 230, 225),
-}  # fmt: skip
+    "black": (30, 26, 26),
+    "brown": (105, 68, 40),
+    "blond": (222, 190, 120),
+    "red": (170, 62, 32),
+    "grey": (150, 150, 150),
+    "white": (232, 230, 225),
+}
 SKIN_TONES: dict[str, RGB] = {
-    "pale": (246, 222, 205), "fair": (234, 192, 160), "tan": (200, 145, 100),
-    "brown": (145, 98, 66), "dark": (92, 60, 42),
-}  # fmt: skip
+    "pale": (246, 222, 205),
+    "fair": (234, 192, 160),
+    "tan": (200, 145, 100),
+    "brown": (145, 98, 66),
+    "dark": (92, 60, 42),
+}
 LIP_COLOURS: dict[str, RGB] = {
-    "red": (190, 35, 45), "pink": (225, 120, 145), "purple": (125, 45, 100),
-    "coral": (235, 110, 85), "nude": (190, 130, 115),
-}  # fmt: skip
+    "red": (190, 35, 45),
+    "pink": (225, 120, 145),
+    "purple": (125, 45, 100),
+    "coral": (235, 110, 85),
+    "nude": (190, 130, 115),
+}
 EYE_COLOURS: dict[str, RGB] = {
-    "brown": (95, 60, 30), "blue": (60, 110, 190), "green": (60, 140, 80),
-    "grey": (125, 135, 145), "hazel": (150, 115, 50),
-}  # fmt: skip
+    "brown": (95, 60, 30),
+    "blue": (60, 110, 190),
+    "green": (60, 140, 80),
+    "grey": (125, 135, 145),
+    "hazel": (150, 115, 50),
+}
 BACKGROUND_COLOURS: dict[str, RGB] = {
-    "white": (238, 238, 235), "grey": (140, 140, 140), "blue": (80, 120, 200),
-    "green": (90, 160, 100), "yellow": (235, 205, 90), "pink": (235, 160, 190),
-    "black": (25, 25, 28), "beige": (215, 195, 160),
-}  # fmt: skip
+    "white": (238, 238, 235),
+    "grey": (140, 140, 140),
+    "blue": (80, 120, 200),
+    "green": (90, 160, 100),
+    "yellow": (235, 205, 90),
+    "pink": (235, 160, 190),
+    "black": (25, 25, 28),
+    "beige": (215, 195, 160),
+}
 CLOTHES_COLOURS: dict[str, RGB] = {
-    "black": (28, 28, 32), "white": (240, 240, 240), "blue": (40, 70, 170),
-    "red": (190, 35, 40), "green": (40, 130, 60), "grey": (125, 125, 130),
-    "yellow": (230, 190, 40), "purple": (110, 50, 150),
-}  # fmt: skip
+    "black": (28, 28, 32),
+    "white": (240, 240, 240),
+    "blue": (40, 70, 170),
+    "red": (190, 35, 40),
+    "green": (40, 130, 60),
+    "grey": (125, 125, 130),
+    "yellow": (230, 190, 40),
+    "purple": (110, 50, 150),
+}
 METAL_COLOURS: dict[str, RGB] = {"gold": (212, 175, 55), "silver": (192, 192, 200)}
 
 GENDERS = ("woman", "man", "person")

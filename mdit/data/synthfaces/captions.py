@@ -79,18 +79,49 @@ ACCESSORY_PHRASES = {
 }
 
 _TEMPLATES = (
-    HAS, WITH, IS_AND_HAS, IS, *WEARS, IS_TAIL, *BACKGROUNDS, *HAIR_PHRASES, *BALD_STATES, *BALD_HAS,
-    *SKIN_PHRASES, *LIP_PHRASES, *LIPSTICK_PHRASES, *EYE_PHRASES, *CLOTHES_PHRASES, *DRESSED_STATES,
-    *FACE_PHRASES, *NOSE_PHRASES, *BROW_PHRASES, *(p for v in MOUTH_HAS.values() for p in v),
-    *(p for v in MOUTH_IS.values() for p in v), *(p for v in ACCESSORY_PHRASES.values() for p in v),
-    "and", ",", "wavy", "straight",
-)  # fmt: skip
+    HAS,
+    WITH,
+    IS_AND_HAS,
+    IS,
+    *WEARS,
+    IS_TAIL,
+    *BACKGROUNDS,
+    *HAIR_PHRASES,
+    *BALD_STATES,
+    *BALD_HAS,
+    *SKIN_PHRASES,
+    *LIP_PHRASES,
+    *LIPSTICK_PHRASES,
+    *EYE_PHRASES,
+    *CLOTHES_PHRASES,
+    *DRESSED_STATES,
+    *FACE_PHRASES,
+    *NOSE_PHRASES,
+    *BROW_PHRASES,
+    *(p for v in MOUTH_HAS.values() for p in v),
+    *(p for v in MOUTH_IS.values() for p in v),
+    *(p for v in ACCESSORY_PHRASES.values() for p in v),
+    "and",
+    ",",
+    "wavy",
+    "straight",
+)
 _SLOT_WORDS = (
-    *HAIR_COLOURS, *SKIN_TONES, *LIP_COLOURS, *EYE_COLOURS, *BACKGROUND_COLOURS, *CLOTHES_COLOURS,
-    *METAL_COLOURS, *(n for v in NOUNS.values() for n in v), *(p for v in PRONOUNS.values() for p in v),
-    *GARMENTS.values(), *(w for v in HAIR_LENGTHS.values() for w in v), *EYE_SIZE_WORDS.values(),
-    *BROW_WORDS, *DETERMINERS,
-)  # fmt: skip
+    *HAIR_COLOURS,
+    *SKIN_TONES,
+    *LIP_COLOURS,
+    *EYE_COLOURS,
+    *BACKGROUND_COLOURS,
+    *CLOTHES_COLOURS,
+    *METAL_COLOURS,
+    *(n for v in NOUNS.values() for n in v),
+    *(p for v in PRONOUNS.values() for p in v),
+    *GARMENTS.values(),
+    *(w for v in HAIR_LENGTHS.values() for w in v),
+    *EYE_SIZE_WORDS.values(),
+    *BROW_WORDS,
+    *DETERMINERS,
+)
 
 _TOKEN = re.compile(r"[^\s.,]+|[.,]")
 

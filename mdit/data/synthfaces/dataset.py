@@ -25,9 +25,14 @@ class SynthFacesDataset(FaceDataset):
     source = "synthfaces"
 
     def __init__(
-        self, start: int, stop: int, resolution: int = 64, caption_mode: str = "random", flip_p: float = 0.0,
+        self,
+        start: int,
+        stop: int,
+        resolution: int = 64,
+        caption_mode: str = "random",
+        flip_p: float = 0.0,
         cache_dir: str | Path | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         if not 0 <= start < stop:
             raise ValueError(f"need 0 <= start < stop, got [{start}, {stop})")
         super().__init__(caption_mode, flip_p)
@@ -70,9 +75,14 @@ def render_cache_within(
 
 
 def synthfaces_splits(
-    resolution: int, train_size: int, val_size: int, test_size: int, flip_p: float = 0.0,
-    cache_dir: str | Path | None = None, cache_gib: float = math.inf,
-) -> tuple[SynthFacesDataset, SynthFacesDataset, SynthFacesDataset]:  # fmt: skip
+    resolution: int,
+    train_size: int,
+    val_size: int,
+    test_size: int,
+    flip_p: float = 0.0,
+    cache_dir: str | Path | None = None,
+    cache_gib: float = math.inf,
+) -> tuple[SynthFacesDataset, SynthFacesDataset, SynthFacesDataset]:
     """Train/val/test SynthFaces on disjoint seed ranges: [0, train_size), 1e6 + [0, val_size), 2e6 + [0, test_size).
 
     Train: random captions and optional flips; val/test: fixed captions, no flips. With ``cache_dir``, each split

@@ -25,13 +25,21 @@ class Shape:
     inside: Inside
 
     def __and__(self, other: Shape) -> Shape:
-        box = (max(self.box[0], other.box[0]), max(self.box[1], other.box[1]),
-               min(self.box[2], other.box[2]), min(self.box[3], other.box[3]))  # fmt: skip
+        box = (
+            max(self.box[0], other.box[0]),
+            max(self.box[1], other.box[1]),
+            min(self.box[2], other.box[2]),
+            min(self.box[3], other.box[3]),
+        )
         return Shape(box, lambda x, y: self.inside(x, y) & other.inside(x, y))
 
     def __or__(self, other: Shape) -> Shape:
-        box = (min(self.box[0], other.box[0]), min(self.box[1], other.box[1]),
-               max(self.box[2], other.box[2]), max(self.box[3], other.box[3]))  # fmt: skip
+        box = (
+            min(self.box[0], other.box[0]),
+            min(self.box[1], other.box[1]),
+            max(self.box[2], other.box[2]),
+            max(self.box[3], other.box[3]),
+        )
         return Shape(box, lambda x, y: self.inside(x, y) | other.inside(x, y))
 
     def __sub__(self, other: Shape) -> Shape:
@@ -85,9 +93,15 @@ def above_curve(curve: Callable[[np.ndarray], np.ndarray]) -> Shape:
 
 
 def lens(
-    cx: float, cy: float, rx: float, up: float, down: float,
-    bend: float = 0.0, tilt: float = 0.0, power: float = 1.0,
-) -> Shape:  # fmt: skip
+    cx: float,
+    cy: float,
+    rx: float,
+    up: float,
+    down: float,
+    bend: float = 0.0,
+    tilt: float = 0.0,
+    power: float = 1.0,
+) -> Shape:
     """Region between two arcs over |x - cx| <= rx: eyes, lips, brows, mouths.
 
     With t = (x - cx) / rx the centre line is cy + bend * t^2 + tilt * t (bend < 0 lifts

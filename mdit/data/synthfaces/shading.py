@@ -104,9 +104,12 @@ def _cloth_folds(labels: np.ndarray, xs: np.ndarray, rng: np.random.Generator) -
 
 
 def colourise(
-    labels: np.ndarray, materials: np.ndarray, colours: ColourAttributes,
-    crown: tuple[float, float], rng: np.random.Generator,
-) -> np.ndarray:  # fmt: skip
+    labels: np.ndarray,
+    materials: np.ndarray,
+    colours: ColourAttributes,
+    crown: tuple[float, float],
+    rng: np.random.Generator,
+) -> np.ndarray:
     """Paint the uint8 [H, W, 3] image for a raster; shading and noise never cross region borders in colour family."""
     n = labels.shape[0]
     xs = ((np.arange(n, dtype=np.float32) + 0.5) * (2.0 / n) - 1.0).astype(np.float32)
