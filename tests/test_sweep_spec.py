@@ -51,7 +51,7 @@ def test_command_and_program_are_the_one_entry_point(path):
     assert tuple(command[: len(ENTRY)]) == ENTRY and command[-1] == ARGS_MACRO
     module = command[command.index("-m") + 1]
     assert config["program"] == PROGRAM and (ROOT / PROGRAM).is_file()
-    assert Path(config["program"]).with_suffix("").as_posix().replace("/", ".") == module
+    assert Path(config["program"]).parent.as_posix().replace("/", ".") == module  # mdit/cli/__main__.py: mdit.cli
     files = load_sweep(path).config_files
     assert files and all((ROOT / f).is_file() for f in files)
 

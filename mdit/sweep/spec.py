@@ -22,7 +22,7 @@ from mdit.sweep.params import ALIASES, EVAL_MODE
 
 ENTRY = ("${env}", "${interpreter}", "-m", "mdit.cli", "sweep-run")
 ARGS_MACRO = "${args_no_hyphens}"
-PROGRAM = "mdit/cli.py"  # the file of the module ENTRY runs: what `${program}` would name
+PROGRAM = "mdit/cli/__main__.py"  # the file of the module ENTRY runs: what `${program}` would name
 OPTIONS = ("-c", "--set")  # sweep-run's options a command may carry between ENTRY and ARGS_MACRO
 LIMITED = ("random", "bayes")  # methods with no end of their own: a local run needs `run_cap`
 

@@ -1,0 +1,7 @@
+"""`python -m mdit`: the `mdit` command."""
+
+import sys
+
+from mdit.cli import main
+
+sys.exit(main())
