@@ -49,3 +49,9 @@ def test_console_script_is_installed():
     exe = Path(sys.executable).with_name("mdit")
     result = subprocess.run([str(exe), "variants"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "improved_decoupled" in result.stdout
+
+
+def test_importing_the_model_prints_nothing():
+    """No third-party import-time chatter (bitsandbytes' hub-kernel warning, pulled in by peft) reaches the user."""
+    result = subprocess.run([sys.executable, "-c", "import mdit.model"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout == "" and result.stderr == "", result.stderr
