@@ -51,8 +51,7 @@ def embedded_backbone_key(cfg: DictConfig) -> str:
         "train_size": cfg.data.train_size,
         "seed": cfg.backbone.seed,
     }
-    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
-    return f"backbone-{cfg.data.resolution}px-{digest}"
+    return f"backbone-{cfg.data.resolution}px-{_digest(recipe)}"
 
 
 def embedded_backbone_dir(cfg: DictConfig) -> Path:
@@ -69,8 +68,7 @@ def judges_dir(cfg: DictConfig) -> Path:
         "seed": cfg.judges.seed,
         "train_size": cfg.data.train_size,
     }
-    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
-    return cache_root(cfg) / f"judges-{cfg.data.resolution}px-{digest}"
+    return cache_root(cfg) / f"judges-{cfg.data.resolution}px-{_digest(recipe)}"
 
 
 def data_cache_dir(cfg: DictConfig) -> Path:

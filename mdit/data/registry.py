@@ -1,6 +1,6 @@
-"""The datamodule of a config, keyed by `data.name` (synthfaces | celebamask_hq | folder), and its cache folders.
+"""The datamodule of a config, keyed by `data.name` (synthfaces | celebamask_hq | folder), and its split record.
 
-Every source gives the same sample format (see datamodule.py) through the same FaceDataModule; with
+Every source gives the same sample format (see faces.py) through the same FaceDataModule; with
 `data.embeddings` the training split reads the latents of `mdit cache-embeddings` instead of images.
 """
 
