@@ -37,6 +37,7 @@ LAYERS = [
         "mdit.variants",
         "mdit.atomic",
         "mdit.paper",
+        "mdit.progress",
         "mdit",
     ],
 ]
