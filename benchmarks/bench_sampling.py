@@ -35,10 +35,10 @@ import torch.nn.functional as F
 from diffusers import FluxTransformer2DModel
 
 from mdit.backbone import embedded_transformer_kwargs
-from mdit.callbacks.cost import seconds_per_image
 from mdit.conditioning import latent_image_ids
 from mdit.config import load_config
 from mdit.cost.flops import GenerationShape, generation_inputs
+from mdit.cost.measure import seconds_per_image
 from mdit.model import LoraSettings, MDiTTransformer, get_strategy
 from mdit.sampling import Conditions, euler_sample, flux_sigmas, mdit_velocity
 

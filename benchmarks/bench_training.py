@@ -156,7 +156,7 @@ def _diffusers_step(
     for p in params:
         p.requires_grad_(True)
     optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-    side = module.latent_side
+    side = module.pipeline.latent_side
 
     def step(batch: dict[str, Any], i: int) -> None:
         gen = step_generator(0, i)
@@ -164,7 +164,7 @@ def _diffusers_step(
         t = torch.rand(x0.shape[0], generator=gen)
         eps = torch.randn(x0.shape, generator=gen)
         x_t = (1 - t[:, None, None]) * x0 + t[:, None, None] * eps
-        cond = module.conditions(batch["caption"], None)
+        cond = module.pipeline.prepare(batch["caption"])
         masks = [encode_mask(batch["mask"], module.autoencoder)] * (image_copies - 1)
         v = base(
             hidden_states=torch.cat([x_t, *masks], dim=1),

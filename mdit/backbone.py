@@ -28,6 +28,8 @@ from mdit.conditioning import (
 from mdit.conditioning.local import FLUX_HINT, require_model_folder, resolve_dtype
 from mdit.conditioning.text_flux import FLUX_MAX_T5_LENGTH
 from mdit.data.synthfaces.captions import caption_vocabulary
+from mdit.embeddings.text import CachedTextConditioner
+from mdit.paths import embedded_backbone_dir, embeddings_dir
 
 EMBEDDED_AUTOENCODER = "autoencoder.json"
 
@@ -59,6 +61,18 @@ def load_backbone(
         folder, subfolder="transformer", torch_dtype=resolve_dtype(dtype), local_files_only=True
     )
     return Backbone(transformer, text, autoencoder)
+
+
+def backbone_folder(cfg: DictConfig) -> Path:
+    """The backbone folder of a config: model.pretrained, else the embedded one (`mdit pretrain-base` builds it)."""
+    return Path(cfg.model.pretrained).expanduser() if cfg.model.pretrained else embedded_backbone_dir(cfg)
+
+
+def backbone_of(cfg: DictConfig) -> Backbone:
+    """The backbone of a config, loaded, never built: its folder, weights dtype and text length; with
+    data.embeddings the cached text embeddings stand in for the text encoders, which are then never loaded."""
+    text = CachedTextConditioner(embeddings_dir(cfg)) if cfg.data.embeddings else None
+    return load_backbone(backbone_folder(cfg), cfg.model.dtype, cfg.model.text_max_length or None, text)
 
 
 def load_conditioners(

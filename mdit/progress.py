@@ -1,4 +1,4 @@
-"""Progress of long work: tqdm's bar on a terminal (as Lightning's own), plain lines when output goes to a log.
+"""Progress of long work, on stderr: tqdm's bar on a terminal (as Lightning's), plain lines when it goes to a log.
 
 A plain line reads `[train] 120/1200 (10%) · 1:02 elapsed · ~9:18 left · loss 0.1234`: one every
 `MDIT_PROGRESS_SECONDS` (default 15) and one at the end, so a log shows where a run is, and the sweep runner,
@@ -27,14 +27,14 @@ def clock(seconds: float) -> str:
     return f"{hours}:{m:02d}:{s:02d}" if hours else f"{m}:{s:02d}"
 
 
-def remaining(done: int, total: int, elapsed: float) -> float | None:
-    """Seconds left at the rate so far (None before the first unit)."""
-    return elapsed / done * (total - done) if done else None
+def remaining(done: int, total: int, elapsed: float, start: int = 0) -> float | None:
+    """Seconds left at the rate so far; `start` units were done before `elapsed` began (None before the first unit)."""
+    return elapsed / (done - start) * (total - done) if done > start else None
 
 
-def progress_line(label: str, done: int, total: int, elapsed: float, note: str = "") -> str:
-    """The plain progress line (see the module docstring)."""
-    left = remaining(done, total, elapsed)
+def progress_line(label: str, done: int, total: int, elapsed: float, note: str = "", start: int = 0) -> str:
+    """The plain progress line (see the module docstring); `start`: units done before this process began."""
+    left = remaining(done, total, elapsed, start)
     parts = [f"[{label}] {done}/{total} ({100 * done // max(total, 1)}%)", f"{clock(elapsed)} elapsed"]
     parts += [f"~{clock(left)} left"] if left is not None else []
     return " · ".join(parts + ([note] if note else []))
@@ -79,11 +79,13 @@ class Progress:
     """
 
     def __init__(self, total: int, label: str, unit: str = "step", done: int = 0, stream: TextIO | None = None):
-        self.total, self.label, self.done, self.note = total, label, done, ""
-        self.stream = stream or sys.stdout
+        self.total, self.label, self.done, self.start, self.note = total, label, done, done, ""
+        self.written: int | None = None  # the count of the last plain line
+        self.stream = stream or sys.stderr
         self.started = self.last_line = time.perf_counter()
         self.every = line_interval()
-        self.bar = tqdm(total=total, initial=done, desc=label, unit=unit, dynamic_ncols=True) if on_terminal() else None
+        bar = stream is None and on_terminal()  # a stream given is where the plain lines go
+        self.bar = tqdm(total=total, initial=done, desc=label, unit=unit, dynamic_ncols=True) if bar else None
 
     def update(self, n: int = 1, note: str = "") -> None:
         self.done += n
@@ -99,14 +101,16 @@ class Progress:
             self.write_line()
 
     def write_line(self) -> None:
-        line = progress_line(self.label, self.done, self.total, time.perf_counter() - self.started, self.note)
+        elapsed = time.perf_counter() - self.started
+        line = progress_line(self.label, self.done, self.total, elapsed, self.note, self.start)
         print(line, file=self.stream, flush=True)
+        self.written = self.done
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-        elif self.done < self.total:
-            self.write_line()  # where it stopped
+        elif self.done < self.total and self.done != self.written:
+            self.write_line()  # where it stopped, unless the last line says so already
 
     def __enter__(self) -> Progress:
         return self

@@ -6,25 +6,29 @@ run resumed from a checkpoint continues exactly as an uninterrupted one would on
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch.distributed.fsdp import FSDPModule
 
-from mdit.backbone import Backbone
-from mdit.conditioning import EMPTY_CAPTION, encode_image, encode_mask, latent_image_ids, unpack_latents
-from mdit.config import EVAL_MODES
+from mdit.backbone import Backbone, backbone_of
+from mdit.conditioning import EMPTY_CAPTION, encode_image
 from mdit.ema import EMA
+from mdit.mask_forwards import keep_every_weight, mask_forwards
 from mdit.model import build_transformer
-from mdit.sampling import Conditions, euler_sample, flux_sigmas, guided_velocity, mdit_velocity, shift_times
+from mdit.pipeline import Pipeline
+from mdit.sampling import shift_times
 
-CONDITIONS = EVAL_MODES  # what `generate` conditions on: both, text only, mask only
+# Checkpoints hold only the trainable weights (on_save_checkpoint): the frozen rest comes from the backbone.
+warnings.filterwarnings("ignore", message="Found keys that are in the model state dict but not in the checkpoint")
 
 
 def step_generator(seed: int, step: int, stream: int = 0, shard: int = 0) -> torch.Generator:
@@ -49,17 +53,24 @@ def sample_times(batch: int, image_tokens: int, mean: float, std: float, generat
 
 
 class MDiTModule(L.LightningModule):
-    """Trains one attention variant on a backbone; `generate` samples from it."""
+    """Trains one attention variant on a backbone; `generate` samples from it.
 
-    def __init__(self, cfg: DictConfig, backbone: Backbone) -> None:
+    `MDiTModule.load_from_checkpoint(path)` rebuilds it from the config saved in the checkpoint, with the backbone
+    that config names (which must exist: `mdit.pretraining.backbone_for` builds the embedded one).
+    """
+
+    def __init__(self, cfg: DictConfig | dict, backbone: Backbone | None = None) -> None:
         super().__init__()
+        cfg = OmegaConf.create(cfg) if isinstance(cfg, dict) else cfg
+        self.save_hyperparameters({"cfg": OmegaConf.to_container(cfg)}, logger=False)
         self.cfg = cfg
-        self.text = backbone.text
-        self.autoencoder = backbone.autoencoder
+        backbone = backbone if backbone is not None else backbone_of(cfg)
+        self.text, self.autoencoder = backbone.text, backbone.autoencoder
         self.model = build_transformer(backbone.transformer, cfg.model)
         if self.model.strategy.static_mask:  # the caption-free static modulation needs the text encoder's ""
             self.model.set_empty_caption(self.text([EMPTY_CAPTION]).pooled)
         self.model.gradient_checkpointing = cfg.train.gradient_checkpointing
+        self.pipeline = Pipeline(self.model, self.text, self.autoencoder, cfg.data.resolution, cfg.model.guidance)
         self._set_trainable()
         self.ema = EMA(cfg.train.ema_decay, self._trainable()) if cfg.train.ema_decay else None
         self.strict_loading = False  # checkpoints hold only the trainable weights (see on_save_checkpoint)
@@ -93,33 +104,7 @@ class MDiTModule(L.LightningModule):
         params = [p for _, p in self.trainable_parameters()]
         return torch.optim.AdamW(params, lr=self.cfg.train.lr, weight_decay=self.cfg.train.weight_decay)
 
-    # -- conditions --------------------------------------------------------------------------------------------
-    @property
-    def latent_side(self) -> int:
-        return self.cfg.data.resolution // self.autoencoder.downsample
-
-    def _guidance(self, batch: int) -> torch.Tensor | None:
-        if not self.model.base.config.guidance_embeds:
-            return None
-        return torch.full((batch,), self.cfg.model.guidance, device=self.device)
-
-    def conditions(
-        self, captions: Sequence[str], masks: torch.Tensor | None, mask_latents: torch.Tensor | None = None
-    ) -> Conditions:
-        """Captions ("" = text dropped) and label maps (None = mask dropped), or the maps' cached packed latents,
-        -> transformer inputs."""
-        emb = self.text(list(captions))
-        mask = None
-        if self.model.strategy.uses_mask:
-            if mask_latents is not None:
-                mask = mask_latents.to(emb.tokens)
-            elif masks is not None:
-                mask = encode_mask(masks, self.autoencoder)
-        side = self.latent_side
-        img_ids = latent_image_ids(side, side, device=self.device, dtype=emb.tokens.dtype)
-        return Conditions(emb.tokens, emb.pooled, emb.ids, img_ids, mask, self._guidance(len(captions)))
-
-    # -- training ----------------------------------------------------------------------------------------------
+    # -- the method ----------------------------------------------------------------------------------------------
     def flow_matching_loss(
         self, batch: dict[str, Any], generator: torch.Generator, mask_dropout: float | None = None
     ) -> torch.Tensor:
@@ -135,57 +120,48 @@ class MDiTModule(L.LightningModule):
         x_t = (1 - t[:, None, None]) * x0 + t[:, None, None] * eps
         captions = [EMPTY_CAPTION if drop else c for c, drop in zip(batch["caption"], text_drop.tolist())]
         loss = x0.new_zeros(())
-        if bool(mask_drop.all()) and self.model.strategy.mask_tokens and not self.model.sharded:
-            # No sample kept its mask: the mask path gets no gradient this step. A zero term keeps every trainable
-            # weight in the graph, so DDP (which expects a gradient for each) does not fail on such a step. (Under
-            # FSDP every rank runs the same forwards instead, the kept-mask one included: see below.)
+        sharded, mask_tokens = self.model.sharded, self.model.strategy.mask_tokens
+        if keep_every_weight(mask_drop, sharded, mask_tokens):
             loss = loss + 0.0 * sum(p.sum() for _, p in self.trainable_parameters())
-        # Samples with and without a mask go through separate forwards: a dropped mask has no tokens at all.
-        groups = ((False, ~mask_drop), (True, mask_drop))
-        needed = self._forwards_to_run([bool(group.any()) for _, group in groups])
-        for (dropped, group), run in zip(groups, needed):
-            idx, weight = group.nonzero().flatten().tolist(), 1.0
-            if not run:
-                continue
-            if not idx:  # no such sample here (FSDP): the same forward on one sample, counted zero
-                idx, weight = [0], 0.0
-            masks = None if dropped or cached else batch["mask"][idx]
-            mask_latents = batch["mask_latent"][idx] if cached and not dropped else None
-            cond = self.conditions([captions[i] for i in idx], masks, mask_latents)
+        for forward in mask_forwards(mask_drop, sharded, mask_tokens, self.device):  # a dropped mask has no tokens
+            idx = forward.samples
+            masks = None if forward.mask_dropped or cached else batch["mask"][idx]
+            mask_latents = batch["mask_latent"][idx] if cached and not forward.mask_dropped else None
+            cond = self.pipeline.prepare([captions[i] for i in idx], masks, mask_latents)
             v = self.model(
                 x_t[idx], cond.text_tokens, cond.pooled, t[idx], cond.img_ids, cond.txt_ids, cond.guidance, cond.mask
             )
-            loss = loss + weight * F.mse_loss(v.float(), (eps - x0)[idx].float(), reduction="sum")
+            loss = loss + forward.weight * F.mse_loss(v.float(), (eps - x0)[idx].float(), reduction="sum")
         return loss / x0.numel()
-
-    def _forwards_to_run(self, forwards: list[bool]) -> list[bool]:
-        """Which of the (kept-mask, dropped-mask) forwards run: with DDP or one device those this rank has samples
-        for. Under FSDP every forward gathers weights with all ranks, so each rank runs those any rank needs, and a
-        mask-token variant always runs the kept-mask one: its mask path then gets the (zero) gradient that DDP's
-        zero term gives it when no rank kept a mask, and AdamW steps it alike."""
-        if not self.model.sharded:
-            return forwards
-        flags = torch.tensor(forwards, dtype=torch.int32, device=self.device)
-        torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
-        needed = [bool(f) for f in flags.tolist()]
-        needed[0] = needed[0] or self.model.strategy.mask_tokens
-        return needed
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         accumulate = self.cfg.train.accumulate
         shard = self.global_rank * accumulate + batch_idx % accumulate
         loss = self.flow_matching_loss(batch, step_generator(self.cfg.seed, self.global_step, shard=shard))
-        finite = torch.isfinite(loss.detach()).to(torch.int32)
-        if torch.distributed.is_available() and torch.distributed.is_initialized():  # every rank stops, not one
-            torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
-        if not finite:
-            raise FloatingPointError(
-                f"loss is {loss.item()} at step {self.global_step}: stopping; "
-                "the last checkpoint holds the last good weights"
-            )
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["caption"]))
         return loss
 
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        """Loss with (t, noise, dropout) fixed per batch index, so values are comparable across steps; and the
+        loss without the mask, whose excess over it is how much the model reads the mask."""
+        n = len(batch["caption"])
+        with self.ema_weights():  # swapped per batch: a checkpoint saved during validation keeps the trained weights
+            loss = self.flow_matching_loss(batch, step_generator(self.cfg.seed, batch_idx, stream=1))
+            if self.model.strategy.uses_mask:  # the same t, noise and captions with every mask dropped
+                without = self.flow_matching_loss(batch, step_generator(self.cfg.seed, batch_idx, stream=1), 1.0)
+                self.log("val/loss_without_mask", without, batch_size=n, logger=False)
+        self.log("val/loss", loss, prog_bar=True, batch_size=n, logger=False)
+        return loss
+
+    def on_validation_end(self) -> None:
+        """The validation losses to the logger at the step of this validation's sample grid and checkpoint
+        (Lightning's own logging would put them one step earlier)."""
+        metrics = self.trainer.callback_metrics
+        if self.logger is not None and not self.trainer.sanity_checking:
+            values = {k: float(metrics[k]) for k in ("val/loss", "val/loss_without_mask") if k in metrics}
+            self.logger.log_metrics(values, step=self.global_step)
+
+    # -- FSDP and the EMA ----------------------------------------------------------------------------------------
     def configure_model(self) -> None:
         """train.strategy=fsdp: shard the transformer over the data-parallel ranks (Lightning's
         ModelParallelStrategy calls this on every rank before the optimizer exists)."""
@@ -205,24 +181,6 @@ class MDiTModule(L.LightningModule):
         super().optimizer_step(*args, **kwargs)
         if self.ema is not None:
             self.ema.update(self._trainable(), self.global_step)
-
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        """Loss with (t, noise, dropout) fixed per batch index, so values are comparable across steps; and the
-        loss without the mask, whose excess over it is how much the model reads the mask."""
-        n = len(batch["caption"])
-        with self.ema_weights():  # swapped per batch: a checkpoint saved during validation keeps the trained weights
-            loss = self.flow_matching_loss(batch, step_generator(self.cfg.seed, batch_idx, stream=1))
-            if self.model.strategy.uses_mask:  # the same t, noise and captions with every mask dropped
-                without = self.flow_matching_loss(batch, step_generator(self.cfg.seed, batch_idx, stream=1), 1.0)
-                self.log("val/loss_without_mask", without, batch_size=n)
-        self.log("val/loss", loss, prog_bar=True, batch_size=n)
-        return loss
-
-    def autocast(self) -> torch.autocast:
-        """Mixed precision over a half-precision base (what bf16-mixed training runs under), for sampling outside
-        the Trainer; a no-op over a float32 base."""
-        dtype = self.model.base.dtype
-        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype != torch.float32)
 
     def _trainable(self) -> dict[str, torch.nn.Parameter]:
         return dict(self.trainable_parameters())
@@ -247,6 +205,14 @@ class MDiTModule(L.LightningModule):
         if self.ema is not None and "ema" in checkpoint:
             self.ema.place(self._trainable(), checkpoint["ema"])
 
+    def load_trained(self, checkpoint: str | Path) -> MDiTModule:
+        """This module with a checkpoint's trainable weights (and EMA), in place (`load_from_checkpoint` builds a
+        new module, which would wrap an already-wrapped backbone)."""
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        self.on_load_checkpoint(state)
+        self.load_state_dict(state["state_dict"], strict=False)
+        return self
+
     # -- sampling ------------------------------------------------------------------------------------------------
     def for_sampling(self) -> MDiTModule:
         """Sampling only, for good: the EMA weights in place of the trained ones, the image adapter merged into
@@ -258,6 +224,12 @@ class MDiTModule(L.LightningModule):
         self.model.merge_image_adapter()
         return self.eval()
 
+    def autocast(self) -> torch.autocast:
+        """Mixed precision over a half-precision base (what bf16-mixed training runs under), for sampling outside
+        the Trainer; a no-op over a float32 base."""
+        dtype = self.model.base.dtype
+        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype != torch.float32)
+
     @torch.no_grad()
     def generate(
         self,
@@ -268,31 +240,7 @@ class MDiTModule(L.LightningModule):
         conditions: str = "both",
         guidance_scale: float = 1.0,
     ) -> torch.Tensor:
-        """Images in [-1, 1] [B, 3, H, W] for label maps [B, H, W] and captions; `conditions` drops text or mask.
-
-        `seed`: one seed for the batch's noise, or one per sample (then a sample's image does not depend on
-        the batch it is in: sample i with seeds[i] is what a batch of one with that seed gives).
-        """
-        if conditions not in CONDITIONS:
-            raise ValueError(f"conditions={conditions!r}; valid: {', '.join(CONDITIONS)}")
-        n = len(captions)
-        seeds = [seed] if isinstance(seed, int) else list(seed)
-        if masks.shape[0] != n or len(seeds) != (1 if isinstance(seed, int) else n):
-            raise ValueError(f"{masks.shape[0]} masks, {n} captions and {len(seeds)} seeds: one of each per sample")
-        captions = [EMPTY_CAPTION] * n if conditions == "mask" else list(captions)
-        side = self.latent_side
-        tokens = (side // 2) ** 2
-        shape = (tokens, 4 * self.autoencoder.latent_channels)
-        if isinstance(seed, int):
-            noise = torch.randn(n, *shape, generator=torch.Generator().manual_seed(seed))
-        else:
-            noise = torch.cat([torch.randn(1, *shape, generator=torch.Generator().manual_seed(s)) for s in seeds])
-        with self.ema_weights(), self.autocast():  # EMA for the static path too; mixed precision over a bf16 base
-            cond = self.conditions(captions, None if conditions == "text" else masks.to(self.device))
-            velocity = mdit_velocity(self.model, cond)
-            if guidance_scale != 1.0:
-                unconditional = self.conditions([EMPTY_CAPTION] * n, None)
-                velocity = guided_velocity(velocity, mdit_velocity(self.model, unconditional), guidance_scale)
-            latents = euler_sample(velocity, noise.to(cond.text_tokens), flux_sigmas(steps, tokens).to(self.device))
-            images = self.autoencoder.decode(unpack_latents(latents, side, side))
-        return images.clamp(-1, 1)
+        """`Pipeline.generate` under the EMA weights (the static path's too) and mixed precision over a bf16 base:
+        images in [-1, 1] [B, 3, H, W]; `seed` one for the batch or one per sample."""
+        with self.ema_weights(), self.autocast():
+            return self.pipeline.generate(masks, captions, steps, seed, conditions, guidance_scale)

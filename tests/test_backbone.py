@@ -10,7 +10,7 @@ from mdit.backbone import load_backbone, new_embedded_backbone, save_backbone
 from mdit.conditioning import EmbeddedTextConditioner, PixelSpaceAutoencoder
 from mdit.config import load_config
 from mdit.paths import embedded_backbone_dir
-from mdit.run import backbone_dir
+from mdit.pretraining import backbone_dir
 
 
 def test_save_load_round_trip_is_exact(tmp_path):

@@ -1,18 +1,24 @@
 """The cost measurements of a run: FLOPs against `none` and latency, written into metrics.json."""
 
+import csv
 import json
 import time
 from pathlib import Path
 
+import lightning as L
 import pytest
+from lightning.pytorch.loggers import CSVLogger
 from train_helpers import tiny_config
 
 from mdit.backbone import load_backbone
-from mdit.callbacks.cost import COST_KEYS, generation_shape, seconds_per_image, variant_flops
+from mdit.callbacks import CostMeasurement
 from mdit.cost.flops import generation_flops
+from mdit.cost.measure import COST_KEYS, generation_shape, seconds_per_image, variant_flops
+from mdit.data.registry import build_datamodule
 from mdit.model import MDiTTransformer
-from mdit.run import backbone_dir, fit
-from mdit.runs import run_dir
+from mdit.pretraining import backbone_dir
+from mdit.runs import read_metrics, run_dir
+from mdit.trainer import fit
 from mdit.training import MDiTModule
 
 
@@ -70,3 +76,41 @@ def test_train_writes_cost_metrics(cfg):
     }
     for key in COST_KEYS:  # every key the sweep summaries rename to cost/<key> is written
         assert metrics[key] > 0, key
+
+
+def test_the_callback_logs_the_cost_at_each_validation_when_asked(cfg, tmp_path):
+    run_cfg = _cfg(cfg, "model.attention=improved_decoupled", "train.val_every=1")
+    module = MDiTModule(run_cfg, load_backbone(backbone_dir(run_cfg)))
+    callback = CostMeasurement(steps=2, repeats=1, at_validation=True)
+    trainer = L.Trainer(
+        max_steps=2,
+        val_check_interval=1,
+        check_val_every_n_epoch=None,
+        limit_val_batches=1,
+        num_sanity_val_steps=0,
+        logger=CSVLogger(tmp_path),
+        callbacks=[callback],
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+    )
+    trainer.fit(module, datamodule=build_datamodule(run_cfg))
+    rows = list(csv.DictReader(open(Path(trainer.logger.log_dir) / "metrics.csv")))
+    costed = [r for r in rows if r.get("cost/tflops")]
+    assert [int(r["step"]) for r in costed] == [1, 2]  # one point per validation, at its step
+    assert all(float(r["cost/seconds_per_image"]) > 0 for r in costed)
+    assert set(callback.results) == set(COST_KEYS)  # and the end of training, for metrics.json
+
+
+def test_a_run_stopped_after_its_last_checkpoint_is_measured_when_resumed(cfg, capsys, monkeypatch):
+    """Killed after its final checkpoint, before its results: resumed, it trains no step (the callback never
+    runs), and the cost is measured on the whole model from the checkpoint."""
+    monkeypatch.setenv("MDIT_PROGRESS_SECONDS", "0")
+    run_cfg = _cfg(cfg, "model.attention=hard_decoupled", "name=late")
+    fit(run_cfg, load_backbone(backbone_dir(run_cfg)))
+    assert "[train] 4/4 (100%)" in capsys.readouterr().err  # plain progress lines: output is not a terminal
+    measured = read_metrics(run_dir(run_cfg))
+    (run_dir(run_cfg) / "metrics.json").unlink()
+    fit(run_cfg, load_backbone(backbone_dir(run_cfg)))
+    again = read_metrics(run_dir(run_cfg))
+    assert again["steps"] == 4 and all(again[key] > 0 for key in COST_KEYS)
+    assert again["tflops"] == measured["tflops"]

@@ -16,9 +16,10 @@ from train_helpers import ROOT, tiny_config, tiny_overrides
 
 from mdit.backbone import load_backbone
 from mdit.data.datamodule import StepSampler
-from mdit.run import backbone_dir, fit
+from mdit.pretraining import backbone_dir
 from mdit.runs import LAST_CHECKPOINT, read_metrics, run_dir
 from mdit.sweep.trial import prepare
+from mdit.trainer import fit
 from mdit.training import sample_dropout, step_generator
 
 
@@ -134,7 +135,8 @@ def _running(pid: int) -> bool:
 
 def test_fsdp_trains_what_ddp_trains_and_a_killed_fsdp_run_resumes(tmp_path):
     """Two CPU ranks: the FSDP-sharded transformer ends with the weights, EMA and validation loss of DDP, through
-    steps where only one rank keeps a mask (the ranks run each other's forwards) and a SIGKILL mid-run."""
+    steps where only one rank keeps a mask (the ranks run each other's forwards) and a SIGKILL mid-run; its cost
+    is measured with the ranks generating in lockstep."""
     run = [
         "model.attention=improved_decoupled",
         "train.mask_dropout=0.5",
@@ -145,7 +147,6 @@ def test_fsdp_trains_what_ddp_trains_and_a_killed_fsdp_run_resumes(tmp_path):
         "train.accelerator=cpu",
         "train.devices=2",
         "train.threads=1",
-        "eval.cost=false",
     ]
     cfg = tiny_config(tmp_path, *run)
     dropped_all = [
@@ -194,3 +195,5 @@ def test_fsdp_trains_what_ddp_trains_and_a_killed_fsdp_run_resumes(tmp_path):
         torch.testing.assert_close(b["state_dict"][name], a["state_dict"][name], rtol=1e-5, atol=1e-7, msg=name)
         torch.testing.assert_close(b["ema"][name], a["ema"][name], rtol=1e-5, atol=1e-7, msg=name)
     assert read_metrics(folder)["val_loss"] == pytest.approx(read_metrics(folder.parent / "ddp")["val_loss"], rel=1e-5)
+    fsdp_cost, ddp_cost = read_metrics(folder), read_metrics(folder.parent / "ddp")  # measured by every rank at once
+    assert fsdp_cost["tflops"] == ddp_cost["tflops"] and fsdp_cost["seconds_per_image"] > 0

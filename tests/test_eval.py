@@ -20,9 +20,12 @@ from mdit.evaluation.results import merge_into_metrics, update_wandb_summary
 from mdit.judges.training import ensure_judges, judges_dir
 from mdit.judges.weights import MissingWeightsError
 from mdit.metrics.topiq import TOPIQ_WEIGHTS_FILE
-from mdit.run import backbone_dir, fit, load_run
+from mdit.pipeline import CONDITIONS
+from mdit.pretraining import backbone_dir
+from mdit.run import load_run
 from mdit.runs import run_dir
-from mdit.training import CONDITIONS, MDiTModule
+from mdit.trainer import fit
+from mdit.training import MDiTModule
 
 JUDGES = [
     "judges.parser_width=8",

@@ -9,8 +9,9 @@ from mdit.backbone import load_backbone
 from mdit.cli import main
 from mdit.data.synthfaces import render
 from mdit.masks import write_mask
-from mdit.run import backbone_dir, fit
+from mdit.pretraining import backbone_dir
 from mdit.runs import run_dir
+from mdit.trainer import fit
 
 
 @pytest.fixture(scope="module")

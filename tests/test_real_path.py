@@ -15,7 +15,7 @@ from PIL import Image
 from train_helpers import ROOT
 from transformers import CLIPTextModel, T5EncoderModel
 
-from mdit import run as run_module
+from mdit import backbone as backbone_module
 from mdit.backbone import load_backbone
 from mdit.cli import main
 from mdit.conditioning import FluxAutoencoder, FluxTextConditioner, encode_image, encode_mask
@@ -217,7 +217,7 @@ def test_a_bad_split_or_missing_files_stop_before_any_weights_load(flux, tmp_pat
         raise AssertionError("weights were loaded before the data was checked")
 
     monkeypatch.setattr(cache_embeddings_module, "load_conditioners", refuse)
-    monkeypatch.setattr(run_module, "load_backbone", refuse)
+    monkeypatch.setattr(backbone_module, "load_backbone", refuse)
     tree = write_celeba_tree(tmp_path / "data", ids=(0, 1, 2, 24000))
     write_split_pickles(tree.mm_root, ["0", "1", "2", "24000"], ["23999"])
     overrides = flux_overrides(tmp_path, flux, *_real_overrides(tree))

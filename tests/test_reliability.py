@@ -25,9 +25,10 @@ from mdit.data.datamodule import FaceDataModule
 from mdit.data.synthfaces.dataset import SynthFacesDataset
 from mdit.judges import training as judge_training
 from mdit.judges.training import ensure_judges
-from mdit.run import backbone_dir, fit
+from mdit.pretraining import backbone_dir
 from mdit.runs import LAST_CHECKPOINT, read_metrics, run_dir
 from mdit.sweep.state import STATE_FILE
+from mdit.trainer import fit
 
 SYNTHFACES = str(ROOT / "experiments" / "synthfaces.yaml")
 MDIT = [sys.executable, "-m", "mdit.cli"]

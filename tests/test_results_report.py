@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from mdit.callbacks.cost import COST_KEYS
 from mdit.cli import main
+from mdit.cost.measure import COST_KEYS
 from mdit.results import report as sweep_report
 from mdit.results.report import build_report, describe, panels_of, sweep_modes, varied_key
+from mdit.results.smoke import TITLE_SUFFIX, smoke_line, smoke_settings
 from mdit.sweep.spec import load_sweep
 from mdit.sweep.state import RENAMED, summary
 
@@ -64,7 +65,7 @@ def test_report_is_the_sweeps_runs_grouped_by_the_varied_parameter(report):
         parsed = expr.expr_to_filters(runset.filters)  # the filter string as the backend will read it
         assert (parsed.key.section, parsed.key.name, parsed.op, parsed.value) == ("run", "group", "=", spec.group)
         assert runset.groupby == ["config.model.attention"]
-        # the W&B config is the nested OmegaConf container (mdit.run._logger): {"model": {"attention": ...}}
+        # the W&B config is the nested OmegaConf container (mdit.trainer._logger): {"model": {"attention": ...}}
         assert expr.groupby_str_to_key(runset.groupby[0]).name == "model.value.attention"
 
 
@@ -127,3 +128,26 @@ def test_cli_save_prints_the_url(offline, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "report 'T' in e/p" in out and out.strip().endswith("saved: https://wandb.ai/e/r")
     assert describe(build_report(SWEEP, "e", "p", "T"))[0] in out
+
+
+def test_a_smoke_report_says_its_numbers_mean_nothing(offline):
+    """Title and first block; the panels are those of the plain report."""
+    smoke, plain = build_report(SWEEP, "e", "p", smoke=True), build_report(SWEEP, "e", "p")
+    assert smoke.title == f"MDiTFace sweep: ablation_attention{TITLE_SUFFIX}"
+    first = smoke.blocks[0]
+    assert isinstance(first, wr.CalloutBlock) and first.text == smoke_line(smoke_settings())
+    assert "not meaningful" in first.text
+    assert describe(smoke)[1:] == describe(plain)[1:]
+    assert [type(block) for block in smoke.blocks[1:]] == [type(block) for block in plain.blocks]
+    assert not any(isinstance(block, wr.CalloutBlock) for block in plain.blocks)
+    long_title = build_report(SWEEP, "e", "p", title="T" * 200, smoke=True).title
+    assert len(long_title) == 128 and long_title.endswith(TITLE_SUFFIX)  # W&B's limit, the label kept whole
+
+
+def test_cli_profile_smoke_labels_the_report(offline, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(sweep_report, "save_report", _no_network)
+    assert main(["report", str(SWEEP), "--entity", "e", "--profile", "smoke"]) == 0
+    assert capsys.readouterr().out.startswith(f"report 'MDiTFace sweep: ablation_attention{TITLE_SUFFIX}' in e/")
+    assert main(["report", str(SWEEP), "--entity", "e", "--profile", "nope"]) == 2
+    assert "profile 'nope' not found" in capsys.readouterr().err

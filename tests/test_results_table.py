@@ -13,6 +13,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from mdit.cli import main
 from mdit.results import table as table_module
 from mdit.results.collect import (
     CONFIG_FILE,
@@ -23,7 +24,10 @@ from mdit.results.collect import (
     sweep_parameters,
 )
 from mdit.results.flux_scale import FluxDevCosts
+from mdit.results.no_runs import MAKE_CONFIG, MAKE_TARGETS, NoResults
 from mdit.results.table import build_table
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TOPIQ_REASON = "judges.topiq_home is not set: put cfanet_nr_koniq_res50-9a73138b.pth in <TORCH_HOME>/hub/pyiqa/"
 FAKE_FLUX = FluxDevCosts(
@@ -79,9 +83,12 @@ def write_run(
         "data": {"resolution": 32},
         "eval": {"steps": 28, "mode": "both"},
     }
-    for key, value in config.items():
-        section, leaf = key.split("__")
-        cfg.setdefault(section, {})[leaf] = value
+    for key, value in config.items():  # section__leaf=value, or a top-level key (output_dir=...)
+        section, _, leaf = key.partition("__")
+        if leaf:
+            cfg.setdefault(section, {})[leaf] = value
+        else:
+            cfg[key] = value
     (folder / CONFIG_FILE).write_text(yaml.safe_dump(cfg))
     if metrics:
         mask, clip_t, frechet, seconds = NUMBERS[attention, seed]
@@ -398,7 +405,100 @@ def test_metrics_from_summary() -> None:
     assert metrics_from_summary({"_step": 3}) is None
 
 
-def test_no_runs_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="no runs found"):
-        build(write_sweep(tmp_path), flux_dev=False)
+def test_no_runs_names_where_it_looked_and_the_sweep_to_run(tmp_path: Path) -> None:
+    sweep_file = write_sweep(tmp_path)
+    with pytest.raises(NoResults) as error:
+        build(sweep_file, flux_dev=False)
+    where = tmp_path / "runs" / "ablation_attention"
+    assert (
+        str(error.value)
+        == f"no runs of ablation_attention under {where} yet: run `mdit sweep {sweep_file} --backend local`"
+    )
+    assert isinstance(error.value, FileNotFoundError)  # the CLI's user errors: exit 2, one line
     assert collect_local(tmp_path / "nowhere") == []
+
+
+def test_run_folders_without_results_are_no_runs_either(tmp_path: Path) -> None:
+    """Runs that never finished make no table of dashes: the sweep is still to run (it resumes them)."""
+    for seed in (0, 1):
+        write_run(tmp_path / "runs" / "ablation_attention", "holistic", seed, metrics=False)
+    with pytest.raises(NoResults, match=r"no finished runs of ablation_attention under .* yet \(2 runs, none"):
+        build(write_sweep(tmp_path), flux_dev=False)
+    write_run(tmp_path / "runs" / "ablation_attention", "improved_decoupled", 0)  # one result: a table
+    _, text = build(write_sweep(tmp_path), flux_dev=False)
+    assert md_row(text, "improved_decoupled")[1] == "1" and "holistic-s0 (no metrics.json" in text
+
+
+@pytest.fixture
+def repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A checkout without runs as the working directory: the real sweep files, profiles and configs."""
+    (tmp_path / "sweeps").mkdir()
+    for sweep in (ROOT / "sweeps").glob("*.yaml"):
+        (tmp_path / "sweeps" / sweep.name).write_text(sweep.read_text())
+    (tmp_path / "experiments").symlink_to(ROOT / "experiments")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def no_runs_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """`mdit table ...`'s error line, checked to be a user error: exit 2, one line on stderr, no traceback."""
+    assert main(["table", *argv, "--no-flux-dev"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1 and "Traceback" not in err
+    return err.strip()
+
+
+def test_cli_no_runs_suggests_the_sweep_with_the_profile(repository: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    line = no_runs_line(["sweeps/ablation_attention.yaml", "--profile", "smoke"], capsys)
+    assert line == (
+        "mdit table: error: no runs of ablation_attention under runs/smoke/ablation_attention yet: run "
+        "`mdit sweep sweeps/ablation_attention.yaml --backend local --profile smoke` "
+        "(or `make ablation-attention PROFILE=smoke`)"
+    )
+    line = no_runs_line(["sweeps/unimodal.yaml"], capsys)
+    assert line.endswith(
+        "under runs/unimodal yet: run `mdit sweep sweeps/unimodal.yaml --backend local` (or `make ablation-unimodal`)"
+    )
+
+
+def test_cli_no_runs_keeps_the_config_and_the_runs_folder(repository: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """-c files, key=value overrides and --runs go into the suggested sweep (and make's CONFIG and ARGS)."""
+    (repository / "other.yaml").write_text("seed: 0\n")
+    line = no_runs_line(["sweeps/dropout.yaml", "-c", "other.yaml", "--profile", "long", "train.lr=0.001"], capsys)
+    assert line.endswith(
+        "under runs/long/dropout yet: run `mdit sweep sweeps/dropout.yaml --backend local -c other.yaml --profile long "
+        "train.lr=0.001` (or `make ablation-dropout PROFILE=long CONFIG=other.yaml ARGS='train.lr=0.001'`)"
+    )
+    line = no_runs_line(
+        ["sweeps/ablation_tokenization.yaml", "-c", "experiments/synthfaces.yaml", "--runs", "mine"], capsys
+    )
+    assert line.endswith(
+        "under mine/ablation_tokenization yet: run `mdit sweep sweeps/ablation_tokenization.yaml --backend local "
+        "-c experiments/synthfaces.yaml output_dir=mine` (or `make ablation-tokenization ARGS='output_dir=mine'`)"
+    )
+    copy = repository / "elsewhere" / "ablation_attention.yaml"  # not the file make runs: no make line
+    copy.parent.mkdir()
+    copy.write_text((repository / "sweeps" / "ablation_attention.yaml").read_text())
+    assert no_runs_line([str(copy)], capsys).endswith(f"run `mdit sweep {copy} --backend local`")
+
+
+def test_cli_no_runs_of_a_wandb_sweep_suggests_an_agent(
+    repository: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import wandb
+
+    empty = type("Api", (), {"sweep": lambda self, path: type("Sweep", (), {"runs": []})()})
+    monkeypatch.setattr(wandb, "Api", empty)
+    line = no_runs_line(["sweeps/ablation_attention.yaml", "--source", "wandb", "--sweep", "e/p/id"], capsys)
+    assert line.endswith(
+        "no runs of ablation_attention in W&B sweep e/p/id yet: start an agent: `wandb agent e/p/id` "
+        "(or `make sweep-agent SWEEP_ID=e/p/id`)"
+    )
+
+
+def test_the_make_targets_named_are_the_makefiles() -> None:
+    """The suggested `make ablation-*` lines exist, run that sweep file, and pass the config named as default."""
+    makefile = (ROOT / "Makefile").read_text()
+    targets = dict(re.findall(r"^([\w-]+): install\n\t\$\(call ablation,(\w+)\)", makefile, re.MULTILINE))
+    assert {sweep: target for target, sweep in targets.items()} == MAKE_TARGETS
+    assert re.search(rf"^CONFIG \?= {re.escape(MAKE_CONFIG)}$", makefile, re.MULTILINE)

@@ -6,9 +6,13 @@ Nothing here touches the network: the W&B backend runs against a monkeypatched `
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
+import re
 import sys
+import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -16,9 +20,11 @@ import yaml
 from omegaconf import OmegaConf
 
 from mdit import atomic
-from mdit.callbacks.cost import COST_KEYS
 from mdit.cli import main, parse_args
+from mdit.cost.measure import COST_KEYS
+from mdit.progress import progress_line
 from mdit.runs import CONFIG_FILE, LAST_CHECKPOINT, METRICS_FILE, run_dir
+from mdit.sweep import wandb_backend, watch
 from mdit.sweep.local import SweepError, run_local, subprocess_runner
 from mdit.sweep.spec import load_sweep, with_launch
 from mdit.sweep.state import STATE_FILE
@@ -103,6 +109,69 @@ def test_grid_runs_every_point_in_its_own_command_after_the_preparation(tmp_path
     assert entry["summary"]["eval/both/mask_accuracy"] == 50.0 + len("holistic-s0")
     assert entry["summary"]["cost/tflops_delta"] == 0.5 and Path(entry["folder"]).name == "holistic-s0"
     assert any(line.startswith("[5/5] ") and "finished" in line for line in lines)
+
+
+class Progressing(FakeCommand):
+    """Also writes into the log, a line at a time, the progress lines `mdit sweep-run` writes: the preparation's
+    backbone, then each run's training and its evaluation."""
+
+    def __call__(self, argv, env, log_path):
+        code = super().__call__(argv, env, log_path)
+        stages = [("backbone", 4)] if "--prepare" in argv else [("train", 4), ("eval/both", 2)]
+        with open(log_path, "a") as log:
+            for label, total in stages:
+                if label.startswith("eval/"):
+                    log.write(f"runs/x: evaluating mode {label.split('/')[1]}\n")
+                for done in range(1, total + 1):
+                    log.write(progress_line(label, done, total, 0.1 * done) + "\n")
+                    log.flush()
+                    time.sleep(0.08)
+        return code
+
+
+@pytest.fixture
+def quick_status(monkeypatch):
+    """The status followed every 10 ms and written at every change (MDIT_PROGRESS_SECONDS=0)."""
+    monkeypatch.setattr(watch, "POLL_SECONDS", 0.01)
+    monkeypatch.setenv("MDIT_PROGRESS_SECONDS", "0")
+
+
+def test_the_sweep_shows_each_phase_from_its_logs_progress_lines(tmp_path, quick_status):
+    spec = _spec(tmp_path, "ablation_tokenization")
+    lines = []
+    assert run_local(spec, runner=Progressing(), log=lines.append).ok
+    count = r"[1-4]/4 \(\d+%\), ~0:00 left · 0:0\d elapsed"  # the latest line the poll saw, the phase's time
+    assert any(re.fullmatch(rf"\[prepare\] backbone {count}", line) for line in lines)
+    first = [line for line in lines if line.startswith("[1/2] concat-s0: ") and " elapsed" in line]
+    assert any(re.fullmatch(rf"\[1/2\] concat-s0: train {count}", line) for line in first)
+    assert any(line.startswith("[1/2] concat-s0: eval/both") for line in first)
+    assert not any("sweep ~" in line for line in first)  # no run finished yet: no estimate of the sweep
+    second = [line for line in lines if line.startswith("[2/2] improved_decoupled-s0: ") and "elapsed" in line]
+    assert any("sweep ~0:0" in line for line in second)  # one run finished: the mean of one
+    finished = next(i for i, line in enumerate(lines) if line.startswith("[1/2] concat-s0: finished"))
+    assert lines.index(first[-1]) < finished  # the status of a run stops before its outcome is logged
+
+
+def test_on_a_terminal_the_sweep_redraws_one_status_line_and_clears_it_for_log_lines(tmp_path, quick_status):
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    spec, out, logged = _spec(tmp_path, "ablation_tokenization"), Terminal(), []
+
+    def log(text: str) -> None:
+        logged.append(text)
+        print(text, file=out)
+
+    assert run_local(spec, runner=Progressing(), log=log, terminal=out).ok
+    drawn = out.getvalue()
+    assert f"{watch.CLEAR}[1/2] concat-s0: train " in drawn and f"{watch.CLEAR}[prepare] backbone " in drawn
+    visible = [line.rsplit(watch.CLEAR, 1)[-1] for line in drawn.split("\n")]
+    assert visible == [*logged, ""]  # each log line on a clean line, no status left at the end
+    assert not any("elapsed" in line for line in logged)  # the status went to the terminal only
+    plain = io.StringIO()  # not a terminal: plain status lines, nothing drawn
+    assert run_local(spec, runner=Progressing(), log=partial(print, file=plain)).ok
+    assert "\n[prepare] backbone " in plain.getvalue() and watch.CLEAR not in plain.getvalue()
 
 
 def test_rerun_skips_complete_runs(tmp_path):
@@ -279,6 +348,8 @@ def test_wandb_backend_creates_the_sweep_and_starts_an_agent(tmp_path, monkeypat
 
     monkeypatch.setattr(wandb, "sweep", fake_sweep)
     monkeypatch.setattr(wandb, "agent", fake_agent)
+    monkeypatch.setattr(wandb_backend, "wandb_host", lambda: "https://wandb.example")
+    monkeypatch.setattr(wandb_backend, "has_api_key", lambda host: True)
     monkeypatch.setenv("PATH", "/usr/bin")
     monkeypatch.chdir(ROOT)  # the sweep's -c files and the profiles are relative to the repository root
     path = ROOT / "sweeps" / "ablation_attention.yaml"
@@ -299,6 +370,66 @@ def test_wandb_backend_creates_the_sweep_and_starts_an_agent(tmp_path, monkeypat
     sweep_id, kwargs, agent_path = agents[0]
     assert sweep_id == "abc123" and kwargs["count"] == 2 and kwargs["project"] == "p"
     assert agent_path.split(":")[0] == str(Path(sys.executable).parent)  # the agent's `python` is this one
+
+
+@pytest.fixture
+def wandb_offline(monkeypatch):
+    """W&B's server as https://wandb.example, its sweep and agent failing loudly if anything calls them."""
+    import wandb
+
+    def unreachable(*args, **kwargs):
+        raise AssertionError("nothing may reach W&B here")
+
+    monkeypatch.setattr(wandb, "sweep", unreachable)
+    monkeypatch.setattr(wandb, "agent", unreachable)
+    monkeypatch.setattr(wandb_backend, "wandb_host", lambda: "https://wandb.example")
+    monkeypatch.chdir(ROOT)
+    return wandb
+
+
+WANDB_SWEEP = ["sweep", "sweeps/ablation_attention.yaml", "--backend", "wandb", "--print-only"]
+
+
+def test_wandb_backend_without_a_login_is_one_line_and_exit_code_2(wandb_offline, monkeypatch, capsys):
+    asked = []
+    monkeypatch.setattr(wandb_backend, "has_api_key", lambda host: asked.append(host) or False)
+    assert main(WANDB_SWEEP) == 2
+    out, err = capsys.readouterr()
+    assert asked == ["https://wandb.example"] and out == ""  # looked up before any sweep was created
+    assert err.splitlines() == [f"mdit sweep: error: {wandb_backend.NOT_LOGGED_IN}"]
+    assert "wandb login" in err and "WANDB_API_KEY" in err and "--backend local" in err
+
+
+def test_wandb_backend_without_the_network_is_one_line_naming_the_server(wandb_offline, monkeypatch, capsys):
+    def no_network(*args, **kwargs):
+        raise wandb_offline.errors.CommError("Failed to execute API request: connection refused\nmore detail")
+
+    monkeypatch.setattr(wandb_backend, "has_api_key", lambda host: True)
+    monkeypatch.setattr(wandb_offline, "sweep", no_network)
+    assert main(WANDB_SWEEP) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "mdit sweep: error: W&B at https://wandb.example: Failed to execute API request: connection refused "
+        "(check the network and the login; or run the sweep with --backend local)"
+    ]
+    monkeypatch.setattr(wandb_offline, "sweep", lambda *args, **kwargs: "abc123")
+    monkeypatch.setattr(wandb_offline, "agent", no_network)
+    assert main(WANDB_SWEEP[:-1]) == 2  # the agent's exchanges too
+    assert capsys.readouterr().err.startswith("mdit sweep: error: W&B at https://wandb.example: Failed")
+
+
+def test_the_api_key_is_found_as_wandb_finds_it_without_the_network(tmp_path, monkeypatch):
+    netrc = tmp_path / "netrc"
+    netrc.write_text("")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.delenv("WANDB_IDENTITY_TOKEN_FILE", raising=False)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    assert not wandb_backend.has_api_key("http://127.0.0.1:9")  # no key for that server anywhere
+    netrc.write_text(f"machine 127.0.0.1:9\n  login user\n  password {'b' * 40}\n")  # what `wandb login` writes
+    assert wandb_backend.has_api_key("http://127.0.0.1:9")
+    netrc.write_text("")
+    monkeypatch.setenv("WANDB_API_KEY", "a" * 40)
+    assert wandb_backend.has_api_key("http://127.0.0.1:9")
 
 
 def test_sweep_run_under_an_agent_logs_online_and_reports_to_the_agents_run(tmp_path, monkeypatch):

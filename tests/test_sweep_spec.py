@@ -9,12 +9,15 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
+from mdit.cli import main
 from mdit.config import load_config
+from mdit.evaluation.results import METRICS
 from mdit.model import STRATEGIES
-from mdit.sweep.engine import run_count
+from mdit.sweep.engine import grid_points, run_count
 from mdit.sweep.params import format_args, parse_args, plan_trial
 from mdit.sweep.profiles import PROFILES_DIR, available, profile_files
 from mdit.sweep.spec import ARGS_MACRO, ENTRY, PROGRAM, SweepSpecError, check_sweep, load_sweep, with_launch
+from mdit.sweep.state import summary
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -102,11 +105,55 @@ def test_broken_sweeps_are_errors_that_say_what_is_wrong(tmp_path, change, fragm
         load_sweep(path)
 
 
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("name: x\nmethod: grid\nparameters:\n  seed: values: [0]\n", " line 4: mapping values are not allowed here"),
+        ("name: x\nmethod: grid\n\tparameters: {}\nproject: p\n", " line 3: found character '\\t' that cannot start"),
+        (
+            "- method: grid\n",
+            ": a sweep YAML must be a mapping of W&B sweep keys (method, parameters, ...), it holds a list",
+        ),
+        (
+            "# only a comment\n",
+            ": a sweep YAML must be a mapping of W&B sweep keys (method, parameters, ...), it holds nothing",
+        ),
+    ],
+)
+def test_a_yaml_that_does_not_parse_or_holds_no_mapping_is_one_line_naming_file_and_line(
+    tmp_path, capsys, text, message
+):
+    path = tmp_path / "x.yaml"
+    path.write_text(text)
+    with pytest.raises(SweepSpecError) as caught:
+        load_sweep(path)
+    assert str(caught.value).startswith(f"{path}{message}") and "\n" not in str(caught.value)
+    assert main(["sweep", str(path)]) == 2  # the command says it in one line
+    assert capsys.readouterr().err == f"mdit sweep: error: {caught.value}\n"
+
+
 def test_check_sweep_lists_every_problem():
     config = _yaml("ablation_attention.yaml")
     config["parameters"]["group"]["value"] = "x"
     config["program"] = "x.py"
     assert len(check_sweep(config, "ablation_attention")) == 2
+
+
+def _evaluated(modes) -> dict:
+    """metrics.json of a run trained and evaluated in `modes`, with every key `mdit eval` writes."""
+    results = {key: 1.0 for key, _ in METRICS} | {"count": 4, "real_images": {"mask_accuracy": 1.0}}
+    return {"steps": 4, "val_loss": 0.1, "tflops_delta": 0.5, "eval": {mode: results for mode in modes}}
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.stem)
+def test_every_sweep_has_a_metric_that_each_of_its_runs_reports(path):
+    spec = load_sweep(path)
+    metric = spec.config.get("metric", {})
+    assert metric.get("goal") in ("maximize", "minimize"), f"{path.name}: no metric goal"
+    base = load_config([ROOT / f for f in spec.config_files])
+    for params in grid_points(spec):
+        trial = plan_trial(format_args(params), spec.fixed_overrides, base)
+        assert metric.get("name") in summary(_evaluated(trial.modes), trial.modes), (path.name, trial.label)
 
 
 def test_with_launch_swaps_configs_adds_fixed_overrides_and_seeds():

@@ -1,18 +1,26 @@
 """Training: one step per variant changes only what should train; dropout rates; exact resume; LoRA round trip."""
 
+import csv
 from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.loggers import CSVLogger
+from omegaconf import OmegaConf
 from torch.utils.data import default_collate
 from train_helpers import tiny_config
 
 from mdit.backbone import load_backbone
+from mdit.callbacks import SampleGrid
+from mdit.data.registry import build_datamodule
 from mdit.data.synthfaces import SynthFacesDataset
 from mdit.model import STRATEGIES
-from mdit.run import backbone_dir, fit, load_run
+from mdit.pipeline import Pipeline
+from mdit.pretraining import backbone_dir
+from mdit.run import load_run
 from mdit.runs import LAST_CHECKPOINT, config_changes, read_metrics, run_dir, write_training_metrics
+from mdit.trainer import fit
 from mdit.training import MDiTModule, sample_dropout, step_generator
 
 VARIANTS = [name for name in STRATEGIES if name != "none"]
@@ -75,13 +83,12 @@ def test_dropout_rates_hold_and_are_independent():
 
 
 def test_training_step_drops_text_and_mask(cfg, monkeypatch):
-    seen = []
+    seen, real = [], Pipeline.prepare
+    monkeypatch.setattr(
+        Pipeline, "prepare", lambda self, c, m=None, lat=None: seen.append((list(c), m)) or real(self, c, m, lat)
+    )
     for p_text, p_mask in ((1.0, 0.0), (0.0, 1.0), (0.0, 0.0)):
         module = _module(cfg, f"train.text_dropout={p_text}", f"train.mask_dropout={p_mask}")
-        real = module.conditions
-        monkeypatch.setattr(
-            module, "conditions", lambda c, m, lat=None, real=real: seen.append((list(c), m)) or real(c, m, lat)
-        )
         module.flow_matching_loss(_batch(), step_generator(0, 1))
     (text_dropped, masks_1), (_, masks_2), (kept, masks_3) = seen
     assert text_dropped == ["", "", "", ""] and masks_1 is not None
@@ -91,9 +98,10 @@ def test_training_step_drops_text_and_mask(cfg, monkeypatch):
 
 def test_loss_without_mask_uses_the_same_draws_and_drops_every_mask(cfg, monkeypatch):
     module = _module(cfg, "train.mask_dropout=0.0")
-    batch, seen = _batch(), []
-    real = module.conditions
-    monkeypatch.setattr(module, "conditions", lambda c, m, lat=None: seen.append((list(c), m)) or real(c, m, lat))
+    batch, seen, real = _batch(), [], Pipeline.prepare
+    monkeypatch.setattr(
+        Pipeline, "prepare", lambda self, c, m=None, lat=None: seen.append((list(c), m)) or real(self, c, m, lat)
+    )
     with_mask = module.flow_matching_loss(batch, step_generator(0, 1))
     without = module.flow_matching_loss(batch, step_generator(0, 1), mask_dropout=1.0)
     assert seen[0][0] == seen[1][0] and seen[0][1] is not None and seen[1][1] is None  # same captions, no mask
@@ -213,3 +221,34 @@ def test_none_with_lora_has_nothing_to_train_and_still_generates(cfg):
     assert not loaded.trainable_parameters()
     batch = _batch(1)
     assert loaded.generate(batch["mask"], batch["caption"], steps=2).shape == (1, 3, 32, 32)
+
+
+def test_load_from_checkpoint_rebuilds_the_run_from_the_config_it_saved(cfg):
+    """The Lightning way: the checkpoint holds the config, the backbone is loaded from the folder it names."""
+    run_cfg = _cfg(cfg, "model.attention=hard_decoupled", "train.ema_decay=0.5", "name=lightning-load")
+    trained = fit(run_cfg, load_backbone(backbone_dir(cfg))).eval()
+    loaded = MDiTModule.load_from_checkpoint(run_dir(run_cfg) / LAST_CHECKPOINT).eval()
+    assert OmegaConf.to_container(loaded.cfg) == OmegaConf.to_container(run_cfg) and loaded.ema is not None
+    batch = _batch(2)
+    expected = trained.generate(batch["mask"], batch["caption"], steps=2, seed=[3, 4])
+    assert torch.equal(loaded.generate(batch["mask"], batch["caption"], steps=2, seed=[3, 4]), expected)
+
+
+def test_validation_losses_are_logged_at_the_step_of_their_sample_grid(cfg, tmp_path):
+    module = _module(cfg, "model.attention=hard_decoupled")
+    trainer = L.Trainer(
+        max_steps=4,
+        val_check_interval=2,
+        check_val_every_n_epoch=None,
+        num_sanity_val_steps=0,
+        log_every_n_steps=1,
+        logger=CSVLogger(tmp_path),
+        callbacks=[SampleGrid(tmp_path / "samples", count=1, steps=2)],
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+    )
+    trainer.fit(module, datamodule=build_datamodule(module.cfg))
+    rows = list(csv.DictReader(open(Path(trainer.logger.log_dir) / "metrics.csv")))
+    validated = [int(r["step"]) for r in rows if r["val/loss"]]
+    assert validated == [2, 4] and [int(r["step"]) for r in rows if r["val/loss_without_mask"]] == [2, 4]
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["step_000002.png", "step_000004.png"]

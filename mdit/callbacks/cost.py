@@ -1,101 +1,30 @@
-"""FLOPs and latency of the trained variant against the `none` baseline, into metrics.json and the W&B summary.
-
-Both run once, at the end of training, on the module's real configuration (resolution, text length,
-sampling steps, LoRA). FLOPs are counted on weightless meta-device copies; latency is timed on the
-trained model itself.
-"""
+"""FLOPs and latency of the variant (mdit.cost.measure_cost), measured by the Trainer itself."""
 
 from __future__ import annotations
 
-import statistics
-import time
-from typing import Any
+import lightning as L
+from lightning.pytorch.loggers import WandbLogger
 
-import torch
-from diffusers import FluxTransformer2DModel
-
-from mdit.conditioning import EMPTY_CAPTION
-from mdit.cost.flops import TERA, GenerationShape, generation_flops, paper_convention_macs
-from mdit.model import MDiTTransformer, build_transformer
-from mdit.training import MDiTModule
-
-# What `measure_cost` returns: into metrics.json, and as cost/<key> into the W&B summary.
-COST_KEYS = (
-    "tflops",
-    "tflops_delta",
-    "tflops_delta_paper",
-    "seconds_per_image",
-    "seconds_per_image_none",
-    "latency_ratio_vs_none",
-)
+from mdit.cost.measure import measure_cost
 
 
-def generation_shape(module: MDiTModule, steps: int) -> GenerationShape:
-    """The shape of one generation of this module: its resolution, text length and latent size."""
-    base = module.model.base
-    tokens = (module.latent_side // 2) ** 2
-    guidance = module.cfg.model.guidance if base.config.guidance_embeds else None
-    return GenerationShape(
-        image_tokens=tokens,
-        text_tokens=module.text.max_length,
-        latent_features=module.model.latent_channels,
-        text_dim=base.config.joint_attention_dim,
-        pooled_dim=base.config.pooled_projection_dim,
-        steps=steps,
-        guidance=guidance,
-    )
+class CostMeasurement(L.Callback):
+    """At the end of training (and at each validation with `at_validation`): FLOPs and latency of the trained
+    variant against `none`, logged as cost/<key> (the W&B summary at the end, a point per validation) and kept in
+    `results` for metrics.json. Every rank measures: under FSDP the ranks generate in lockstep; rank 0 reports."""
 
+    def __init__(self, steps: int, repeats: int, at_validation: bool = False) -> None:
+        self.steps, self.repeats, self.at_validation = steps, repeats, at_validation
+        self.results: dict[str, float] = {}
 
-def variant_flops(module: MDiTModule, steps: int) -> dict[str, float]:
-    """Counted FLOPs of one generation, the delta against `none` and the paper-convention delta, in TFLOPs."""
-    config = dict(module.model.base.config)
-    channels = module.model.latent_channels  # concat widened the live base; the copies start unwidened
-    config.update(in_channels=channels, out_channels=config.get("out_channels") or channels)
-    shape = generation_shape(module, steps)
-    with torch.device("meta"):
-        variant = build_transformer(FluxTransformer2DModel.from_config(config), module.cfg.model)
-        baseline = MDiTTransformer(FluxTransformer2DModel.from_config(config), "none", None)
-        variant.set_empty_caption(torch.zeros(shape.pooled_dim))  # weightless: any value counts the same
-    counted, none = generation_flops(variant, shape), generation_flops(baseline, shape)
-    return {
-        "tflops": counted / TERA,
-        "tflops_delta": (counted - none) / TERA,
-        "tflops_delta_paper": paper_convention_macs(variant, shape) / TERA,
-    }
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if not self.at_validation or trainer.sanity_checking:
+            return
+        cost = measure_cost(module, self.steps, self.repeats)
+        if trainer.is_global_zero and trainer.logger is not None:
+            trainer.logger.log_metrics({f"cost/{k}": v for k, v in cost.items()}, step=trainer.global_step)
 
-
-def seconds_per_image(generate: Any, batch: int, repeats: int) -> float:
-    """Median wall time per image of `generate()` over `repeats` runs after one warm-up (CUDA-synchronised)."""
-    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
-    generate()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        generate()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) / batch
-
-
-def measure_cost(module: MDiTModule, steps: int, repeats: int) -> dict[str, float]:
-    """FLOPs (variant, delta vs `none`, paper convention) and latency (s/image, ratio vs `none`) of a module, where
-    it is. The latency baseline is the same model with the mask dropped, timed in the same process: for the
-    mask-token variants exactly the base FLUX forward (the parity tests prove it); `concat` keeps its zero mask
-    channels and image adapter. The caption is the empty prompt: every text encoder and cache has it, and text is
-    padded to its full length anyway."""
-    results = variant_flops(module, steps)
-    side = module.cfg.data.resolution
-    masks = torch.zeros(1, side, side, dtype=torch.long, device=module.device)
-    caption = [EMPTY_CAPTION]
-    was_training = module.training
-    module.eval()
-    latency = {}
-    for key, conditions in (("variant", "both"), ("none", "text")):
-        run = lambda c=conditions: module.generate(masks, caption, steps=steps, conditions=c)  # noqa: E731
-        latency[key] = seconds_per_image(run, 1, repeats)
-    module.train(was_training)
-    results["seconds_per_image"] = round(latency["variant"], 4)
-    results["seconds_per_image_none"] = round(latency["none"], 4)
-    results["latency_ratio_vs_none"] = round(latency["variant"] / latency["none"], 3)
-    return results
+    def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self.results = measure_cost(module, self.steps, self.repeats)
+        if trainer.is_global_zero and isinstance(trainer.logger, WandbLogger):
+            trainer.logger.experiment.summary.update({f"cost/{k}": v for k, v in self.results.items()})

@@ -111,6 +111,16 @@ def add_sweep_run(verbs) -> None:
     )
 
 
+def _table_remedy(args: argparse.Namespace) -> str:
+    """The command that makes the runs `mdit table` looked for: the sweep with the table's config, profile, runs."""
+    from mdit.results.no_runs import local_remedy, wandb_remedy
+
+    if args.source == "wandb":
+        return wandb_remedy(args.sweep)
+    moved = [f"output_dir={args.runs}"] if args.runs else []  # --runs: where the sweep must write them
+    return local_remedy(args.file, args.config, args.profile, [*args.overrides, *moved])
+
+
 def run_table(args: argparse.Namespace) -> int:
     from mdit.results.table import build_table
 
@@ -122,6 +132,8 @@ def run_table(args: argparse.Namespace) -> int:
         wandb_sweep=args.sweep,
         runs_root=runs,
         flux_dev=not args.no_flux_dev,
+        profile=args.profile,
+        remedy=_table_remedy(args),
     )
     print("wrote " + ", ".join(str(path) for path in paths.values()))
     return 0
@@ -142,7 +154,7 @@ def add_table(verbs) -> None:
         parser,
         "the base config the sweep ran with",
         base=SWEEP_BASE,
-        profile="the sweep ran with (its output_dir)",
+        profile="the sweep ran with (its output_dir); smoke, like smoke runs, labels every output as smoke",
         overrides="the key=value overrides the sweep ran with (output_dir=...)",
     )
     parser.add_argument("--no-flux-dev", action="store_true", help="skip the FLUX.1-dev-scale cost columns (~25 s)")
@@ -150,10 +162,13 @@ def add_table(verbs) -> None:
 
 def run_report(args: argparse.Namespace) -> int:
     from mdit.results.report import DEFAULT_PROJECT, build_report, describe, save_report
+    from mdit.results.smoke import SMOKE
+    from mdit.sweep.profiles import profile_files
     from mdit.sweep.spec import load_sweep
 
+    profile_files(args.profile)  # an unknown profile is an error listing the known ones
     project = args.project or load_sweep(args.file).config.get("project") or DEFAULT_PROJECT
-    report = build_report(args.file, args.entity, project, args.title)
+    report = build_report(args.file, args.entity, project, args.title, smoke=args.profile == SMOKE)
     print("\n".join(describe(report)))
     if args.save:
         print(f"saved: {save_report(report)}")
@@ -166,6 +181,12 @@ def add_report(verbs) -> None:
     parser.add_argument("--entity", required=True, help="W&B entity of the runs and the report")
     parser.add_argument("--project", default=None, help="W&B project (default: the sweep's, else mditface)")
     parser.add_argument("--title", default=None, help="report title (default: MDiTFace sweep: <stem>)")
+    parser.add_argument(
+        "--profile",
+        default="default",
+        metavar="NAME",
+        help="the profile the sweep ran with; smoke says so in the report's title and first line",
+    )
     parser.add_argument("--save", action="store_true", help="save it to W&B and print its URL (needs wandb login)")
 
 

@@ -21,7 +21,7 @@ def add_train(verbs) -> None:
 
 
 def run_pretrain_base(args: argparse.Namespace) -> int:
-    from mdit.run import pretrain_backbone
+    from mdit.pretraining import pretrain_backbone
 
     print(f"embedded backbone: {pretrain_backbone(config_from(args))}")
     return 0

@@ -3,6 +3,7 @@ faces, written once (resumably) so that `data.embeddings=true` trains without th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,28 @@ from safetensors.torch import load_file
 
 from mdit.backbone import load_conditioners
 from mdit.conditioning.local import resolve_dtype
+from mdit.data.faces import FaceDataset
 from mdit.data.registry import build_splits, embeddings_dir
+from mdit.devices import eval_device
 from mdit.embeddings.latents import cache_latents
 from mdit.embeddings.store import latents_path, text_dims, write_manifest
 from mdit.embeddings.text import cache_text
-from mdit.run import backbone_dir, eval_device
+from mdit.pretraining import backbone_dir
+from mdit.progress import Progress
+
+
+def all_captions(train: FaceDataset, evaluated: Sequence[FaceDataset]) -> set[str]:
+    """Every caption a run shows: all of each training face's, the one fixed caption of each validation or test face."""
+    captions: set[str] = set()
+    with Progress(len(train) + sum(map(len, evaluated)), "cache-embeddings/captions", unit="face") as progress:
+        for i in range(len(train)):
+            captions.update(train.shown_captions(i))
+            progress.update()
+        for split in evaluated:
+            for i in range(len(split)):
+                captions.add(split.shown_captions(i)[split.draw(i, 0)[0]])
+                progress.update()
+    return captions
 
 
 def cache_embeddings(cfg: DictConfig, batch_size: int = 16) -> dict[str, Any]:
@@ -25,9 +43,7 @@ def cache_embeddings(cfg: DictConfig, batch_size: int = 16) -> dict[str, Any]:
     text, autoencoder = load_conditioners(backbone_dir(cfg), cfg.model.dtype, cfg.model.text_max_length or None)
     device = eval_device(cfg)
     text, autoencoder = text.to(device), autoencoder.to(device)
-    # Training draws among a face's captions; validation and test use one fixed caption each.
-    captions = {c for i in range(len(train)) for c in train.shown_captions(i)}
-    captions |= {split.shown_captions(i)[split.draw(i, 0)[0]] for split in evaluated for i in range(len(split))}
+    captions = all_captions(train, evaluated)
     written_text = cache_text(folder, text, captions, batch_size)
     dims = text_dims(text)
     del text  # the largest part (T5-XXL) is not needed for the latents

@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 from mdit.conditioning.mask import encode_image, encode_mask
 from mdit.data.faces import FaceDataset, Index, to_sample
 from mdit.labels import flip_label_map
+from mdit.progress import Progress
 
 from .store import latents_path, read_manifest, save_tensors
 
@@ -80,18 +81,20 @@ def cache_latents(
     """Encode every face of `dataset` (a mdit.data FaceDataset) not cached yet: packed image and mask latents,
     and the mirrored ones when the dataset flips, stored in `dtype`. Returns how many faces were written."""
     todo = [i for i in range(len(dataset)) if not latents_path(folder, dataset.sample_id(i)).is_file()]
-    for start in range(0, len(todo), batch_size):
-        chunk = todo[start : start + batch_size]
-        views = {"": [dataset.load(i) for i in chunk]}
-        if dataset.flip_p > 0:
-            views["_flipped"] = [(image[:, ::-1], flip_label_map(mask)) for image, mask in views[""]]
-        encoded = {}
-        for suffix, faces in views.items():
-            samples = [to_sample(image, mask, "", 0, 0, dataset.source) for image, mask in faces]
-            images = torch.stack([s["image"] for s in samples]).to(device)
-            masks = torch.stack([s["mask"] for s in samples]).to(device)
-            encoded["image" + suffix] = encode_image(images, autoencoder).to(dtype)
-            encoded["mask" + suffix] = encode_mask(masks, autoencoder).to(dtype)
-        for row, index in enumerate(chunk):
-            save_tensors(latents_path(folder, dataset.sample_id(index)), {k: v[row] for k, v in encoded.items()})
+    with Progress(len(dataset), "cache-embeddings/train", unit="face", done=len(dataset) - len(todo)) as bar:
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start : start + batch_size]
+            views = {"": [dataset.load(i) for i in chunk]}
+            if dataset.flip_p > 0:
+                views["_flipped"] = [(image[:, ::-1], flip_label_map(mask)) for image, mask in views[""]]
+            encoded = {}
+            for suffix, faces in views.items():
+                samples = [to_sample(image, mask, "", 0, 0, dataset.source) for image, mask in faces]
+                images = torch.stack([s["image"] for s in samples]).to(device)
+                masks = torch.stack([s["mask"] for s in samples]).to(device)
+                encoded["image" + suffix] = encode_image(images, autoencoder).to(dtype)
+                encoded["mask" + suffix] = encode_mask(masks, autoencoder).to(dtype)
+            for row, index in enumerate(chunk):
+                save_tensors(latents_path(folder, dataset.sample_id(index)), {k: v[row] for k, v in encoded.items()})
+            bar.update(len(chunk))
     return len(todo)

@@ -9,6 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from mdit.conditioning.text import TextConditioner
+from mdit.progress import Progress
 
 from .store import read_manifest, save_tensors, text_path
 
@@ -46,10 +47,13 @@ class CachedTextConditioner(TextConditioner):
 @torch.no_grad()
 def cache_text(folder: Path, text: TextConditioner, captions: Iterable[str], batch_size: int = 32) -> int:
     """Embed every caption not cached yet (the empty prompt always included); returns how many were written."""
-    todo = sorted({c for c in [*captions, ""] if not text_path(folder, c).is_file()})
-    for start in range(0, len(todo), batch_size):
-        chunk = todo[start : start + batch_size]
-        emb = text(chunk)
-        for caption, tokens, pooled in zip(chunk, emb.tokens, emb.pooled):
-            save_tensors(text_path(folder, caption), {"tokens": tokens, "pooled": pooled})
+    everything = {*captions, ""}
+    todo = sorted(c for c in everything if not text_path(folder, c).is_file())
+    with Progress(len(everything), "cache-embeddings/text", unit="caption", done=len(everything) - len(todo)) as bar:
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start : start + batch_size]
+            emb = text(chunk)
+            for caption, tokens, pooled in zip(chunk, emb.tokens, emb.pooled):
+                save_tensors(text_path(folder, caption), {"tokens": tokens, "pooled": pooled})
+            bar.update(len(chunk))
     return len(todo)

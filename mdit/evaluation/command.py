@@ -17,13 +17,15 @@ import torch
 from omegaconf import DictConfig
 
 from mdit.config import ConfigError
+from mdit.devices import eval_device
 from mdit.evaluation.judges import Judges, load_judges
 from mdit.evaluation.results import format_table, merge_into_metrics, summary_values, update_wandb_summary
 from mdit.evaluation.samples import batches, eval_split, sample_seed
 from mdit.metrics.clip_score import ClipTScore
 from mdit.metrics.mask_accuracy import MaskAccuracy
 from mdit.metrics.topiq import TopiqScore
-from mdit.run import eval_device, load_run
+from mdit.progress import Progress
+from mdit.run import load_run
 from mdit.runs import LAST_CHECKPOINT, load_run_config
 from mdit.training import MDiTModule
 from mdit.visualize import sample_grid, save_png
@@ -65,7 +67,6 @@ def score(
     judges: Judges,
     device: torch.device,
     grid: Path | None = None,
-    log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Generate the first eval.count test samples in eval.mode and score them and their real counterparts."""
     e = cfg.eval
@@ -77,20 +78,21 @@ def score(
     for metric in (*generated.values(), *real.values(), judges.frechet):
         metric.to(device).reset()
     shown: list[tuple] = []
-    for indices, batch in batches(test_set, e.count, e.batch_size):
-        seeds = [sample_seed(e.seed, i) for i in indices]
-        images = module.generate(batch["mask"], batch["caption"], e.steps, seeds, e.mode, e.guidance_scale)
-        images, masks, reals = images.to(device), batch["mask"].to(device), batch["image"].to(device)
-        for metrics, pictures in ((generated, images), (real, reals)):
-            metrics["mask_accuracy"].update(pictures, masks)
-            metrics["clip_t"].update(pictures, list(batch["caption"]))
-            if "topiq" in metrics:
-                metrics["topiq"].update(pictures)
-        judges.frechet.update(images, real=False)
-        judges.frechet.update(reals, real=True)
-        if sum(len(s[3]) for s in shown) < GRID_SAMPLES:
-            shown.append((batch["mask"], images.cpu(), batch["image"], list(batch["caption"])))
-        log(f"  {indices[-1] + 1}/{e.count} samples ({e.mode})")
+    with Progress(e.count, f"eval/{e.mode}", unit="image") as progress:
+        for indices, batch in batches(test_set, e.count, e.batch_size):
+            seeds = [sample_seed(e.seed, i) for i in indices]
+            images = module.generate(batch["mask"], batch["caption"], e.steps, seeds, e.mode, e.guidance_scale)
+            images, masks, reals = images.to(device), batch["mask"].to(device), batch["image"].to(device)
+            for metrics, pictures in ((generated, images), (real, reals)):
+                metrics["mask_accuracy"].update(pictures, masks)
+                metrics["clip_t"].update(pictures, list(batch["caption"]))
+                if "topiq" in metrics:
+                    metrics["topiq"].update(pictures)
+            judges.frechet.update(images, real=False)
+            judges.frechet.update(reals, real=True)
+            if sum(len(s[3]) for s in shown) < GRID_SAMPLES:
+                shown.append((batch["mask"], images.cpu(), batch["image"], list(batch["caption"])))
+            progress.update(len(indices))
     if grid is not None:
         _save_grid(shown, e.mode, grid)
     return {
@@ -127,7 +129,7 @@ def evaluate(folder: str | Path, overrides: Sequence[str] = (), log: Callable[[s
         log(f"TOPIQ: n/a: {judges.info['topiq']['reason']}")
     module = load_run(folder, overrides, for_sampling=True).to(device)
     grid = folder / GRID_DIR / f"{e.mode}.png"
-    results = score(module, cfg, judges, device, grid, log)
+    results = score(module, cfg, judges, device, grid)
     results.update(
         {
             "count": e.count,

@@ -19,6 +19,7 @@ from mdit.data.synthfaces.dataset import SynthFacesDataset, render_cache_within
 from mdit.judges.clip import WEIGHTS_FILE, ClipJudge, load_clip_judge, new_local_clip, tiny_clip_config
 from mdit.judges.embedded_parser import EmbeddedParser
 from mdit.paths import judges_dir, render_cache_dir
+from mdit.progress import Progress
 
 JUDGE_HELDOUT_START = 3_000_000  # renders no training, validation or test split uses
 PARSER_FILE, PARSER_CARD = "parser.safetensors", "parser.json"
@@ -47,17 +48,23 @@ def _optimise(
     steps: int,
     loader: DataLoader,
     loss_of: Callable[[dict], torch.Tensor],
+    label: str,
     weight_decay: float = 0.01,
 ) -> None:
-    """AdamW with a one-cycle schedule for `steps` batches, cycling through the loader's epochs."""
+    """AdamW with a one-cycle schedule for `steps` batches, cycling through the loader's epochs; progress as `label`.
+
+    The first epoch also renders the training faces (into the render cache): its steps are the slower ones.
+    """
     optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
-    for _, batch in zip(range(steps), itertools.chain.from_iterable(itertools.repeat(loader))):
-        loss = loss_of(batch)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
+    with Progress(steps, label) as progress:
+        for _, batch in zip(range(steps), itertools.chain.from_iterable(itertools.repeat(loader))):
+            loss = loss_of(batch)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            progress.update(note=f"loss {loss.item():.4f}")
 
 
 @torch.no_grad()
@@ -85,6 +92,7 @@ def train_parser(cfg: DictConfig) -> tuple[EmbeddedParser, float]:
         j.parser_steps,
         loader,
         lambda batch: F.cross_entropy(parser(_degrade(batch["image"], generator)), batch["mask"]),
+        "judges/parser",
     )
     parser.eval()
     return parser, parser_accuracy(parser, cfg.data.resolution, j.heldout_size)
@@ -137,6 +145,7 @@ def train_clip(cfg: DictConfig, folder: Path) -> tuple[ClipJudge, float]:
         lambda batch: loss_fn(
             judge.encode_images(batch["image"]), judge.encode_texts(list(batch["caption"])), model.logit_scale.exp()
         ),
+        "judges/clip",
         weight_decay=0.1,
     )
     model.eval()

@@ -31,7 +31,9 @@ def flux_dev_costs() -> FluxDevCosts:
 
     s = FLUX_DEV_SETTING
     report = flops_report("flux-dev", s["resolution"], s["text_tokens"], s["steps"])
-    variants = {name: {"delta_tflops": v["delta_tflops"], "delta_paper": v["delta_paper"]}
-                for name, v in report["variants"].items()}
+    variants = {
+        name: {"delta_tflops": v["delta_tflops"], "delta_paper": v["delta_paper"]}
+        for name, v in report["variants"].items()
+    }
     variants["none"] = {"delta_tflops": 0.0, "delta_paper": 0.0}
     return FluxDevCosts(variants, report["none_total_tflops"])

@@ -8,15 +8,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from mdit.paper import PAPER_LABEL, PAPER_SOURCES
 from mdit.results.collect import DATA_SPLIT, Run
 from mdit.results.columns import COST, EVAL, MEASURED
 from mdit.results.flux_scale import SETTING_TEXT, FluxDevCosts
-from mdit.paper import PAPER_LABEL, PAPER_SOURCES
 from mdit.results.rows import SPLIT_KEY, Row, describe_split
 from mdit.variants import STATIC_MODULATIONS, STRATEGIES
 
-FRECHET_FEATURES = {"embedded_parser": "the embedded face parser's features (not FID)",
-                    "inception": "Inception features (FID)"}
+FRECHET_FEATURES = {
+    "embedded_parser": "the embedded face parser's features (not FID)",
+    "inception": "Inception features (FID)",
+}
 
 
 def _names(runs: Iterable[str]) -> str:
@@ -65,8 +67,9 @@ def missing_notes(rows: list[Row], group_dir: str | None) -> list[str]:
     if no_key:
         notes.append(f"—: value absent from the run's eval results: {_names(no_key)}.")
     if no_cost:
-        notes.append(f"—: no cost numbers for {_names(no_cost)} (trained with eval.cost=false, or absent from "
-                     "the W&B summary).")
+        notes.append(
+            f"—: no cost numbers for {_names(no_cost)} (trained with eval.cost=false, or absent from the W&B summary)."
+        )
     return notes
 
 
@@ -77,27 +80,36 @@ def judge_notes(rows: list[Row]) -> list[str]:
     for info in judge_infos(rows, "parser"):
         kind = info.get("kind")
         if "heldout_pixel_accuracy" in info:
-            notes.append(f"Mask accuracy judge: {kind} parser, held-out pixel accuracy "
-                         f"{info['heldout_pixel_accuracy']:.2f} % on {info.get('heldout_size', '?')} clean renders "
-                         f"(its ceiling); {on_real}.")
+            notes.append(
+                f"Mask accuracy judge: {kind} parser, held-out pixel accuracy "
+                f"{info['heldout_pixel_accuracy']:.2f} % on {info.get('heldout_size', '?')} clean renders "
+                f"(its ceiling); {on_real}."
+            )
         else:
             notes.append(f"Mask accuracy judge: {kind} parser ({info.get('path', '')}); {on_real} (its ceiling).")
     for info in judge_infos(rows, "clip"):
         top1 = info.get("heldout_retrieval_top1")
         extra = f", held-out retrieval top-1 {top1:.2f} %" if top1 is not None else ""
-        notes.append(f"CLIP-T judge: {info.get('kind')} open_clip{extra}; 100 x cosine(image, its caption). An "
-                     "embedded judge's CLIP-T is not on the scale of the paper's CLIP.")
+        notes.append(
+            f"CLIP-T judge: {info.get('kind')} open_clip{extra}; 100 x cosine(image, its caption). An "
+            "embedded judge's CLIP-T is not on the scale of the paper's CLIP."
+        )
     kinds = frechet_kinds(rows)
     if len(kinds) == 1:
         kind = next(iter(kinds))
-        notes.append(f"FD: Fréchet distance of the generated against the real test images on "
-                     f"{FRECHET_FEATURES.get(kind, kind)}.")
+        notes.append(
+            f"FD: Fréchet distance of the generated against the real test images on {FRECHET_FEATURES.get(kind, kind)}."
+        )
     elif kinds:
-        notes.append(f"FD: the runs used different feature extractors ({', '.join(sorted(kinds))}): their FDs are "
-                     "not comparable.")
+        notes.append(
+            f"FD: the runs used different feature extractors ({', '.join(sorted(kinds))}): their FDs are "
+            "not comparable."
+        )
     elif any(row.stats["frechet"].mean is not None for row in rows):
-        notes.append("FD: Fréchet distance of the generated against the real test images; its features are not "
-                     "recorded (W&B summary).")
+        notes.append(
+            "FD: Fréchet distance of the generated against the real test images; its features are not "
+            "recorded (W&B summary)."
+        )
     return notes
 
 
@@ -117,17 +129,21 @@ def cost_notes(rows: list[Row], flux: FluxDevCosts | None) -> list[str]:
     if flux is None:
         notes.append("FLUX.1-dev scale: not computed for this table (`mdit flops` gives it).")
     else:
-        notes.append(f"FLUX.1-dev scale: the same variants counted by `mdit flops` on a weightless FLUX.1-dev "
-                     f"model ({SETTING_TEXT}), both conventions; `none` itself costs "
-                     f"{flux.none_total_tflops:.2f} TFLOPs per generation. Compare these with the paper's Table 4, "
-                     "not the run-scale numbers.")
+        notes.append(
+            f"FLUX.1-dev scale: the same variants counted by `mdit flops` on a weightless FLUX.1-dev "
+            f"model ({SETTING_TEXT}), both conventions; `none` itself costs "
+            f"{flux.none_total_tflops:.2f} TFLOPs per generation. Compare these with the paper's Table 4, "
+            "not the run-scale numbers."
+        )
     return notes
 
 
 def paper_notes() -> list[str]:
-    return [f"'paper:' columns: {PAPER_LABEL}, published in arXiv 2511.12631 at the paper's own setting (generation "
-            f"with mask and text); not measured here and never averaged with our runs. Sources: "
-            f"{'; '.join(PAPER_SOURCES)}. An empty paper cell: the paper reports no such number."]
+    return [
+        f"'paper:' columns: {PAPER_LABEL}, published in arXiv 2511.12631 at the paper's own setting (generation "
+        f"with mask and text); not measured here and never averaged with our runs. Sources: "
+        f"{'; '.join(PAPER_SOURCES)}. An empty paper cell: the paper reports no such number."
+    ]
 
 
 def split_notes(rows: list[Row]) -> list[str]:

@@ -12,11 +12,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from mdit import atomic
-from mdit.results.layout import Table
 from mdit.paper import PAPER_LABEL, paper_numbers
+from mdit.results.layout import Table
 from mdit.results.rows import Row
 
 OURS_COLOR, PAPER_COLOR, FLUX_COLORS = "#1f77b4", "#bbbbbb", ("#ff7f0e", "#2ca02c")
+SMOKE_COLOR = "#d62728"
 
 
 def _bars(ax: Axes, x: np.ndarray, values: list[float | None], width: float, **style: object) -> None:
@@ -84,8 +85,16 @@ def latency_panel(ax: Axes, rows: list[Row], x: np.ndarray) -> None:
     ax.set_title("Latency vs text-only")
 
 
-def write_png(table: Table, path: Path) -> Path:
-    """Three bar panels, one group of bars per setting."""
+def suptitle(fig: Figure, table: Table) -> None:
+    """The figure's title: the table's name; a smoke table's, in red, says its numbers are not meaningful."""
+    if table.smoke:
+        fig.suptitle(f"{table.title}\n{table.smoke}", color=SMOKE_COLOR)
+    else:
+        fig.suptitle(table.name)
+
+
+def figure(table: Table) -> Figure:
+    """Three bar panels, one group of bars per setting, under the table's title."""
     rows = table.rows
     x = np.arange(len(rows), dtype=float)
     fig = Figure(figsize=(max(12, 2.2 * len(rows) * 3 / 2), 4.8), layout="constrained")
@@ -98,5 +107,11 @@ def write_png(table: Table, path: Path) -> Path:
         if ax.get_legend_handles_labels()[0]:
             ax.set_ylim(top=ax.get_ylim()[1] * 1.3)  # room for the legend above the bars
             ax.legend(fontsize=7, loc="upper left")
-    fig.suptitle(table.name)
+    suptitle(fig, table)
+    return fig
+
+
+def write_png(table: Table, path: Path) -> Path:
+    """The table's figure as a PNG, written aside and renamed into place."""
+    fig = figure(table)
     return atomic.write_with(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))

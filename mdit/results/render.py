@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from mdit import atomic
+from mdit.paper import PAPER_LABEL, paper_numbers
 from mdit.results.columns import MEASURED
 from mdit.results.layout import FLUX_GROUP, OURS, Cell, Section, Table
-from mdit.paper import PAPER_LABEL, paper_numbers
 
 SUPERSCRIPT = str.maketrans("0123456789,", "⁰¹²³⁴⁵⁶⁷⁸⁹'")
 PAPER_KEYS = ("mask_accuracy", "clip_t", "topiq", "delta_tflops")
+PROFILE_COLUMN, SMOKE_CELL = "profile", "smoke (numbers not meaningful)"
 
 
 def _md_cell(cell: Cell) -> str:
@@ -31,15 +32,19 @@ def _md_code(text: str) -> str:
 
 
 def _md_section(section: Section) -> list[str]:
-    lines = [f"### {section.title}", "", "| " + " | ".join(h.flat for h in section.headers) + " |",
-             "|" + "|".join(["---"] + ["---:"] * (len(section.headers) - 1)) + "|"]
+    lines = [
+        f"### {section.title}",
+        "",
+        "| " + " | ".join(h.flat for h in section.headers) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(section.headers) - 1)) + "|",
+    ]
     lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in section.cells]
     return lines + [""]
 
 
 def markdown(table: Table) -> str:
-    """The table as Markdown: a heading, both sections, the numbered n/a reasons, then the notes."""
-    lines = [f"## {table.name}", "", table.source, ""]
+    """The table as Markdown: a heading (and a smoke table's warning), both sections, the n/a reasons, the notes."""
+    lines = [f"## {table.title}", "", *([f"**{table.smoke}**", ""] if table.smoke else []), table.source, ""]
     for section in table.sections:
         lines += _md_section(section)
     if table.footnotes or table.notes:
@@ -58,21 +63,34 @@ def _params(table: Table) -> list[str]:
     return list(dict.fromkeys(k for row in table.rows for k in row.params))
 
 
+def _profile(table: Table) -> dict[str, str]:
+    """A smoke table's first CSV column (every row says its numbers mean nothing); nothing for any other table."""
+    return {PROFILE_COLUMN: SMOKE_CELL} if table.smoke else {}
+
+
 def write_csv(table: Table, path: Path) -> Path:
-    """One row per setting: swept values, n, runs, <metric>_mean/_std/_n, FLUX.1-dev scale, paper_*, n/a reasons."""
+    """One row per setting: swept values, n, runs, <metric>_mean/_std/_n, FLUX.1-dev scale, paper_*, n/a reasons
+    (after a smoke table's `profile` column)."""
     params = _params(table)
-    fields = ["setting", *params, "eval_mode", "attention", "n", "runs"]
+    fields = [*_profile(table), "setting", *params, "eval_mode", "attention", "n", "runs"]
     fields += [f"{c.key}_{s}" for c in MEASURED for s in ("mean", "std", "n")]
     fields += ["flux_dev_delta_tflops", "flux_dev_delta_paper", *(f"paper_{k}" for k in PAPER_KEYS), "na_reasons"]
     records: list[dict[str, Any]] = []
     for row in table.rows:
-        record: dict[str, Any] = {"setting": row.label, **row.params, "eval_mode": row.mode,
-                                  "attention": row.attention, "n": len(row.finished),
-                                  "runs": ";".join(r.name for r in row.finished)}
+        record: dict[str, Any] = {
+            **_profile(table),
+            "setting": row.label,
+            **row.params,
+            "eval_mode": row.mode,
+            "attention": row.attention,
+            "n": len(row.finished),
+            "runs": ";".join(r.name for r in row.finished),
+        }
         for c in MEASURED:
             stat = row.stats[c.key]
-            record.update({f"{c.key}_mean": _number(stat.mean), f"{c.key}_std": _number(stat.std),
-                           f"{c.key}_n": stat.n})
+            record.update(
+                {f"{c.key}_mean": _number(stat.mean), f"{c.key}_std": _number(stat.std), f"{c.key}_n": stat.n}
+            )
         flux = table.flux.of(row.attention) if table.flux else {}
         record["flux_dev_delta_tflops"] = _number(flux.get("delta_tflops"))
         record["flux_dev_delta_paper"] = _number(flux.get("delta_paper"))
@@ -86,15 +104,25 @@ def write_csv(table: Table, path: Path) -> Path:
 def write_runs_csv(table: Table, path: Path) -> Path:
     """One row per run: its setting, seed, swept values and raw numbers (blank = missing or n/a)."""
     params = _params(table)
-    fields = ["setting", "run", "seed", *params, "eval_mode", *(c.key for c in MEASURED), "problem", "na_reasons"]
+    fields = [*_profile(table), "setting", "run", "seed", *params, "eval_mode", *(c.key for c in MEASURED)]
+    fields += ["problem", "na_reasons"]
     records = []
     for row in table.rows:
         for run in row.runs:
             values = {c.key: c.value(run.metrics, row.mode) for c in MEASURED}
-            records.append({"setting": row.label, "run": run.name, "seed": run.seed, **row.params,
-                            "eval_mode": row.mode, **{k: _number(v.number) for k, v in values.items()},
-                            "problem": run.problem or "",
-                            "na_reasons": "; ".join(f"{k}: {v.na}" for k, v in values.items() if v.na)})
+            records.append(
+                {
+                    **_profile(table),
+                    "setting": row.label,
+                    "run": run.name,
+                    "seed": run.seed,
+                    **row.params,
+                    "eval_mode": row.mode,
+                    **{k: _number(v.number) for k, v in values.items()},
+                    "problem": run.problem or "",
+                    "na_reasons": "; ".join(f"{k}: {v.na}" for k, v in values.items() if v.na),
+                }
+            )
     return _write(path, fields, records)
 
 
@@ -108,12 +136,30 @@ def _write(path: Path, fields: list[str], records: list[dict[str, Any]]) -> Path
     return atomic.write_with(path, write)
 
 
-TEX_GROUPS = {OURS: "ours (this sweep's runs)", FLUX_GROUP: r"FLUX.1-dev scale (\texttt{mdit flops})",
-              PAPER_LABEL: "paper (MM-CelebA, FLUX.1-dev)"}
-TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-               "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-               "<": r"\textless{}", ">": r"\textgreater{}", "±": r"$\pm$", "Δ": r"$\Delta$", "×": r"$\times$",
-               "÷": r"$\div$", "—": "---"}
+TEX_GROUPS = {
+    OURS: "ours (this sweep's runs)",
+    FLUX_GROUP: r"FLUX.1-dev scale (\texttt{mdit flops})",
+    PAPER_LABEL: "paper (MM-CelebA, FLUX.1-dev)",
+}
+TEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "±": r"$\pm$",
+    "Δ": r"$\Delta$",
+    "×": r"$\times$",
+    "÷": r"$\div$",
+    "—": "---",
+}
 
 
 def tex_escape(text: str) -> str:
@@ -139,24 +185,37 @@ def _tex_section(table: Table, section: Section, label: str) -> list[str]:
             groups[-1] = (header.group, groups[-1][1], i)
         else:
             groups.append((header.group, i, i))
-    top = " & ".join(rf"\multicolumn{{{b - a + 1}}}{{c}}{{{TEX_GROUPS.get(g, tex_escape(g))}}}" if g else
-                     " & ".join([""] * (b - a + 1)) for g, a, b in groups)
+    top = " & ".join(
+        rf"\multicolumn{{{b - a + 1}}}{{c}}{{{TEX_GROUPS.get(g, tex_escape(g))}}}"
+        if g
+        else " & ".join([""] * (b - a + 1))
+        for g, a, b in groups
+    )
     rules = " ".join(rf"\cmidrule(lr){{{a}-{b}}}" for g, a, b in groups if g)
-    lines = [r"\begin{table}[t]", r"\centering\small",
-             rf"\caption{{{tex_escape(table.name)}: {tex_escape(section.title)}}}",
-             rf"\label{{tab:{re.sub(r'[^A-Za-z0-9]+', '-', table.name)}-{label}}}",
-             r"\begin{tabular}{l" + "r" * (len(headers) - 1) + "}", r"\toprule", top + r" \\", rules,
-             " & ".join(tex_escape(h.label) for h in headers) + r" \\", r"\midrule"]
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering\small",
+        rf"\caption{{{tex_escape(table.title)}: {tex_escape(section.title)}}}",
+        rf"\label{{tab:{re.sub(r'[^A-Za-z0-9]+', '-', table.name)}-{label}}}",
+        r"\begin{tabular}{l" + "r" * (len(headers) - 1) + "}",
+        r"\toprule",
+        top + r" \\",
+        rules,
+        " & ".join(tex_escape(h.label) for h in headers) + r" \\",
+        r"\midrule",
+    ]
     lines += [" & ".join(_tex_cell(c) for c in row) + r" \\" for row in section.cells]
     return lines + [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
 
 
 def latex(table: Table) -> str:
-    """Both sections as booktabs tables (\\usepackage{booktabs}), the footnotes and notes in a small paragraph."""
-    lines = [f"% {table.name}: {table.source} (written by `mdit table`; needs \\usepackage{{booktabs}})", ""]
+    """Both sections as booktabs tables (\\usepackage{booktabs}), a smoke table's warning, the footnotes and notes in
+    a small paragraph."""
+    lines = [f"% {table.title}: {table.source} (written by `mdit table`; needs \\usepackage{{booktabs}})", ""]
     for section, label in zip(table.sections, ("quality", "cost")):
         lines += _tex_section(table, section, label)
-    notes = [f"$^{{{i}}}$ n/a: {tex_escape(reason)}" for i, reason in enumerate(table.footnotes, 1)]
+    notes = [rf"\textbf{{{tex_escape(table.smoke)}}}"] if table.smoke else []
+    notes += [f"$^{{{i}}}$ n/a: {tex_escape(reason)}" for i, reason in enumerate(table.footnotes, 1)]
     notes += [tex_escape(note) for note in table.notes]
     if notes:
         lines += [r"\begin{flushleft}\footnotesize", *(f"{note}\\par" for note in notes), r"\end{flushleft}"]

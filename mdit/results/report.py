@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from mdit.config import EvalConfig
 from mdit.results.columns import COST, COSTS, EVAL, QUALITY
-from mdit.sweep.spec import SweepSpec, load_sweep
+from mdit.results.smoke import TITLE_SUFFIX, smoke_line, smoke_settings
 from mdit.sweep.params import ALIASES, EVAL_MODE
+from mdit.sweep.spec import SweepSpec, load_sweep
 
 if TYPE_CHECKING:
     import wandb_workspaces.reports.v2 as wr
@@ -30,9 +31,11 @@ QUALITY_METRICS = tuple(column.key for column in QUALITY if len(column.path) == 
 # The cost bars: the extra FLOPs (counted, paper convention) and the latency against text-only `none`.
 COST_METRICS = tuple(column.key for column in COSTS if column.key != "seconds_per_image")
 # Cost titles of their own: the tables print GFLOPs, W&B holds the TFLOPs of metrics.json.
-COST_TITLES = {"tflops_delta": "extra TFLOPs per generation (counted)",
-               "tflops_delta_paper": "extra TFLOPs per generation (paper convention)",
-               "latency_ratio_vs_none": "latency × text-only none"}
+COST_TITLES = {
+    "tflops_delta": "extra TFLOPs per generation (counted)",
+    "tflops_delta_paper": "extra TFLOPs per generation (paper convention)",
+    "latency_ratio_vs_none": "latency × text-only none",
+}
 TRAIN_CURVES = {"train loss": ("train/loss",), "validation loss": ("val/loss", "val/loss_without_mask")}
 SAMPLES_KEY = "val/samples"  # mdit.callbacks.sample_grid: WandbLogger.log_image(key=...)
 NOT_VARIED = ("group", "name", "tags", "seed")  # constant per sweep, or replicates (averaged over)
@@ -52,7 +55,7 @@ def eval_key(mode: str, metric: str) -> str:
 
 
 def cost_key(key: str) -> str:
-    """The W&B summary name of a cost metric (mdit.run.fit: `cost/<key>`)."""
+    """The W&B summary name of a cost metric (mdit.callbacks.CostMeasurement: `cost/<key>`)."""
     return f"{COST}/{key}"
 
 
@@ -96,32 +99,53 @@ def _laid_out(panels: list[Any], width: int = PANEL_WIDTH) -> list[Any]:
     return panels
 
 
-def build_report(sweep_file: str | Path, entity: str, project: str, title: str | None = None) -> wr.Report:
-    """The report of a sweep's runs in ENTITY/PROJECT, built offline (nothing is sent until `save_report`)."""
+def build_report(
+    sweep_file: str | Path, entity: str, project: str, title: str | None = None, smoke: bool = False
+) -> wr.Report:
+    """The report of a sweep's runs in ENTITY/PROJECT, built offline (nothing is sent until `save_report`); a smoke
+    report (`smoke`: the sweep ran with the smoke profile) says in its title and first line that its numbers mean
+    nothing."""
     wr = _wr()
     spec = load_sweep(sweep_file)
     group, modes, key = spec.group, sweep_modes(spec), varied_key(spec)
     groupby = wr.Config(key) if key else None
     by = f" by `{key}`" if key else ""
-    bars: dict[str, Any] = dict(groupby=groupby, groupby_aggfunc="mean", groupby_rangefunc="minmax",
-                                orientation="v") if key else dict(orientation="v")
+    bars: dict[str, Any] = (
+        dict(groupby=groupby, groupby_aggfunc="mean", groupby_rangefunc="minmax", orientation="v")
+        if key
+        else dict(orientation="v")
+    )
     lines: dict[str, Any] = dict(groupby=groupby, groupby_aggfunc="mean", groupby_rangefunc="minmax") if key else {}
 
     def grid(name: str, panels: list[Any], width: int = PANEL_WIDTH) -> Any:
-        runset = wr.Runset(entity=entity, project=project, name=name, filters=run_filter(group),
-                           groupby=[f"config.{key}"] if key else [])
+        runset = wr.Runset(
+            entity=entity,
+            project=project,
+            name=name,
+            filters=run_filter(group),
+            groupby=[f"config.{key}"] if key else [],
+        )
         return wr.PanelGrid(runsets=[runset], panels=_laid_out(panels, width))
 
     labels = {column.key: column.label for column in QUALITY}
-    quality = [wr.BarPlot(title=labels[metric], metrics=[eval_key(mode, metric) for mode in modes], **bars)
-               for metric in QUALITY_METRICS]
-    cost = [wr.BarPlot(title=COST_TITLES.get(metric, metric), metrics=[cost_key(metric)], **bars)
-            for metric in COST_METRICS]
+    quality = [
+        wr.BarPlot(title=labels[metric], metrics=[eval_key(mode, metric) for mode in modes], **bars)
+        for metric in QUALITY_METRICS
+    ]
+    cost = [
+        wr.BarPlot(title=COST_TITLES.get(metric, metric), metrics=[cost_key(metric)], **bars) for metric in COST_METRICS
+    ]
     curves = [wr.LinePlot(title=name, x="Step", y=list(keys), **lines) for name, keys in TRAIN_CURVES.items()]
-    samples = wr.MediaBrowser(title="validation samples (mask | generated | ground truth)",
-                              media_keys=[SAMPLES_KEY], num_columns=1, gallery_axis="run")
+    samples = wr.MediaBrowser(
+        title="validation samples (mask | generated | ground truth)",
+        media_keys=[SAMPLES_KEY],
+        num_columns=1,
+        gallery_axis="run",
+    )
     description = spec.config.get("description", "")
+    warning = [wr.CalloutBlock(smoke_line(smoke_settings()))] if smoke else []
     blocks = [
+        *warning,
         wr.P(
             f"Runs of group `{group}` (sweep file `{spec.path.name}`, {spec.method}), eval modes {', '.join(modes)}"
             f"{by}: mean over seeds, bars from min to max."
@@ -136,15 +160,20 @@ def build_report(sweep_file: str | Path, entity: str, project: str, title: str |
         wr.H2("Runs"),
         grid("runs", [wr.RunComparer(diff_only="split")], GRID_WIDTH),
     ]
-    return wr.Report(entity=entity, project=project, title=(title or f"MDiTFace sweep: {group}")[:128],
-                     description=description, blocks=blocks, width="fluid")
+    suffix = TITLE_SUFFIX if smoke else ""  # kept whole: W&B titles stop at 128 characters
+    title = (title or f"MDiTFace sweep: {group}")[: 128 - len(suffix)] + suffix
+    return wr.Report(entity=entity, project=project, title=title, description=description, blocks=blocks, width="fluid")
 
 
 def panels_of(report: Any) -> list[tuple[str, Any]]:
     """(the grid's runset name, panel) for every panel of the report, in order."""
     wr = _wr()
-    return [(block.runsets[0].name, panel) for block in report.blocks if isinstance(block, wr.PanelGrid)
-            for panel in block.panels]
+    return [
+        (block.runsets[0].name, panel)
+        for block in report.blocks
+        if isinstance(block, wr.PanelGrid)
+        for panel in block.panels
+    ]
 
 
 def describe(report: Any) -> list[str]:
@@ -152,14 +181,19 @@ def describe(report: Any) -> list[str]:
     wr = _wr()
     grids = [block for block in report.blocks if isinstance(block, wr.PanelGrid)]
     runset = grids[0].runsets[0] if grids else None
-    lines = [f"report {report.title!r} in {report.entity}/{report.project}"
-             + (f": runs where {runset.filters}, grouped by {runset.groupby or 'run'}" if runset else "")]
+    lines = [
+        f"report {report.title!r} in {report.entity}/{report.project}"
+        + (f": runs where {runset.filters}, grouped by {runset.groupby or 'run'}" if runset else "")
+    ]
     for name, panel in panels_of(report):
         keys = getattr(panel, "metrics", None) or getattr(panel, "y", None) or getattr(panel, "media_keys", None)
         group = getattr(panel, "groupby", None)
-        lines.append(f"  [{name}] {type(panel).__name__}" + (f" {panel.title!r}" if getattr(panel, "title", None)
-                     else "") + (f": {', '.join(map(str, keys))}" if keys else "")
-                     + (f" (by {group.name})" if group is not None else ""))
+        lines.append(
+            f"  [{name}] {type(panel).__name__}"
+            + (f" {panel.title!r}" if getattr(panel, "title", None) else "")
+            + (f": {', '.join(map(str, keys))}" if keys else "")
+            + (f" (by {group.name})" if group is not None else "")
+        )
     return lines
 
 

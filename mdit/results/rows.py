@@ -135,8 +135,9 @@ def _modes(run: Run, swept: dict[str, list[Any] | None], default_mode: str | Non
     return [str(default_mode or run.config.get(MODE_KEY, DEFAULT_MODE))]
 
 
-def group_rows(runs: list[Run], swept: dict[str, list[Any] | None], group: str,
-               default_mode: str | None = None) -> tuple[list[Row], list[Run]]:
+def group_rows(
+    runs: list[Run], swept: dict[str, list[Any] | None], group: str, default_mode: str | None = None
+) -> tuple[list[Row], list[Run]]:
     """Rows of the runs whose swept values are among the sweep's, in sweep order; and the runs left out.
 
     A swept `eval.mode` is not part of a run's training config (the runner trains once and evaluates every

@@ -14,15 +14,18 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from mdit.config import ConfigError, load_config
 from mdit.runs import LAST_CHECKPOINT, run_dir
 from mdit.sweep.engine import grid_points, in_sweep, next_params, run_count
+from mdit.sweep.errors import SweepError
 from mdit.sweep.params import format_args, plan_trial
 from mdit.sweep.spec import ARGS_MACRO, LIMITED, SweepSpec
 from mdit.sweep.state import STATE_FILE, SweepState, is_complete, is_trained, now, read_metrics, summary
+from mdit.sweep.status import Status
 from mdit.sweep.trial import check_same_config
+from mdit.sweep.watch import StatusDisplay, print_stream, watching
 
 # (argv, env, log file) -> exit code. Tests inject a fake one; the default runs a subprocess.
 Runner = Callable[[Sequence[str], Mapping[str, str], Path], int]
@@ -30,10 +33,6 @@ AGENT_ENV = ("WANDB_SWEEP_ID", "WANDB_RUN_ID", "WANDB_SWEEP_PARAM_PATH", "WANDB_
 LOG_DIR = "logs"
 TAIL_LINES = 15
 HEADLINE = ("mask_accuracy", "clip_t")  # shown in the progress line of a finished run
-
-
-class SweepError(ValueError):
-    """A sweep the local runner cannot run (e.g. random or bayes without run_cap, or a failed preparation)."""
 
 
 def subprocess_runner(argv: Sequence[str], env: Mapping[str, str], log_path: Path) -> int:
@@ -78,14 +77,21 @@ class LocalSweep:
 
 
 def run_local(
-    spec: SweepSpec, runner: Runner | None = None, log: Callable[[str], None] = print, prepare: bool = True
+    spec: SweepSpec,
+    runner: Runner | None = None,
+    log: Callable[[str], None] = print,
+    prepare: bool = True,
+    terminal: TextIO | None = None,
 ) -> LocalSweep:
     """Run every parameter set the engine proposes (grid: all of them; random/bayes: up to run_cap), each with
-    `runner` (default: a subprocess)."""
+    `runner` (default: a subprocess), showing where each is (mdit.sweep.watch): redrawn on `terminal` if it is
+    a TTY (default: the stream of a print-based `log`), else as plain `log` lines."""
     cap = spec.config.get("run_cap")
     if spec.method in LIMITED and not cap:
         raise SweepError(f"{spec.path}: method {spec.method} has no end of its own; set run_cap for a local sweep")
-    sweep = _Invocation(spec, runner or subprocess_runner, log)
+    display = StatusDisplay(log, terminal if terminal is not None else print_stream(log))
+    sweep = _Invocation(spec, runner or subprocess_runner, display)
+    log = display.log
     log(
         f"sweep {spec.group} ({spec.method}, {sweep.total or '?'} runs): "
         f"{' '.join(['-c ' + f for f in spec.config_files] + spec.fixed_overrides)}"
@@ -118,8 +124,8 @@ def run_local(
 class _Invocation:
     """One `mdit sweep --backend local`: the sweep, its base config, its state file, what it has tried."""
 
-    def __init__(self, spec: SweepSpec, runner: Runner, log: Callable[[str], None]) -> None:
-        self.spec, self.runner, self.log = spec, runner, log
+    def __init__(self, spec: SweepSpec, runner: Runner, display: StatusDisplay) -> None:
+        self.spec, self.runner, self.display, self.log = spec, runner, display, display.log
         self.files, self.fixed = spec.config_files, spec.fixed_overrides
         self.base = load_config(self.files, self.fixed)
         self.root = Path(self.base.output_dir) / spec.group
@@ -128,10 +134,15 @@ class _Invocation:
         self.outcome = LocalSweep(self.state.path)
         self.total = run_count(spec)
         self.attempted: set[str] = set()
+        self.run_seconds: list[float] = []  # of the runs finished in this invocation (not skipped)
 
     def done(self) -> list[dict[str, Any]]:
         """The records the engine counts: finished before, or tried in this invocation."""
         return [e for label, e in self.state.runs.items() if e["status"] == "finished" or label in self.attempted]
+
+    def mean_run(self) -> float | None:
+        """Seconds per run, of the runs finished in this invocation (None before the first)."""
+        return sum(self.run_seconds) / len(self.run_seconds) if self.run_seconds else None
 
     def prepare(self) -> None:
         """The backbone and judges, built once in a subprocess of their own before the runs (which reuse them)."""
@@ -140,7 +151,8 @@ class _Invocation:
         argv.insert(argv.index("sweep-run") + 1, "--prepare")
         self.log(f"[prepare] backbone and judges, built once if missing (log: {log_path})")
         started = time.perf_counter()
-        code = self.runner(argv, run_env(), log_path)
+        with watching(self.display, Status("[prepare]", started), log_path):
+            code = self.runner(argv, run_env(), log_path)
         if code != 0:
             self.log(_tail(log_path))
             raise SweepError(f"preparing the backbone and judges failed ({_failure(code)}); see {log_path}")
@@ -192,8 +204,11 @@ class _Invocation:
         )
         self.log(f"{position}: {doing} (log: {log_path})")
         started = time.perf_counter()
+        runs_after = max(0, self.total - len(self.attempted)) if self.total else None
+        status = Status(f"{position}:", started, mean_run=self.mean_run(), runs_after=runs_after)
         try:
-            code = self.runner(command_for(self.spec, args), run_env(), log_path)
+            with watching(self.display, status, log_path):
+                code = self.runner(command_for(self.spec, args), run_env(), log_path)
         except KeyboardInterrupt:
             self.state.update(label, status="interrupted", ended=now(), seconds=round(time.perf_counter() - started, 1))
             raise
@@ -210,6 +225,7 @@ class _Invocation:
             error=None if complete else _failure(code),
         )
         if complete:
+            self.run_seconds.append(seconds)
             self.outcome.finished.append(label)
             self.log(f"{position}: finished in {seconds:.1f} s{_headline(metrics)}")
         else:

@@ -62,17 +62,28 @@ def load_sweep(path: str | Path) -> SweepSpec:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"sweep file not found: {path}")
-    config = yaml.safe_load(path.read_text())
+    try:
+        config = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise SweepSpecError(yaml_problem(path, err)) from None
     problems = check_sweep(config, path.stem)
     if problems:
         raise SweepSpecError(f"{path}: " + "; ".join(problems))
     return SweepSpec(path, config)
 
 
+def yaml_problem(path: Path, err: yaml.YAMLError) -> str:
+    """A YAML syntax error in one line, `FILE line N: problem`, rather than yaml's traceback."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return f"{path} line {mark.line + 1}: {problem}" if mark is not None else f"{path}: {problem}"
+
+
 def check_sweep(config: Any, stem: str) -> list[str]:
     """Every problem of a sweep config: W&B's schema (the `sweeps` package), then this repository's conventions."""
     if not isinstance(config, dict):
-        return ["a sweep YAML must be a mapping"]
+        held = "nothing" if config is None else f"a {type(config).__name__}"
+        return [f"a sweep YAML must be a mapping of W&B sweep keys (method, parameters, ...), it holds {held}"]
     import jsonschema
 
     with warnings.catch_warnings():

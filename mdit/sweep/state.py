@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mdit import atomic
-from mdit.callbacks.cost import COST_KEYS
+from mdit.cost.measure import COST_KEYS
 from mdit.runs import EVAL_KEY, is_trained, read_metrics
 
 STATE_FILE = "sweep_state.json"
@@ -37,14 +37,18 @@ def is_complete(folder: Path, modes: Iterable[str]) -> bool:
 
 def summary(metrics: Mapping[str, Any], modes: Iterable[str]) -> dict[str, float]:
     """The numbers of metrics.json under the names the run's W&B summary gives them (cost/<key>, val/loss,
-    eval/<mode>/<metric>, nested keys joined by "/"), the eval part for `modes` only: one sweep run, its modes."""
+    eval/<mode>/<metric>, nested keys joined by "/"), the eval part for `modes` only: one sweep run, its modes.
+
+    A run of one mode also gets its mode's own metrics as eval/<metric>: the name a sweep over eval.mode
+    (unimodal, dropout) compares its runs on, since every run has it whatever its mode."""
+    modes = list(modes)
     out: dict[str, float] = {}
 
     def walk(node: Any, prefix: str) -> None:
         if isinstance(node, Mapping):
             for key, value in node.items():
                 walk(value, f"{prefix}{key}/")
-        elif isinstance(node, (int, float)) and not isinstance(node, bool):
+        elif _number(node):
             out[prefix[:-1]] = node
 
     for key, value in metrics.items():
@@ -52,7 +56,14 @@ def summary(metrics: Mapping[str, Any], modes: Iterable[str]) -> dict[str, float
             walk(value, f"{RENAMED.get(key) or ('cost/' + key if key in COST_KEYS else key)}/")
     for mode in modes:
         walk(metrics.get(EVAL_KEY, {}).get(mode, {}), f"{EVAL_KEY}/{mode}/")
+    if len(modes) == 1:
+        results = metrics.get(EVAL_KEY, {}).get(modes[0], {})
+        out.update({f"{EVAL_KEY}/{key}": value for key, value in results.items() if _number(value)})
     return out
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class SweepState:

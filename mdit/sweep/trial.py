@@ -20,7 +20,8 @@ from omegaconf import DictConfig
 from mdit.config import ConfigError, load_config
 from mdit.evaluation import evaluate
 from mdit.judges.training import ensure_judges
-from mdit.run import backbone_dir, train
+from mdit.pretraining import backbone_dir
+from mdit.run import train
 from mdit.runs import config_changes, run_dir, run_name
 from mdit.sweep.params import Trial, parse_args, plan_trial
 from mdit.sweep.state import is_trained, missing_modes, read_metrics, summary
