@@ -14,9 +14,10 @@ from mdit.backbone import load_backbone
 from mdit.cli import main
 from mdit.config import ConfigError, load_config
 from mdit.data.synthfaces import render
-from mdit.evaluation import evaluate, sample_seed
+from mdit.evaluation import eval_split, evaluate, sample_seed
 from mdit.evaluation.judges import load_topiq_judge
 from mdit.evaluation.results import merge_into_metrics, update_wandb_summary
+from mdit.evaluation.scores import COLUMNS, read_scores, scores_path, scores_table
 from mdit.judges.training import ensure_judges, judges_dir
 from mdit.judges.weights import MissingWeightsError
 from mdit.metrics.topiq import TOPIQ_WEIGHTS_FILE
@@ -37,7 +38,7 @@ JUDGES = [
     "judges.clip_batch_size=4",
 ]
 TINY = [*JUDGES, "eval.count=4", "eval.batch_size=4", "eval.steps=2"]
-NUMBERS = ("mask_accuracy", "clip_t", "topiq", "frechet")
+NUMBERS = ("mask_accuracy", "miou", "clip_t", "topiq", "frechet")
 
 
 @pytest.fixture(scope="module")
@@ -59,14 +60,17 @@ def test_each_mode_end_to_end(run, capsys):
     for mode in CONDITIONS:
         assert main(["eval", str(run), "--mode", mode, *TINY]) == 0
         out = capsys.readouterr().out
-        assert "mask accuracy" in out and "Fréchet distance" in out and f"mode {mode}" in out
+        assert "mask accuracy" in out and "mIoU" in out and "Fréchet distance" in out and f"mode {mode}" in out
         assert f"TOPIQ: n/a: judges.topiq_home is not set: put {TOPIQ_WEIGHTS_FILE}" in out
     metrics = json.loads((run / "metrics.json").read_text())
     assert {k: v for k, v in metrics.items() if k != "eval"} == training  # the training keys stay as they were
     assert set(metrics["eval"]) == set(CONDITIONS)
+    test_set = eval_split(load_config(run / "config.yaml"), 4)
     for mode, results in metrics["eval"].items():
-        for key in ("mask_accuracy", "clip_t", "frechet"):
+        for key in ("mask_accuracy", "miou", "clip_t", "frechet"):
             assert math.isfinite(results[key]), (mode, key)
+        assert 0 <= results["miou"] <= 100 and 0 <= results["real_images"]["miou"] <= 100
+        _check_scores(run, mode, results, test_set)
         assert results["topiq"] is None and results["real_images"]["topiq"] is None
         assert 0 <= results["mask_accuracy"] <= 100 and math.isfinite(results["real_images"]["mask_accuracy"])
         assert results["judges"]["topiq"]["kind"] == "n/a" and set(results["judges"]["topiq"]) == {"kind", "reason"}
@@ -86,11 +90,32 @@ def test_each_mode_end_to_end(run, capsys):
     assert not (run / "wandb").exists()  # the run has W&B disabled: eval leaves it so
 
 
+def _check_scores(run: Path, mode: str, results: dict, test_set) -> None:
+    """eval/scores_<mode>.csv: one row per sample, who it is, and scores whose means are metrics.json's numbers."""
+    assert results["scores"] == str(scores_path(run, mode)) == str(run / "eval" / f"scores_{mode}.csv")
+    rows = read_scores(run, mode)
+    assert [row["sample"] for row in rows] == [0, 1, 2, 3]
+    assert [row["seed"] for row in rows] == [sample_seed(0, i) for i in range(4)]
+    assert [row["sample_id"] for row in rows] == [test_set[i]["id"] for i in range(4)]
+    assert [row["caption_index"] for row in rows] == [test_set[i]["id"] % 10 for i in range(4)]  # SynthFaces' fixed
+    for key in ("mask_accuracy", "miou", "clip_t"):
+        assert sum(row[key] for row in rows) / 4 == pytest.approx(results[key], abs=1e-4), (mode, key)
+    assert all(row["topiq"] is None for row in rows)  # n/a: empty, not 0
+
+
 def test_two_evals_agree_and_batch_size_does_not_matter(run):
     first = _numbers(evaluate(run, TINY, log=lambda _: None))
+    scores = read_scores(run, "both")
     assert _numbers(evaluate(run, TINY, log=lambda _: None)) == first
+    assert read_scores(run, "both") == scores
     rebatched = _numbers(evaluate(run, [*TINY, "eval.batch_size=3"], log=lambda _: None))
     assert rebatched == pytest.approx(first, abs=1e-3)
+    for again, once in zip(read_scores(run, "both"), scores):  # each sample scores the same in any batch
+        assert again == pytest.approx(once, abs=1e-3)
+    assert len({row["clip_t"] for row in scores}) == 4  # the samples differ, so a row shows whose scores it holds
+    evaluate(run, [*TINY, "eval.count=2"], log=lambda _: None)
+    fewer = read_scores(run, "both")
+    assert len(fewer) == 2 and all(row == pytest.approx(scores[i], abs=1e-3) for i, row in enumerate(fewer))
 
 
 def test_each_sample_has_its_own_seed_whatever_its_batch(run):
@@ -193,6 +218,8 @@ def test_local_judges_topiq_bisenet_open_clip(run, tmp_path):
     assert results["judges"]["parser"]["kind"] == "bisenet" and results["judges"]["topiq"]["kind"] == "topiq_nr"
     assert results["judges"]["clip"] == {"kind": "open_clip", "path": str(clip)}  # a folder names its own model
     assert math.isfinite(results["mask_accuracy"]) and math.isfinite(results["clip_t"])
+    topiq = [row["topiq"] for row in read_scores(run, "both")]  # with its file, every sample has its TOPIQ
+    assert len(topiq) == 2 and sum(topiq) / 2 == pytest.approx(results["topiq"], abs=1e-4)
 
 
 def test_embedded_judges_do_not_depend_on_run_seed_or_local_paths(tmp_path):
@@ -221,13 +248,20 @@ def test_eval_config_is_validated(tmp_path):
 
 def test_wandb_offline_summary_lands_in_the_runs_id(tmp_path):
     cfg = tiny_config(tmp_path, "wandb.mode=offline")
-    assert update_wandb_summary(cfg, tmp_path, {"eval/both/mask_accuracy": 12.5, "eval/both/topiq": None})
+    rows = [dict.fromkeys(COLUMNS, 1) | {"sample": 0, "topiq": None}, dict.fromkeys(COLUMNS, 2.5) | {"sample": 1}]
+    table = {"eval/both/samples": scores_table(rows)}
+    assert update_wandb_summary(cfg, tmp_path, {"eval/both/mask_accuracy": 12.5, "eval/both/topiq": None}, table)
     (log,) = (tmp_path / "wandb").glob("offline-run-*/run-default-improved_decoupled-s0.wandb")
     deadline = time.monotonic() + 60  # wandb-core's writer may still be flushing when finish() returns
     while b"eval/both/mask_accuracy" not in log.read_bytes() and time.monotonic() < deadline:
         time.sleep(0.2)
     data = log.read_bytes()
     assert b"eval/both/mask_accuracy" in data and b"12.5" in data and b"eval/both/topiq" not in data
+    (saved,) = log.parent.glob("files/media/table/eval/both/samples_*.table.json")  # the samples as a wandb.Table
+    assert json.loads(saved.read_text()) == {
+        "columns": list(COLUMNS),
+        "data": [[0, 1, 1, 1, 1, 1, 1, None], [1, 2.5, 2.5, 2.5, 2.5, 2.5, 2.5, 2.5]],
+    }
     assert not update_wandb_summary(tiny_config(tmp_path), tmp_path, {"x": 1})  # W&B disabled: nothing written
 
 

@@ -59,6 +59,7 @@ def test_topiq_loads_the_local_file_strictly_and_averages_scores(topiq_home):
     with torch.no_grad():
         direct = metric.model((torch.cat([first, second]) + 1) / 2)  # what pyiqa scores on [0, 1] images
     assert score.item() == pytest.approx(direct.mean().item(), rel=1e-5, abs=1e-6)
+    assert metric.per_sample().tolist() == pytest.approx(direct.flatten().tolist(), rel=1e-5, abs=1e-6)
     metric.train()
     assert not metric.model.net.training
     with pytest.raises(ValueError, match=r"\[B, 3, H, W\]"):
@@ -69,9 +70,13 @@ def test_topiq_score_is_a_plain_running_mean():
     metric = TopiqScore(_MeanBrightness())
     with pytest.warns(UserWarning):  # torchmetrics warns on compute before update
         assert torch.isnan(metric.compute())  # nothing seen: n/a, not a score of 0
+    assert metric.per_sample().numel() == 0
     metric.update(torch.full((2, 3, 8, 8), -1.0))  # scores 0, 0
     metric.update(torch.ones(1, 3, 8, 8))  # score 1
     assert metric.compute().item() == pytest.approx(1 / 3)
+    metric.update(torch.stack([torch.ones(3, 8, 8), torch.zeros(3, 8, 8)]))  # scores 1, 0.5
+    assert metric.per_sample().tolist() == pytest.approx([0.0, 0.0, 1.0, 1.0, 0.5])  # one per image, in order
+    assert metric.per_sample().mean().item() == pytest.approx(metric.compute().item())
 
 
 class _MeanBrightness(torch.nn.Module):

@@ -1,4 +1,5 @@
-"""Where `mdit eval` results go: metrics.json (merged under "eval" -> mode), the W&B summary, a printed table."""
+"""Where `mdit eval` results go: metrics.json (merged under "eval" -> mode), the W&B summary (and the per-sample
+scores as a W&B table), a printed table."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from mdit.runs import EVAL_KEY, METRICS_FILE, run_name, wandb_run_id
 
 METRICS = (
     ("mask_accuracy", "mask accuracy (%)"),
+    ("miou", "mIoU (%)"),
     ("clip_t", "CLIP-T"),
     ("topiq", "TOPIQ"),
     ("frechet", "Fréchet distance"),
@@ -39,8 +41,16 @@ def summary_values(mode: str, results: dict[str, Any]) -> dict[str, float | int 
     return values
 
 
-def update_wandb_summary(cfg: DictConfig, folder: Path, values: dict[str, Any]) -> bool:
-    """Write `values` into the summary of the run's own W&B run (same id, resumed; offline unless the run was online).
+JUDGE_OF = {"mask_accuracy": "parser", "miou": "parser", "clip_t": "clip", "topiq": "topiq", "frechet": "frechet"}
+
+Table = tuple[list[str], list[list[Any]]]  # (columns, rows)
+
+
+def update_wandb_summary(
+    cfg: DictConfig, folder: Path, values: dict[str, Any], tables: dict[str, Table] | None = None
+) -> bool:
+    """Write `values` into the summary of the run's own W&B run (same id, resumed; offline unless the run was online),
+    and log each of `tables` (name -> (columns, rows)) as a wandb.Table in the same run.
 
     Returns False when the run has W&B disabled. An offline eval lands in a new offline-run folder with the
     run's id; `wandb sync` merges it into the training run.
@@ -62,6 +72,8 @@ def update_wandb_summary(cfg: DictConfig, folder: Path, values: dict[str, Any]) 
         settings=wandb.Settings(console="off", silent=True),
     )
     try:
+        if tables:
+            run.log({name: wandb.Table(columns=columns, data=rows) for name, (columns, rows) in tables.items()})
         run.summary.update({k: v for k, v in values.items() if v is not None})
     finally:
         run.finish()
@@ -91,7 +103,6 @@ def _judge(info: dict[str, Any]) -> str:
 
 def format_table(folder: Path, mode: str, results: dict[str, Any]) -> str:
     """A short table: each metric on the generated and on the real test images, and its judge."""
-    judges = dict(zip((k for k, _ in METRICS), ("parser", "clip", "topiq", "frechet")))
     lines = [
         f"mdit eval {folder}: mode {mode}, {results['count']} test samples, {results['sampling_steps']} steps, "
         f"seed {results['seed']}, checkpoint step {results['checkpoint_step']}",
@@ -100,5 +111,5 @@ def format_table(folder: Path, mode: str, results: dict[str, Any]) -> str:
     for key, label in METRICS:
         real = results["real_images"].get(key)
         real_cell = "-" if key == "frechet" else _cell(real)
-        lines.append(f"{label:<20}{_cell(results[key]):>10}{real_cell:>10}  {_judge(results['judges'][judges[key]])}")
+        lines.append(f"{label:<20}{_cell(results[key]):>10}{real_cell:>10}  {_judge(results['judges'][JUDGE_OF[key]])}")
     return "\n".join(lines)

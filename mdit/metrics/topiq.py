@@ -14,6 +14,7 @@ import torch.nn as nn
 from torchmetrics import Metric
 
 from mdit.judges.weights import require_file
+from mdit.metrics.per_sample import concatenated
 
 TOPIQ_WEIGHTS_FILE = "cfanet_nr_koniq_res50-9a73138b.pth"
 
@@ -24,7 +25,10 @@ def topiq_weights_path(torch_home: str | Path) -> Path:
 
 
 class TopiqScore(Metric):
-    """Mean TOPIQ score (about 0..1, higher is better) over all images seen, images in [-1, 1]."""
+    """Mean TOPIQ score (about 0..1, higher is better) over all images seen, images in [-1, 1].
+
+    Each image's score is kept too (`per_sample`), so tables can bootstrap over samples.
+    """
 
     full_state_update = False
     higher_is_better = True
@@ -34,6 +38,7 @@ class TopiqScore(Metric):
         self.model = model
         self.add_state("total", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("scores", default=[], dist_reduce_fx="cat")  # per image
         self.eval()
 
     @torch.no_grad()
@@ -41,11 +46,17 @@ class TopiqScore(Metric):
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"expected images [B, 3, H, W] in [-1, 1], got {tuple(images.shape)}")
         scores = self.model(((images.float() + 1) / 2).clamp(0, 1))  # pyiqa wants RGB in [0, 1]
-        self.total += scores.double().sum().to(self.total.device)
+        scores = scores.double().reshape(images.shape[0]).to(self.total.device)  # pyiqa gives [B, 1]
+        self.total += scores.sum()
         self.count += images.shape[0]
+        self.scores.append(scores)
 
     def compute(self) -> torch.Tensor:
         return self.total / self.count  # nothing seen: 0 / 0 = NaN, reported as n/a, never 0
+
+    def per_sample(self) -> torch.Tensor:
+        """[N] float64: each image's score, in the order seen."""
+        return concatenated(self.scores)
 
     def train(self, mode: bool = True) -> TopiqScore:
         """The judge stays in eval mode inside a training module (in train mode CFANet applies dropout)."""

@@ -1,0 +1,47 @@
+"""The per-sample scores file: where it lies, what a CSV row holds, and how it reads back (typed, n/a as None)."""
+
+import math
+
+import pytest
+
+from mdit.evaluation.command import GRID_DIR
+from mdit.evaluation.scores import COLUMNS, read_scores, scores_path, scores_table, write_scores
+
+ROWS = [
+    {"sample": 0, "sample_id": 27000, "seed": 123456789, "caption_index": 0, "mask_accuracy": 81.25,
+     "miou": 100 * (4 / 5 + 5 / 8 + 4 / 6) / 3, "clip_t": 0.1 + 0.2, "topiq": None},
+    {"sample": 1, "sample_id": 27001, "seed": 42, "caption_index": 1, "mask_accuracy": 68.75,
+     "miou": 100 * (11 / 16) / 3, "clip_t": -3.5, "topiq": float("nan")},
+]  # fmt: skip
+
+
+def test_the_scores_lie_beside_the_grid_one_file_per_mode(tmp_path):
+    assert scores_path(tmp_path, "text") == tmp_path / GRID_DIR / "scores_text.csv"
+    assert scores_path(tmp_path, "both") != scores_path(tmp_path, "mask")
+
+
+def test_rows_read_back_typed_exact_and_na_as_none(tmp_path):
+    path = write_scores(scores_path(tmp_path, "both"), ROWS)
+    assert path.read_text().splitlines()[0] == ",".join(COLUMNS)
+    assert path.read_text().splitlines()[2].endswith(",-3.5,")  # NaN TOPIQ: an empty cell, never a number
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # atomic: no temporary file left
+    rows = read_scores(tmp_path, "both")
+    assert rows[0] == ROWS[0]  # floats in their shortest exact form: equal, not just close
+    assert rows[1] == {**ROWS[1], "topiq": None}
+    assert all(isinstance(row[key], int) for row in rows for key in ("sample", "sample_id", "seed", "caption_index"))
+    assert not any(isinstance(row["topiq"], float) and math.isnan(row["topiq"]) for row in rows)
+
+
+def test_a_missing_column_is_an_error_naming_it(tmp_path):
+    path = scores_path(tmp_path, "mask")
+    path.parent.mkdir()
+    path.write_text("sample,clip_t\n0,1.0\n")
+    with pytest.raises(ValueError, match=r"columns \['sample_id'"):
+        read_scores(tmp_path, "mask")
+
+
+def test_the_table_has_the_file_columns_in_order():
+    columns, data = scores_table([{**ROWS[0]}, {**ROWS[1], "topiq": None}])
+    assert columns == list(COLUMNS)
+    assert data[0] == [0, 27000, 123456789, 0, 81.25, ROWS[0]["miou"], 0.1 + 0.2, None]
+    assert data[1][-1] is None
