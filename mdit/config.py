@@ -319,7 +319,28 @@ class EvalConfig:
     batch_size: int = at_least(1, default=16)  # samples per generation batch; the images do not depend on it
     seed: int = non_negative(0)  # sample i starts from the noise of seed (seed, i)
     guidance_scale: float = positive(1.0)  # classifier-free guidance over dropped conditions; 1 = off
+    # two-condition guidance (docs/MODEL.md): v(∅,∅) + s_m (v(m,∅) - v(∅,∅)) + s_t (v(m,t) - v(m,∅)); 1 and 1 = off;
+    # not together with guidance_scale (which is s_m = s_t in two forwards instead of three)
+    mask_guidance_scale: float = positive(1.0)
+    text_guidance_scale: float = positive(1.0)
+    # γ: each mask key's attention weight times γ for the image and text queries (mask-token variants); 1 = off
+    mask_strength: float = positive(1.0)
     device: str = "auto"  # auto = cuda when available, else cpu; or any torch device string
+
+    @staticmethod
+    def check(e: DictConfig, cfg: DictConfig) -> None:
+        """One kind of guidance at a time, and a mask strength only where the mask has tokens."""
+        if e.guidance_scale != 1.0 and (e.mask_guidance_scale != 1.0 or e.text_guidance_scale != 1.0):
+            raise ConfigError(
+                f"eval.guidance_scale={e.guidance_scale} with eval.mask_guidance_scale={e.mask_guidance_scale} / "
+                f"eval.text_guidance_scale={e.text_guidance_scale}: choose one kind of guidance (the other at 1.0); "
+                "guidance_scale=s is the two scales at s_m = s_t = s"
+            )
+        if e.mask_strength != 1.0 and not get_strategy(cfg.model.attention).mask_tokens:
+            raise ConfigError(
+                f"eval.mask_strength={e.mask_strength} weights the mask's tokens; model.attention="
+                f"{cfg.model.attention} has none (1.0 = off)"
+            )
 
 
 @dataclass

@@ -15,7 +15,14 @@ from mdit.conditioning import EMPTY_CAPTION, Autoencoder, TextConditioner, encod
 from mdit.conditioning import unpack_latents as unpack
 from mdit.config import EVAL_MODES
 from mdit.model import MDiTTransformer
-from mdit.sampling import Conditions, euler_sample, flux_sigmas, guided_velocity, mdit_velocity
+from mdit.sampling import (
+    Conditions,
+    euler_sample,
+    flux_sigmas,
+    guided_velocity,
+    mdit_velocity,
+    two_scale_guided_velocity,
+)
 
 CONDITIONS = EVAL_MODES  # what `generate` conditions on: both, text only, mask only
 
@@ -77,22 +84,49 @@ class Pipeline:
         seed: int | Sequence[int] = 0,
         conditions: str = "both",
         guidance_scale: float = 1.0,
+        mask_guidance_scale: float = 1.0,
+        text_guidance_scale: float = 1.0,
+        mask_strength: float = 1.0,
     ) -> torch.Tensor:
-        """Images in [-1, 1] [B, 3, H, W] for label maps [B, H, W] and captions; `conditions` drops text or mask;
-        `guidance_scale` != 1: classifier-free guidance against both conditions dropped."""
+        """Images in [-1, 1] [B, 3, H, W] for label maps [B, H, W] and captions; `conditions` drops text or mask.
+
+        Guidance (docs/MODEL.md): `guidance_scale` != 1 is classifier-free guidance against both conditions
+        dropped; `mask_guidance_scale` s_m and `text_guidance_scale` s_t (not with `guidance_scale`) guide the mask,
+        then the text given the mask. A condition that `conditions` drops is dropped in every branch, so only the
+        other's scale is left. `mask_strength` weights the mask's keys in every branch that has the mask.
+        """
         if conditions not in CONDITIONS:
             raise ValueError(f"conditions={conditions!r}; valid: {', '.join(CONDITIONS)}")
+        two_scale = (mask_guidance_scale, text_guidance_scale) != (1.0, 1.0)
+        if two_scale and guidance_scale != 1.0:
+            raise ValueError(
+                f"guidance_scale={guidance_scale} and mask/text_guidance_scale={mask_guidance_scale}/"
+                f"{text_guidance_scale} are two kinds of guidance: set one (the other at 1)"
+            )
         n = len(captions)
         seeds = [seed] if isinstance(seed, int) else list(seed)
         if masks.shape[0] != n or len(seeds) != (1 if isinstance(seed, int) else n):
             raise ValueError(f"{masks.shape[0]} masks, {n} captions and {len(seeds)} seeds: one of each per sample")
         captions = [EMPTY_CAPTION] * n if conditions == "mask" else list(captions)
+        mask = None if conditions == "text" else masks.to(self.device)
         noise = initial_noise(n, (self.image_tokens, 4 * self.autoencoder.latent_channels), seed)
-        cond = self.prepare(captions, None if conditions == "text" else masks.to(self.device))
-        velocity = mdit_velocity(self.model, cond)
-        if guidance_scale != 1.0:
-            unconditional = self.prepare([EMPTY_CAPTION] * n)
-            velocity = guided_velocity(velocity, mdit_velocity(self.model, unconditional), guidance_scale)
+        cond = self.prepare(captions, mask)
+        velocity = mdit_velocity(self.model, cond, mask_strength=mask_strength)
+        dropped = [EMPTY_CAPTION] * n
+        if two_scale and conditions == "both":  # three branches; the two with the mask have a static cache each
+            mask_only = mdit_velocity(
+                self.model, self.prepare(dropped, mask_latents=cond.mask), mask_strength=mask_strength
+            )
+            unconditional = mdit_velocity(self.model, self.prepare(dropped))
+            velocity = two_scale_guided_velocity(
+                velocity, mask_only, unconditional, mask_guidance_scale, text_guidance_scale
+            )
+        else:  # one scale: plain CFG, or the two scales with one condition dropped in every branch (its term is 0)
+            scale = guidance_scale
+            if two_scale:
+                scale = text_guidance_scale if conditions == "text" else mask_guidance_scale
+            if scale != 1.0:
+                velocity = guided_velocity(velocity, mdit_velocity(self.model, self.prepare(dropped)), scale)
         sigmas = flux_sigmas(steps, self.image_tokens).to(self.device)
         latents = euler_sample(velocity, noise.to(cond.text_tokens), sigmas)
         side = self.latent_side

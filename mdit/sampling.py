@@ -1,4 +1,5 @@
-"""Sampling as pure functions: FLUX's shifted sigma schedule, Euler steps, the static cache once per sample."""
+"""Sampling as pure functions: FLUX's shifted sigma schedule, Euler steps, the static cache once per sample,
+classifier-free guidance over one or two dropped conditions."""
 
 from __future__ import annotations
 
@@ -56,11 +57,15 @@ class Conditions:
     guidance: torch.Tensor | None = None
 
 
-def mdit_velocity(model: MDiTTransformer, cond: Conditions, use_cache: bool | None = None) -> Velocity:
+def mdit_velocity(
+    model: MDiTTransformer, cond: Conditions, use_cache: bool | None = None, mask_strength: float = 1.0
+) -> Velocity:
     """The model as v(x, t). Decoupled strategies run their static path here, once, before any step.
 
     `use_cache=False` recomputes the static path at every step (the reference the cache is
     tested against); `use_cache=True` on `holistic` freezes its step-0 mask K/V (a negative control).
+    `mask_strength` γ weights the mask keys in every step (see `MDiTTransformer.forward`); the cache is
+    the same for every γ.
     """
     strategy = model.strategy
     use_cache = strategy.static_mask if use_cache is None else use_cache
@@ -76,7 +81,9 @@ def mdit_velocity(model: MDiTTransformer, cond: Conditions, use_cache: bool | No
 
     def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         mask = cond.mask if cache is None or cache.mode == "write" else None
-        return model(x, cond.text_tokens, cond.pooled, t, cond.img_ids, cond.txt_ids, cond.guidance, mask, cache)
+        return model(
+            x, cond.text_tokens, cond.pooled, t, cond.img_ids, cond.txt_ids, cond.guidance, mask, cache, mask_strength
+        )
 
     return velocity
 
@@ -89,5 +96,20 @@ def guided_velocity(conditional: Velocity, unconditional: Velocity, scale: float
     def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         v_u = unconditional(x, t)
         return v_u + scale * (conditional(x, t) - v_u)
+
+    return velocity
+
+
+def two_scale_guided_velocity(
+    full: Velocity, mask_only: Velocity, unconditional: Velocity, mask_scale: float, text_scale: float
+) -> Velocity:
+    """Two-condition guidance (InstructPix2Pix's two scales), the mask first, then the text given the mask:
+    v(∅,∅) + s_m (v(m,∅) - v(∅,∅)) + s_t (v(m,t) - v(m,∅)). s_m = 1 cancels v(∅,∅): two forwards, not three."""
+    if mask_scale == 1.0:
+        return guided_velocity(full, mask_only, text_scale)
+
+    def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        v_u, v_m = unconditional(x, t), mask_only(x, t)
+        return v_u + mask_scale * (v_m - v_u) + text_scale * (full(x, t) - v_m)
 
     return velocity

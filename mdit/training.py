@@ -239,8 +239,21 @@ class MDiTModule(L.LightningModule):
         seed: int | Sequence[int] = 0,
         conditions: str = "both",
         guidance_scale: float = 1.0,
+        mask_guidance_scale: float = 1.0,
+        text_guidance_scale: float = 1.0,
+        mask_strength: float = 1.0,
     ) -> torch.Tensor:
         """`Pipeline.generate` under the EMA weights (the static path's too) and mixed precision over a bf16 base:
         images in [-1, 1] [B, 3, H, W]; `seed` one for the batch or one per sample."""
         with self.ema_weights(), self.autocast():
-            return self.pipeline.generate(masks, captions, steps, seed, conditions, guidance_scale)
+            return self.pipeline.generate(
+                masks,
+                captions,
+                steps,
+                seed,
+                conditions,
+                guidance_scale,
+                mask_guidance_scale=mask_guidance_scale,
+                text_guidance_scale=text_guidance_scale,
+                mask_strength=mask_strength,
+            )

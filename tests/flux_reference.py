@@ -12,6 +12,7 @@ FLUX (black-forest-labs/flux, diffusers' FluxTransformer2DModel):
         joint attention over every stream's keys; x_s += gate1 W_o a_s;  x_s += gate2 FF(LN(x_s) (1 + scale2) + shift2)
     single block: one weight set; h as above (one shift, scale, gate); x += gate W_out [a ; gelu(W_mlp h)]
     out = W_proj (LN(x) (1 + scale) + shift), (scale, shift) = W_norm_out silu(temb)
+Mask strength γ (OminiControl): each T and X query's unnormalised weight exp(q k / sqrt(d)) on a mask key times γ.
 """
 
 from __future__ import annotations
@@ -97,10 +98,18 @@ def rotate(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
     return torch.view_as_real(turned).flatten(-2)
 
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """softmax(q k^T / sqrt(d)) v per head; [B, N, H, D] in, [B, N, H * D] out."""
+def attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d)) v per head; [B, N, H, D] in, [B, N, H * D] out. `key_weight` [N, M] multiplies each
+    query's unnormalised weight exp(q k^T / sqrt(d)) on each key before the normalisation (the mask strength)."""
     scores = torch.einsum("bnhd,bmhd->bhnm", q, k) / math.sqrt(q.shape[-1])
-    return torch.einsum("bhnm,bmhd->bnhd", scores.softmax(-1), v).flatten(2)
+    if key_weight is None:
+        probs = scores.softmax(-1)
+    else:
+        weights = torch.exp(scores - scores.amax(-1, keepdim=True)) * key_weight
+        probs = weights / weights.sum(-1, keepdim=True)
+    return torch.einsum("bhnm,bmhd->bnhd", probs, v).flatten(2)
 
 
 @dataclass
@@ -146,14 +155,26 @@ def _qkv(s: Stream, names: tuple[str, ...], h: torch.Tensor, heads: int) -> tupl
     return q, k, split(linear(s.w, to_v, h))
 
 
-def _joint(qs: list, ks: list, vs: list, extra: tuple | None) -> list[torch.Tensor]:
-    """Every stream's queries over every stream's keys (+ extra cached ones), split back per stream."""
+def _joint(qs: list, ks: list, vs: list, extra: tuple | None, strength: float = 1.0) -> list[torch.Tensor]:
+    """Every stream's queries over every stream's keys (+ extra cached ones), split back per stream.
+
+    `strength` != 1: the mask's keys (the extra ones, else the last stream's) weigh `strength` times more for the
+    queries of T and X (every stream but a last mask stream).
+    """
     k, v = torch.cat(ks + ([extra[0]] if extra else []), 1), torch.cat(vs + ([extra[1]] if extra else []), 1)
-    out = attention(torch.cat(qs, 1), k, v)
+    key_weight = None
+    if strength != 1.0:
+        n_q, n_mask = sum(q.shape[1] for q in qs), (extra[0] if extra else ks[-1]).shape[1]
+        n_tx = n_q if extra else n_q - qs[-1].shape[1]
+        key_weight = torch.ones(n_q, k.shape[1], dtype=torch.float64)
+        key_weight[:n_tx, k.shape[1] - n_mask :] = strength
+    out = attention(torch.cat(qs, 1), k, v, key_weight)
     return list(out.split([q.shape[1] for q in qs], dim=1))
 
 
-def double_block(i: int, streams: list[Stream], heads: int, extra: tuple | None = None) -> tuple[list, list]:
+def double_block(
+    i: int, streams: list[Stream], heads: int, extra: tuple | None = None, strength: float = 1.0
+) -> tuple[list, list]:
     """New states of every stream and each stream's (k, v) after RoPE."""
     prefix = f"transformer_blocks.{i}."
     qs, ks, vs, mods = [], [], [], []
@@ -164,7 +185,7 @@ def double_block(i: int, streams: list[Stream], heads: int, extra: tuple | None 
         q, k, v = _qkv(s, tuple(names[1:6]), h, heads)
         qs.append(q), ks.append(k), vs.append(v), mods.append((names, mod))
     out = []
-    for s, a, (names, mod) in zip(streams, _joint(qs, ks, vs, extra), mods):
+    for s, a, (names, mod) in zip(streams, _joint(qs, ks, vs, extra, strength), mods):
         x = s.x + mod[2] * linear(s.w, names[6], a)
         h = layer_norm(x) * (1 + mod[4]) + mod[3]
         ff = linear(s.w, f"{names[7]}.net.2", gelu_tanh(linear(s.w, f"{names[7]}.net.0.proj", h)))
@@ -172,7 +193,9 @@ def double_block(i: int, streams: list[Stream], heads: int, extra: tuple | None 
     return out, list(zip(ks, vs))
 
 
-def single_block(i: int, streams: list[Stream], heads: int, extra: tuple | None = None) -> tuple[list, list]:
+def single_block(
+    i: int, streams: list[Stream], heads: int, extra: tuple | None = None, strength: float = 1.0
+) -> tuple[list, list]:
     """As `double_block`, for FLUX's single blocks (one weight set, attention and MLP in parallel)."""
     p = f"single_transformer_blocks.{i}."
     qs, ks, vs, parts = [], [], [], []
@@ -185,17 +208,19 @@ def single_block(i: int, streams: list[Stream], heads: int, extra: tuple | None 
         qs.append(q), ks.append(k), vs.append(v), parts.append((gate, gelu_tanh(linear(s.w, p + "proj_mlp", h))))
     out = [
         s.x + gate * linear(s.w, p + "proj_out", torch.cat([a, m], dim=-1))
-        for s, a, (gate, m) in zip(streams, _joint(qs, ks, vs, extra), parts)
+        for s, a, (gate, m) in zip(streams, _joint(qs, ks, vs, extra, strength), parts)
     ]
     return out, list(zip(ks, vs))
 
 
-def run_blocks(streams: list[Stream], n_double: int, n_single: int, heads: int, extra: list | None = None):
+def run_blocks(
+    streams: list[Stream], n_double: int, n_single: int, heads: int, extra: list | None = None, strength: float = 1.0
+):
     """Every block in order; returns the final streams and, per block, the last stream's (k, v)."""
     recorded = []
     for i in range(n_double + n_single):
         block, index = (double_block, i) if i < n_double else (single_block, i - n_double)
-        xs, kvs = block(index, streams, heads, extra[i] if extra else None)
+        xs, kvs = block(index, streams, heads, extra[i] if extra else None, strength)
         streams = [Stream(x, s.temb, s.angles, s.w, s.side) for s, x in zip(streams, xs)]
         recorded.append(kvs[-1])
     return streams, recorded
@@ -229,8 +254,11 @@ class Reference:
             streams = [Stream(t_s, emb, rope_angles(txt_ids, self.axes), self.base, "context"), m]
         return run_blocks(streams, self.n_double, self.n_single, self.heads)[1]
 
-    def __call__(self, x, text, pooled, t, img_ids, txt_ids, guidance=None, mask_latents=None) -> torch.Tensor:
-        """The velocity, as MDiTTransformer.forward computes it (mask_latents None = mask dropped)."""
+    def __call__(
+        self, x, text, pooled, t, img_ids, txt_ids, guidance=None, mask_latents=None, mask_strength=1.0
+    ) -> torch.Tensor:
+        """The velocity, as MDiTTransformer.forward computes it (mask_latents None = mask dropped); `mask_strength`
+        weighs the mask keys for the T and X queries of the denoising pass (not in the static pass)."""
         g = guidance.double() if guidance is not None else None
         temb = time_embedding(self.base, t, g, pooled)
         x = x.double()
@@ -246,12 +274,14 @@ class Reference:
             "context",
         )
         img = Stream(linear(self.base, "x_embedder", x), temb, rope_angles(img_ids, self.axes), self.image)
-        streams, extra = [txt, img], None
+        streams, extra, strength = [txt, img], None, 1.0
         if mask_latents is not None and self.attention == "holistic":
             streams.append(Stream(linear(self.mask, "proj", mask_latents.double()), temb, img.angles, self.mask))
+            strength = mask_strength
         elif mask_latents is not None and self.attention in ("hard_decoupled", "improved_decoupled"):
             extra = self.static_kv(mask_latents, text, pooled, txt_ids, img_ids, g)
-        streams, _ = run_blocks(streams, self.n_double, self.n_single, self.heads, extra)
+            strength = mask_strength
+        streams, _ = run_blocks(streams, self.n_double, self.n_single, self.heads, extra, strength)
         scale, shift = linear(self.base, "norm_out.linear", F.silu(temb))[:, None].chunk(2, dim=-1)
         return linear(self.base, "proj_out", layer_norm(streams[1].x) * (1 + scale) + shift)
 

@@ -127,6 +127,7 @@ RANGE_ERRORS = {
     "eval.count": "{key} must be >= 2 (a Fréchet distance needs two samples), got {value}",
     **dict.fromkeys(["seed", "backbone.seed", "eval.seed"], AT_LEAST_0),
     "eval.guidance_scale": POSITIVE,
+    **dict.fromkeys(["eval.mask_guidance_scale", "eval.text_guidance_scale", "eval.mask_strength"], POSITIVE),
     "judges.seed": AT_LEAST_0,
     **dict.fromkeys(["judges.parser_width", "judges.parser_steps", "judges.batch_size"], AT_LEAST_1),
     **dict.fromkeys(["judges.clip_steps", "judges.clip_batch_size", "judges.heldout_size"], AT_LEAST_1),

@@ -17,7 +17,6 @@ from mdit.data.synthfaces import render
 from mdit.evaluation import eval_split, evaluate, sample_seed
 from mdit.evaluation.judges import load_topiq_judge
 from mdit.evaluation.results import merge_into_metrics, update_wandb_summary
-from mdit.evaluation.scores import COLUMNS, read_scores, scores_path, scores_table
 from mdit.judges.training import ensure_judges, judges_dir
 from mdit.judges.weights import MissingWeightsError
 from mdit.metrics.topiq import TOPIQ_WEIGHTS_FILE
@@ -25,6 +24,7 @@ from mdit.pipeline import CONDITIONS
 from mdit.pretraining import backbone_dir
 from mdit.run import load_run
 from mdit.runs import run_dir
+from mdit.scores import COLUMNS, read_scores, scores_path, scores_table
 from mdit.trainer import fit
 from mdit.training import MDiTModule
 

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from mdit.evaluation.command import GRID_DIR
-from mdit.evaluation.scores import COLUMNS, read_scores, scores_path, scores_table, write_scores
+from mdit.scores import COLUMNS, read_scores, scores_path, scores_table, write_scores
 
 ROWS = [
     {"sample": 0, "sample_id": 27000, "seed": 123456789, "caption_index": 0, "mask_accuracy": 81.25,

@@ -36,6 +36,7 @@ LAYERS = [
         "mdit.paths",
         "mdit.devices",
         "mdit.runs",
+        "mdit.scores",
         "mdit.config",
         "mdit.variants",
         "mdit.atomic",

@@ -43,13 +43,13 @@ def report(offline):
 
 def _metrics_json() -> dict:
     """A run's metrics.json as `mdit train` (losses, cost keys) and `mdit eval` (eval -> mode) write it."""
-    scores = {"mask_accuracy": 80.0, "clip_t": 25.0, "topiq": 0.5, "frechet": 3.0}
+    scores = {"mask_accuracy": 80.0, "miou": 60.0, "clip_t": 25.0, "topiq": 0.5, "frechet": 3.0}
     return {
         "steps": 4,
         "val_loss": 0.2,
         "train_loss": 0.3,
         **{key: 1.0 for key in COST_KEYS},
-        "eval": {"both": {**scores, "real_images": {"mask_accuracy": 90.0}}},
+        "eval": {"both": {**scores, "real_images": {"mask_accuracy": 90.0, "miou": 80.0}}},
     }
 
 
@@ -77,6 +77,7 @@ def test_bar_and_line_keys_are_what_the_runs_log(report):
     assert set(bar_keys) <= set(logged)
     assert bar_keys == [
         "eval/both/mask_accuracy",
+        "eval/both/miou",
         "eval/both/clip_t",
         "eval/both/topiq",
         "eval/both/frechet",

@@ -49,13 +49,15 @@ COST = {"holistic": (0.005611, 0.002125), "improved_decoupled": (0.001018, 0.000
 
 
 def eval_entry(mask: float, clip_t: float, frechet: float) -> dict[str, Any]:
-    """One mode's results as `mdit eval` writes them, TOPIQ n/a (no weights file)."""
+    """One mode's results as `mdit eval` writes them (mIoU: 20 points under the mask accuracy), TOPIQ n/a (no
+    weights file); no per-sample scores file (tests/test_results_intervals.py has those)."""
     return {
         "mask_accuracy": mask,
+        "miou": mask - 20,
         "clip_t": clip_t,
         "topiq": None,
         "frechet": frechet,
-        "real_images": {"mask_accuracy": 97.5, "clip_t": 30.0, "topiq": None},
+        "real_images": {"mask_accuracy": 97.5, "miou": 90.0, "clip_t": 30.0, "topiq": None},
         "count": 8,
         "seed": 0,
         "sampling_steps": 28,
@@ -196,6 +198,8 @@ def test_numbers_mean_std_and_na(sweep: Path) -> None:
         "n",
         "mask acc. (%)",
         "parser on real (%)",
+        "mIoU (%)",
+        "parser on real mIoU (%)",
         "CLIP-T",
         "TOPIQ",
         "FD (parser feat.)",
@@ -204,14 +208,16 @@ def test_numbers_mean_std_and_na(sweep: Path) -> None:
         "paper: TOPIQ",
     ]
     holistic, improved = md_row(text, "holistic"), md_row(text, "improved_decoupled")
-    # mean ± sample std over the two seeds: (60, 62) -> 61.00 ± 1.41
-    assert holistic[:5] == ["holistic", "2", "61.00 ± 1.41", "97.50 ± 0.00", "21.00 ± 1.41"]
+    # mean ± sample std over the two seeds: (60, 62) -> 61.00 ± 1.41; mIoU (40, 42) beside it, then its ceiling
+    assert holistic[:7] == ["holistic", "2", "61.00 ± 1.41", "97.50 ± 0.00", "41.00 ± 1.41", "90.00 ± 0.00"] + [
+        "21.00 ± 1.41"
+    ]
     assert improved[:3] == ["improved_decoupled", "2", f"72.00 ± {math.sqrt(8):.2f}"]
-    assert holistic[5] == improved[5] == "n/a¹"  # TOPIQ without its weights: n/a with the reason as footnote 1
+    assert holistic[7] == improved[7] == "n/a¹"  # TOPIQ without its weights: n/a with the reason as footnote 1
     assert f"- ¹ n/a: `TOPIQ: {TOPIQ_REASON}`" in text
-    assert holistic[6] == "4 ± 1.414"
+    assert holistic[8] == "4 ± 1.414"
     # the paper's numbers sit in their own labelled columns, never in ours
-    assert holistic[7:] == ["94.72", "", ""] and improved[7:] == ["94.64", "26.75", "0.8466"]
+    assert holistic[9:] == ["94.72", "", ""] and improved[9:] == ["94.64", "26.75", "0.8466"]
     assert "paper (MM-CelebA, FLUX.1-dev), published in arXiv 2511.12631" in text
     assert "held-out pixel accuracy 99.18 %" in text and "the embedded face parser's features (not FID)" in text
 
@@ -262,8 +268,8 @@ def test_latex_booktabs(sweep: Path) -> None:
         r"\toprule",
         r"\midrule",
         r"\bottomrule",
-        r"\begin{tabular}{lrrrrrrrrr}",
-        r"\cmidrule(lr){8-10}",
+        r"\begin{tabular}{lrrrrrrrrrrr}",
+        r"\cmidrule(lr){10-12}",
         r"\multicolumn{3}{c}{paper (MM-CelebA, FLUX.1-dev)}",
         r"holistic & 2 & 61.00 $\pm$ 1.41",
         r"n/a$^{1}$",
@@ -292,7 +298,7 @@ def test_missing_eval_is_a_dash_with_a_note(tmp_path: Path, monkeypatch: pytest.
     _, text = build(write_sweep(tmp_path), flux_dev=False)
     holistic, improved = md_row(text, "holistic"), md_row(text, "improved_decoupled")
     assert holistic[1:4] == ["2", "60.00 (n=1)", "97.50 (n=1)"]
-    assert improved[1:7] == ["1", "—", "—", "—", "—", "—"] and improved[7] == "94.64"  # paper's cell still there
+    assert improved[1:9] == ["1", *["—"] * 7] and improved[9] == "94.64"  # paper's cell still there
     assert md_row(text, "improved_decoupled", 1)[2] == "1.018" and md_row(text, "holistic", 1)[6:8] == ["—", "—"]
     assert "no eval.both in metrics.json for holistic-s1, improved_decoupled-s0" in text
     assert "improved_decoupled-s1 (no metrics.json (training not finished?))" in text
@@ -327,7 +333,7 @@ def test_swept_eval_mode_reads_each_mode(tmp_path: Path, monkeypatch: pytest.Mon
     _, text = build(sweep_file, flux_dev=False)
     assert md_row(text, "both")[1:3] == ["2", "72.00 ± 2.83"] and md_row(text, "text")[1:3] == ["2", "72.00 ± 2.83"]
     assert md_row(text, "mask")[2] == "—" and "no eval.mask in metrics.json" in text
-    assert md_row(text, "both")[7] == "94.64" and md_row(text, "text")[7] == ""  # the paper's numbers are mode both
+    assert md_row(text, "both")[9] == "94.64" and md_row(text, "text")[9] == ""  # the paper's numbers are mode both
 
 
 def test_alias_parameter_reads_its_config_keys(tmp_path: Path) -> None:
@@ -366,6 +372,8 @@ class FakeApi:
                 "eval/both/clip_t": clip_t,
                 "eval/both/frechet": frechet,
                 "eval/both/real_images/mask_accuracy": 97.5,
+                "eval/both/miou": mask - 20,
+                "eval/both/real_images/miou": 90.0,
                 "eval/both/count": 8,
                 "val/samples": {"_type": "images/separated", "count": 8},
             }
@@ -381,8 +389,10 @@ def test_wandb_source(sweep: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _, text = build(sweep, source="wandb", wandb_sweep="team/mditface/abc123")
     assert "W&B sweep `team/mditface/abc123`" in text
     holistic = md_row(text, "holistic")
-    assert holistic[:5] == ["holistic", "2", "61.00 ± 1.41", "97.50 ± 0.00", "21.00 ± 1.41"]
-    assert holistic[5] == "n/a¹" and "TOPIQ absent from the W&B summary" in text
+    assert holistic[:7] == ["holistic", "2", "61.00 ± 1.41", "97.50 ± 0.00", "41.00 ± 1.41", "90.00 ± 0.00"] + [
+        "21.00 ± 1.41"
+    ]
+    assert holistic[7] == "n/a¹" and "TOPIQ absent from the W&B summary" in text
     assert md_row(text, "holistic", 1)[5] == "—"  # latency ratio not in these summaries
     assert "crashed (empty W&B summary (state finished))" in text
     with pytest.raises(ValueError, match="entity/project/sweep_id"):

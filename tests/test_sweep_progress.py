@@ -65,8 +65,9 @@ def test_the_sweeps_time_left_needs_a_finished_run_and_a_run_count():
     assert status.sweep_left(40.0) == 60.0 + 300.0  # this run at the mean, then 3 more
     assert status.sweep_left(250.0) is None  # longer than the mean: this run's rest unknown, no guess
     status.read(progress_line("train", 10, 20, 100.0), now=250.0)  # this run says ~1:40 left
-    assert status.sweep_left(250.0) == 100.0 + 300.0
-    assert render(status, 250.0).endswith(" · 4:10 elapsed · sweep ~6:40 left")
+    # This run will take 250 + 100 = 350 s, longer than the mean of 100: the runs after it are taken at 350 each.
+    assert status.sweep_left(250.0) == 100.0 + 3 * 350.0
+    assert render(status, 250.0).endswith(" · 4:10 elapsed · sweep ~19:10 left")
 
 
 def test_the_key_of_a_status_changes_with_its_stage_and_count_not_its_clock():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 from functools import partial
+from pathlib import Path
 
 from mdit.cli.common import add_config_args, add_verb, config_files, config_from
 
@@ -134,6 +135,7 @@ def run_table(args: argparse.Namespace) -> int:
         flux_dev=not args.no_flux_dev,
         profile=args.profile,
         remedy=_table_remedy(args),
+        reference=args.reference,
     )
     print("wrote " + ", ".join(str(path) for path in paths.values()))
     return 0
@@ -158,6 +160,14 @@ def add_table(verbs) -> None:
         overrides="the key=value overrides the sweep ran with (output_dir=...)",
     )
     parser.add_argument("--no-flux-dev", action="store_true", help="skip the FLUX.1-dev-scale cost columns (~25 s)")
+    parser.add_argument(
+        "--reference",
+        default=None,
+        metavar="ROW",
+        help="the row every other row is compared with (paired differences on the same test samples), by its "
+        "setting label; default: the sweep's (ablation_attention: holistic, ablation_tokenization: concat); "
+        "off: no comparison",
+    )
 
 
 def run_report(args: argparse.Namespace) -> int:
@@ -168,7 +178,8 @@ def run_report(args: argparse.Namespace) -> int:
 
     profile_files(args.profile)  # an unknown profile is an error listing the known ones
     project = args.project or load_sweep(args.file).config.get("project") or DEFAULT_PROJECT
-    report = build_report(args.file, args.entity, project, args.title, smoke=args.profile == SMOKE)
+    table = Path(args.table).read_text() if args.table else None
+    report = build_report(args.file, args.entity, project, args.title, smoke=args.profile == SMOKE, table=table)
     print("\n".join(describe(report)))
     if args.save:
         print(f"saved: {save_report(report)}")
@@ -186,6 +197,13 @@ def add_report(verbs) -> None:
         default="default",
         metavar="NAME",
         help="the profile the sweep ran with; smoke says so in the report's title and first line",
+    )
+    parser.add_argument(
+        "--table",
+        default=None,
+        metavar="MD",
+        help="the sweep's table as `mdit table` wrote it (results/<sweep>.md): shown in the report, with its "
+        "intervals and paired differences",
     )
     parser.add_argument("--save", action="store_true", help="save it to W&B and print its URL (needs wandb login)")
 

@@ -3,7 +3,7 @@
 One call evaluates one mode (`eval.mode`: both, text or mask, the conditions the model is given). The same
 judges also score the real test images, whose numbers are the references beside the generated ones (the
 parser on real images is the ceiling of mask accuracy). Every generated sample's own scores go to
-`eval/scores_<mode>.csv` (mdit/evaluation/scores.py).
+`eval/scores_<mode>.csv` (mdit/scores.py).
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from mdit.devices import eval_device
 from mdit.evaluation.judges import Judges, load_judges
 from mdit.evaluation.results import format_table, merge_into_metrics, summary_values, update_wandb_summary
 from mdit.evaluation.samples import batches, eval_split, sample_seed
-from mdit.evaluation.scores import EVAL_DIR, read_scores, scores_path, scores_table, write_scores
 from mdit.metrics.clip_score import ClipTScore
 from mdit.metrics.mask_accuracy import MaskAccuracy
 from mdit.metrics.topiq import TopiqScore
 from mdit.progress import Progress
 from mdit.run import load_run
 from mdit.runs import EVAL_KEY, LAST_CHECKPOINT, load_run_config
+from mdit.scores import EVAL_DIR, read_scores, scores_path, scores_table, write_scores
 from mdit.training import MDiTModule
 from mdit.visualize import sample_grid, save_png
 
@@ -122,7 +122,17 @@ def score(
             samples["sample_id"] += _listed(batch.get("id"), len(indices))
             samples["seed"] += seeds
             samples["caption_index"] += _listed(batch.get("caption_index"), len(indices))
-            images = module.generate(batch["mask"], batch["caption"], e.steps, seeds, e.mode, e.guidance_scale)
+            images = module.generate(
+                batch["mask"],
+                batch["caption"],
+                e.steps,
+                seeds,
+                e.mode,
+                e.guidance_scale,
+                mask_guidance_scale=e.mask_guidance_scale,
+                text_guidance_scale=e.text_guidance_scale,
+                mask_strength=e.mask_strength,
+            )
             images, masks, reals = images.to(device), batch["mask"].to(device), batch["image"].to(device)
             for metrics, pictures in ((generated, images), (real, reals)):
                 metrics["mask_accuracy"].update(pictures, masks)
@@ -182,6 +192,9 @@ def evaluate(folder: str | Path, overrides: Sequence[str] = (), log: Callable[[s
             "seed": e.seed,
             "sampling_steps": e.steps,
             "guidance_scale": e.guidance_scale,
+            "mask_guidance_scale": e.mask_guidance_scale,
+            "text_guidance_scale": e.text_guidance_scale,
+            "mask_strength": e.mask_strength,
             "checkpoint_step": checkpoint_step(folder),
             "judges": judges.info,
             "grid": str(grid),

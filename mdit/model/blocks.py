@@ -2,11 +2,13 @@
 
 `block.forward` is not called: its signature changed across diffusers releases and it
 knows only two streams. Here a block runs any list of streams with one attention call
-over the concatenation of their keys, plus optional extra (cached) keys and values.
+over the concatenation of their keys, plus optional extra (cached) keys and values and
+an optional additive bias on the logits (the mask strength).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -99,16 +101,41 @@ def _project(
     return q, k, v
 
 
+def mask_key_bias(
+    n_context: int,
+    n_mask: int,
+    strength: float,
+    mask_queries: bool,
+    device: torch.device | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Attention bias for keys [T;X;M]: log(strength) where a [T;X] query meets a mask key, 0 elsewhere, so each
+    mask key's weight is multiplied by `strength` before normalisation (OminiControl's condition strength).
+
+    [1, 1, 1, keys], broadcast over the queries; with `mask_queries` (holistic: the mask's own queries follow
+    [T;X], and get no bias) [1, 1, queries, keys].
+    """
+    bias = torch.zeros(n_context + n_mask if mask_queries else 1, n_context + n_mask, device=device, dtype=dtype)
+    bias[:n_context, n_context:] = math.log(strength)
+    return bias[None, None]
+
+
 def _attend(
-    qs: Sequence[torch.Tensor], ks: Sequence[torch.Tensor], vs: Sequence[torch.Tensor], extra_kv: KV | None
+    qs: Sequence[torch.Tensor],
+    ks: Sequence[torch.Tensor],
+    vs: Sequence[torch.Tensor],
+    extra_kv: KV | None,
+    bias: torch.Tensor | None = None,
 ) -> list[torch.Tensor]:
-    """One attention call: all query streams over all keys (+ extra); output split per query stream."""
+    """One attention call: all query streams over all keys (+ extra), plus `bias` on the logits (its first rows,
+    one per query); output split per query stream."""
     if not qs:
         return []
     if extra_kv is not None:
         ks, vs = [*ks, extra_kv[0]], [*vs, extra_kv[1]]
     q = torch.cat(list(qs), dim=1)
-    out = dispatch_attention_fn(q, torch.cat(list(ks), dim=1), torch.cat(list(vs), dim=1))
+    attn_mask = None if bias is None else bias[:, :, : q.shape[1]].to(q.dtype)
+    out = dispatch_attention_fn(q, torch.cat(list(ks), dim=1), torch.cat(list(vs), dim=1), attn_mask=attn_mask)
     out = out.flatten(2, 3).to(q.dtype)
     return list(out.split([x.shape[1] for x in qs], dim=1))
 
@@ -119,11 +146,13 @@ def double_block(
     extra_kv: KV | None = None,
     layers: Sequence[LoraLayer] = (),
     n_queries: int | None = None,
+    bias: torch.Tensor | None = None,
 ) -> tuple[list[torch.Tensor], list[KV]]:
     """FluxTransformerBlock over any streams; returns new hidden states of the first `n_queries` streams
     (default all) and every stream's (k, v). The other streams only lend keys and values.
 
-    `layers` are the block's LoRA layers (precomputed once by the caller).
+    `layers` are the block's LoRA layers (precomputed once by the caller); `bias` is added to the attention
+    logits (see `mask_key_bias`).
     """
     n_queries = len(streams) if n_queries is None else n_queries
     head_dim = block.attn.head_dim
@@ -141,7 +170,7 @@ def double_block(
         ks.append(k), vs.append(v), kvs.append((k, v))
 
     outs = []
-    for attn_out, (s, mods, gate_msa, shift_mlp, scale_mlp, gate_mlp) in zip(_attend(qs, ks, vs, extra_kv), post):
+    for attn_out, (s, mods, gate_msa, shift_mlp, scale_mlp, gate_mlp) in zip(_attend(qs, ks, vs, extra_kv, bias), post):
         with active_adapters(layers, s.adapters):
             h = s.hidden + gate_msa.unsqueeze(1) * mods.to_out(attn_out.contiguous())
             normed = mods.norm2(h) * (1 + scale_mlp[:, None]) + shift_mlp[:, None]
@@ -158,9 +187,10 @@ def single_block(
     extra_kv: KV | None = None,
     layers: Sequence[LoraLayer] = (),
     n_queries: int | None = None,
+    bias: torch.Tensor | None = None,
 ) -> tuple[list[torch.Tensor], list[KV]]:
     """FluxSingleTransformerBlock over any streams (shared weights, per-stream modulation and adapters);
-    `n_queries` as in `double_block`."""
+    `n_queries` and `bias` as in `double_block`."""
     n_queries = len(streams) if n_queries is None else n_queries
     attn = block.attn
     head_dim = attn.head_dim
@@ -178,7 +208,7 @@ def single_block(
         ks.append(k), vs.append(v), kvs.append((k, v))
 
     outs = []
-    for attn_out, (s, mlp, gate) in zip(_attend(qs, ks, vs, extra_kv), post):
+    for attn_out, (s, mlp, gate) in zip(_attend(qs, ks, vs, extra_kv, bias), post):
         with active_adapters(layers, s.adapters):
             h = s.hidden + gate.unsqueeze(1) * block.proj_out(torch.cat([attn_out, mlp], dim=2))
         if h.dtype == torch.float16:

@@ -8,6 +8,7 @@ exactly the base FLUX forward.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -22,14 +23,14 @@ from torch.utils.checkpoint import checkpoint
 
 from mdit.conditioning.visual_embedder import VisualEmbedder
 from mdit.model.adapters import IMAGE_ADAPTER, MASK_ADAPTER, LoraSettings, active_adapters, inject_lora, lora_layers
-from mdit.model.blocks import KV, Stream, double_block, single_block
+from mdit.model.blocks import KV, Stream, double_block, mask_key_bias, single_block
 from mdit.model.cache import StaticKVCache
 from mdit.model.widening import widen_x_embedder
 from mdit.variants import STATIC_MODULATIONS, AttentionStrategy, get_strategy
 
 DEFAULT_LORA = LoraSettings()
 
-BlockRun = Callable[..., tuple[list[torch.Tensor], list[KV]]]  # (streams, extra_kv, layers, n_queries)
+BlockRun = Callable[..., tuple[list[torch.Tensor], list[KV]]]  # (streams, extra_kv, layers, n_queries, bias)
 
 
 class MDiTTransformer(nn.Module):
@@ -108,14 +109,23 @@ class MDiTTransformer(nn.Module):
         guidance: torch.Tensor | None = None,
         mask_hidden_states: torch.Tensor | None = None,
         static_cache: StaticKVCache | None = None,
+        mask_strength: float = 1.0,
     ) -> torch.Tensor:
         """Velocity for packed latents `hidden_states` [B, N, C]; FLUX's argument names and units (t in [0, 1]).
 
         `mask_hidden_states` are the packed mask latents [B, N, C] (None = mask dropped; ignored
         by `none`). `static_cache`: in write mode the forward fills it with the mask's per-block
-        K/V; in read mode it takes no mask and attends to the cached K/V instead.
+        K/V; in read mode it takes no mask and attends to the cached K/V instead. `mask_strength`
+        γ multiplies the attention weight of the text and image queries on every mask key by γ
+        (log γ on their logits; mask-token strategies only; 1 = no bias at all).
         """
         strategy = self.strategy
+        if mask_strength != 1.0 and not strategy.mask_tokens:
+            raise ValueError(
+                f"mask_strength={mask_strength} weights the mask's tokens; attention {strategy.name!r} has none"
+            )
+        if not 0.0 < mask_strength < math.inf:
+            raise ValueError(f"mask_strength must be in (0, inf), got {mask_strength}")
         mask = mask_hidden_states if strategy.uses_mask else None
         reading = static_cache is not None and static_cache.mode == "read"
         if reading and mask is not None:
@@ -159,8 +169,13 @@ class MDiTTransformer(nn.Module):
             else:
                 streams.append(Stream(self._embed_mask(mask), temb, rope_x, "image", mask_adapters, final=False))
 
+        bias = None
+        if mask_strength != 1.0 and (mask_kv is not None or mask is not None):  # the static pass gets no bias
+            n_mask = mask_kv[0][0].shape[1] if mask_kv is not None else mask.shape[1]
+            dtype = torch.promote_types(x.dtype, torch.float32)  # cast to the queries' dtype in the attention
+            bias = mask_key_bias(n_txt + x.shape[1], n_mask, mask_strength, mask_kv is None, x.device, dtype)
         record = static_cache is not None and not reading and len(streams) == 3
-        streams, recorded = self._run_blocks(streams, mask_kv, record=record)
+        streams, recorded = self._run_blocks(streams, mask_kv, record=record, bias=bias)
         if record:  # frozen holistic K/V: only the negative control of the cache tests does this
             static_cache.store(recorded)
         n_img = hidden_states.shape[1]  # the final streams are [T;X] (or T, X; or [T;X;M] from one [X; M] stream)
@@ -304,9 +319,10 @@ class MDiTTransformer(nn.Module):
         return kv
 
     def _run_blocks(
-        self, streams: list[Stream], extra_kv: Sequence[KV] | None, record: bool
+        self, streams: list[Stream], extra_kv: Sequence[KV] | None, record: bool, bias: torch.Tensor | None = None
     ) -> tuple[list[Stream], list[KV]]:
-        """All double then single blocks; `record` collects the last stream's (k, v) per block.
+        """All double then single blocks; `record` collects the last stream's (k, v) per block; `bias` is added to
+        every attention's logits.
 
         In the last block, streams that are not `final` only lend keys and values (their outputs
         would never be read); with no final stream (the static pass) only the recorded one runs.
@@ -325,9 +341,9 @@ class MDiTTransformer(nn.Module):
                 streams, n_queries = finals + lenders, len(finals)
             extra = extra_kv[i] if extra_kv is not None else None
             if self.gradient_checkpointing and torch.is_grad_enabled():
-                hiddens, kvs = checkpoint(run, streams, extra, layers, n_queries, use_reentrant=False)
+                hiddens, kvs = checkpoint(run, streams, extra, layers, n_queries, bias, use_reentrant=False)
             else:
-                hiddens, kvs = run(streams, extra, layers, n_queries)
+                hiddens, kvs = run(streams, extra, layers, n_queries, bias)
             if record:
                 recorded.append(kvs[-1])
             streams = [replace(s, hidden=h) for s, h in zip(streams, hiddens)]

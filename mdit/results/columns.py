@@ -78,6 +78,8 @@ def na_reason(key: str, entry: dict[str, Any]) -> str:
 QUALITY = (
     Column("mask_accuracy", "mask acc. (%)", EVAL, fixed(2), ("mask_accuracy",)),
     Column("real_mask_accuracy", "parser on real (%)", EVAL, fixed(2), ("real_images", "mask_accuracy")),
+    Column("miou", "mIoU (%)", EVAL, fixed(2), ("miou",)),
+    Column("real_miou", "parser on real mIoU (%)", EVAL, fixed(2), ("real_images", "miou")),
     Column("clip_t", "CLIP-T", EVAL, fixed(2), ("clip_t",)),
     Column("topiq", "TOPIQ", EVAL, fixed(4), ("topiq",)),
     Column("frechet", "FD", EVAL, significant(4), ("frechet",)),

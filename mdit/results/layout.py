@@ -1,4 +1,5 @@
-"""A table's content, independent of the output format: two sections (quality, cost) of text cells, and notes.
+"""A table's content, independent of the output format: sections of text cells (quality, the paired differences
+against a reference row when there are any, cost), and notes.
 
 Column groups keep our numbers and the paper's apart: "ours" (the runs), "FLUX.1-dev scale" (`mdit flops`'s
 count of the same variants) and the paper's published numbers, each labelled in every format.
@@ -11,12 +12,15 @@ from dataclasses import dataclass, field
 from mdit.paper import PAPER_LABEL, paper_numbers
 from mdit.results.columns import COSTS, QUALITY, Column, fixed
 from mdit.results.flux_scale import FluxDevCosts
+from mdit.results.intervals import DIGITS
+from mdit.results.paired import ALPHA, PairedTable
 from mdit.results.rows import Row, Stat
 from mdit.results.smoke import TITLE_SUFFIX
+from mdit.results.stats import format_paired
 
 OURS, FLUX_GROUP = "ours", "FLUX.1-dev scale (mdit flops)"
 PREFIX = {OURS: "", FLUX_GROUP: "FLUX.1-dev", PAPER_LABEL: "paper:"}  # Markdown has no column groups
-MISSING_TEXT, NOT_REPORTED = "—", ""
+MISSING_TEXT, NOT_REPORTED, NOT_PAIRED = "—", "", "not paired"
 FRECHET_HEADERS = {"embedded_parser": "FD (parser feat.)", "inception": "FID (Inception)"}
 
 
@@ -45,6 +49,7 @@ class Section:
     title: str
     headers: list[Header]
     cells: list[list[Cell]]
+    label: str = ""  # LaTeX's \label suffix: quality, paired, cost
 
 
 @dataclass
@@ -59,6 +64,7 @@ class Table:
     footnotes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     smoke: str | None = None  # the line saying a smoke table's numbers mean nothing (mdit.results.smoke); else None
+    paired: PairedTable | None = None  # every row against the reference row, when the table has one
 
     @property
     def title(self) -> str:
@@ -83,6 +89,19 @@ def stat_cell(table: Table, stat: Stat, column: Column, runs: int) -> Cell:
     if stat.n is not None and stat.n < runs:
         text += f" (n={stat.n})"
     return Cell(text, marks)
+
+
+def quality_cell(table: Table, row: Row, column: Column, runs: int) -> Cell:
+    """The cell's mean [95 % interval] where its runs have per-sample scores, else `stat_cell`'s mean ± std."""
+    interval = row.intervals.get(column.key)
+    plain = stat_cell(table, row.stats[column.key], column, runs)
+    if interval is None:
+        return plain
+    stat = row.stats[column.key]
+    text = interval.text(column.key)
+    if stat.n is not None and stat.n < runs:
+        text += f" (n={stat.n})"
+    return Cell(text, plain.marks)
 
 
 def fixed_cell(value: float | None, digits: int, empty: str) -> Cell:
@@ -110,11 +129,12 @@ def quality_section(table: Table, frechet_kinds: set[str]) -> Section:
             [
                 Cell(row.label),
                 Cell(str(n)),
-                *(stat_cell(table, row.stats[c.key], c, n) for c in QUALITY),
+                *(quality_cell(table, row, c, n) for c in QUALITY),
                 *(fixed_cell(published.get(key), d, NOT_REPORTED) for key, _, d in paper),
             ]
         )
-    return Section(f"Quality (eval mode: {', '.join(sorted({r.mode for r in table.rows}))})", headers, cells)
+    title = f"Quality (eval mode: {', '.join(sorted({r.mode for r in table.rows}))})"
+    return Section(title, headers, cells, "quality")
 
 
 def cost_section(table: Table) -> Section:
@@ -141,4 +161,45 @@ def cost_section(table: Table) -> Section:
                 fixed_cell(published.get("delta_tflops"), 2, NOT_REPORTED),
             ]
         )
-    return Section("Cost of the mask condition per generated image", headers, cells)
+    return Section("Cost of the mask condition per generated image", headers, cells, "cost")
+
+
+def _counts(values: list[int]) -> str:
+    """One count, or the distinct ones ("256/250") where the metrics of a row were paired on different numbers."""
+    return "/".join(str(v) for v in dict.fromkeys(values)) or MISSING_TEXT
+
+
+def paired_section(table: Table) -> Section | None:
+    """Each other row minus the reference, per metric: difference [95 % CI] Holm-adjusted p, * where significant.
+
+    None when no row could be compared (the notes say why)."""
+    paired = table.paired
+    if paired is None or not paired.keys:
+        return None
+    labels = {c.key: c.label for c in QUALITY}
+    group = f"paired difference vs {paired.reference}"
+    headers = [
+        Header("", "setting"),
+        Header("", "seeds"),
+        Header("", "samples"),
+        *(Header(group, f"Δ {labels[key]}") for key in paired.keys),
+    ]
+    cells = []
+    for row in table.rows:
+        found = [c for key in paired.keys if (c := paired.of(row.label, key)) is not None]
+        if row.label == paired.reference or not found:
+            continue
+        done = [c for c in found if c.paired is not None]
+        line = [
+            Cell(row.label),
+            Cell(_counts([len(c.seeds) for c in done])),
+            Cell(_counts([c.paired.n for c in done if c.paired is not None])),
+        ]
+        for c in found:
+            if c.paired is not None:
+                line.append(Cell(format_paired(c.paired, c.p_holm, DIGITS[c.key], ALPHA)))
+            else:
+                line.append(Cell(NOT_PAIRED if c.problem else "n/a"))
+        cells.append(line)
+    title = f"Paired differences vs {paired.reference} (row − {paired.reference}, same test samples and seeds)"
+    return Section(title, headers, cells, "paired")

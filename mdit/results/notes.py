@@ -15,6 +15,7 @@ from mdit.results.flux_scale import SETTING_TEXT, FluxDevCosts
 from mdit.results.rows import SPLIT_KEY, Row, describe_split
 from mdit.variants import STATIC_MODULATIONS, STRATEGIES
 
+IOU_KEYS = ("miou", "real_miou")  # recorded by `mdit eval` since mean IoU was added; older runs lack them
 FRECHET_FEATURES = {
     "embedded_parser": "the embedded face parser's features (not FID)",
     "inception": "Inception features (FID)",
@@ -48,6 +49,7 @@ def missing_notes(rows: list[Row], group_dir: str | None) -> list[str]:
         notes.append(f"Not counted (no metrics): {'; '.join(unfinished)}.")
     no_eval: dict[str, list[str]] = {}
     no_key: set[str] = set()
+    no_iou: set[str] = set()
     no_cost: set[str] = set()
     for row in rows:
         for run in row.finished:
@@ -59,6 +61,8 @@ def missing_notes(rows: list[Row], group_dir: str | None) -> list[str]:
                     no_cost.add(run.name)
                 elif not has_eval:
                     no_eval.setdefault(row.mode, []).append(run.name)
+                elif column.key in IOU_KEYS:
+                    no_iou.add(run.name)
                 else:
                     no_key.add(f"{run.name} ({column.key})")
     for mode, names in no_eval.items():
@@ -66,6 +70,8 @@ def missing_notes(rows: list[Row], group_dir: str | None) -> list[str]:
         notes.append(f"—: no eval.{mode} in metrics.json for {_names(names)}; {where} adds it.")
     if no_key:
         notes.append(f"—: value absent from the run's eval results: {_names(no_key)}.")
+    if no_iou:
+        notes.append(f"—: no mIoU in metrics.json for {_names(no_iou)} (evaluated before mean IoU: rerun `mdit eval`).")
     if no_cost:
         notes.append(
             f"—: no cost numbers for {_names(no_cost)} (trained with eval.cost=false, or absent from the W&B summary)."

@@ -1,5 +1,8 @@
 """The table's figure: mask accuracy, the extra cost and the latency ratio per setting, ours beside the paper's.
 
+Mask accuracy's error bars are the cells' 95 % intervals where the runs have per-sample scores (else ± std over
+seeds), and a * marks a row significantly different from the reference row (paired, Holm-corrected).
+
 Drawn on a bare matplotlib Figure (no pyplot state), so it works headless and inside a notebook alike.
 """
 
@@ -34,14 +37,55 @@ def _seeds(ax: Axes, x: np.ndarray, rows: list[Row], key: str) -> None:
         ax.plot([xi] * len(values), values, "k.", markersize=4, zorder=3)
 
 
-def mask_accuracy_panel(ax: Axes, rows: list[Row], x: np.ndarray) -> None:
+def _error_bars(ax: Axes, x: np.ndarray, rows: list[Row], key: str) -> None:
+    """Each bar's 95 % interval where its cell has one, else ± the std over seeds (none with one run)."""
+    shown: set[str] = set()
+
+    def label(text: str) -> str:  # each kind of bar in the legend once
+        first = text not in shown
+        shown.add(text)
+        return text if first else f"_{text}"
+
+    for xi, row in zip(x, rows):
+        cell, stat = row.intervals.get(key), row.stats[key]
+        if cell is not None and cell.interval.low is not None and cell.interval.high is not None:
+            mean, low, high = cell.interval.mean, cell.interval.low, cell.interval.high
+            bar = [[mean - low], [high - mean]]
+            ax.errorbar(xi, mean, bar, color="k", capsize=3, label=label(f"95 % CI over {cell.over}"))
+        elif stat.std is not None:
+            ax.errorbar(xi, stat.mean, stat.std, color="0.4", capsize=3, label=label("± std over seeds"))
+
+
+def _significance(ax: Axes, x: np.ndarray, table: Table, key: str) -> None:
+    """A * over each bar whose paired difference to the reference is significant after Holm; the reference's
+    bar says it is the reference."""
+    paired = table.paired
+    if paired is None or key not in paired.keys:
+        return
+    marked = False
+    for xi, row in zip(x, table.rows):
+        cell, stat = row.intervals.get(key), row.stats[key]
+        top = cell.interval.high if cell and cell.interval.high is not None else stat.mean
+        if top is None:
+            continue
+        comparison = paired.of(row.label, key)
+        if row.label == paired.reference:
+            ax.annotate("ref.", (xi, top), xytext=(0, 4), textcoords="offset points", ha="center", fontsize=7)
+        elif comparison is not None and comparison.significant:
+            ax.annotate("*", (xi, top), xytext=(0, 2), textcoords="offset points", ha="center", fontsize=12)
+            marked = True
+    if marked:
+        ax.plot([], [], " ", label=f"* differs from {paired.reference} (paired, Holm, p ≤ 0.05)")
+
+
+def mask_accuracy_panel(ax: Axes, table: Table, x: np.ndarray) -> None:
+    rows = table.rows
     stats = [row.stats["mask_accuracy"] for row in rows]
     ceiling = [row.stats["real_mask_accuracy"].mean for row in rows]
     paper = [paper_numbers(row.attention, row.mode).get("mask_accuracy") for row in rows]
     _bars(ax, x - 0.2, [s.mean for s in stats], 0.4, color=OURS_COLOR, label="ours (mean over seeds)")
-    for xi, s in zip(x - 0.2, stats):
-        if s.std is not None:
-            ax.errorbar(xi, s.mean, s.std, color="k", capsize=3)
+    _error_bars(ax, x - 0.2, rows, "mask_accuracy")
+    _significance(ax, x - 0.2, table, "mask_accuracy")
     _seeds(ax, x - 0.2, rows, "mask_accuracy")
     _bars(ax, x + 0.2, paper, 0.4, color=PAPER_COLOR, hatch="//", label=PAPER_LABEL)
     for xi, c in zip(x - 0.2, ceiling):
@@ -99,7 +143,7 @@ def figure(table: Table) -> Figure:
     x = np.arange(len(rows), dtype=float)
     fig = Figure(figsize=(max(12, 2.2 * len(rows) * 3 / 2), 4.8), layout="constrained")
     axes = fig.subplots(1, 3)
-    mask_accuracy_panel(axes[0], rows, x)
+    mask_accuracy_panel(axes[0], table, x)
     cost_panel(axes[1], table, x)
     latency_panel(axes[2], rows, x)
     for ax in axes:

@@ -1,7 +1,9 @@
 """A Table as Markdown (for the README), CSV (machine-readable, full precision) and LaTeX (booktabs).
 
-CSV layout: `<name>.csv` has one row per setting (mean, std and n of every measured column, the FLUX.1-dev
-scale and the paper's numbers in their own columns); `<name>_runs.csv` one row per run with its raw values.
+CSV layout: `<name>.csv` has one row per setting (mean, std and n of every measured column; the 95 % interval
+of the quality columns with per-sample scores, and what it is over; the paired difference to the reference row
+with its interval, p and Holm-adjusted p; the FLUX.1-dev scale and the paper's numbers in their own columns);
+`<name>_runs.csv` one row per run with its raw values.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from mdit import atomic
 from mdit.paper import PAPER_LABEL, paper_numbers
 from mdit.results.columns import MEASURED
 from mdit.results.layout import FLUX_GROUP, OURS, Cell, Section, Table
+from mdit.results.rows import Row
+from mdit.results.samples import PER_SAMPLE
 
 SUPERSCRIPT = str.maketrans("0123456789,", "⁰¹²³⁴⁵⁶⁷⁸⁹'")
 PAPER_KEYS = ("mask_accuracy", "clip_t", "topiq", "delta_tflops")
@@ -68,12 +72,50 @@ def _profile(table: Table) -> dict[str, str]:
     return {PROFILE_COLUMN: SMOKE_CELL} if table.smoke else {}
 
 
+INTERVAL_FIELDS = ("ci_low", "ci_high", "ci_over")  # <metric>_ci_*: the cell's 95 % interval, over samples or seeds
+PAIRED_FIELDS = ("diff", "diff_low", "diff_high", "p", "p_holm")  # <metric>_*: row - reference, paired
+
+
+def _interval_record(row: Row) -> dict[str, Any]:
+    """<metric>_ci_low/_ci_high/_ci_over of the row's cells with an interval (blank without)."""
+    record: dict[str, Any] = {}
+    for key in PER_SAMPLE:
+        cell = row.intervals.get(key)
+        interval = cell.interval if cell else None
+        record[f"{key}_ci_low"] = _number(interval.low if interval else None)
+        record[f"{key}_ci_high"] = _number(interval.high if interval else None)
+        record[f"{key}_ci_over"] = cell.over if cell else ""
+    return record
+
+
+def _paired_record(table: Table, row: Row) -> dict[str, Any]:
+    """The reference's label, and <metric>_diff/_diff_low/_diff_high/_p/_p_holm of the row against it."""
+    paired = table.paired
+    record: dict[str, Any] = {"reference": paired.reference if paired else ""}
+    problems: dict[str, list[str]] = {}  # why -> the metrics it stops
+    for key in PER_SAMPLE:
+        c = paired.of(row.label, key) if paired else None
+        result = c.paired if c else None
+        record[f"{key}_diff"] = _number(result.mean_difference if result else None)
+        record[f"{key}_diff_low"] = _number(result.low if result else None)
+        record[f"{key}_diff_high"] = _number(result.high if result else None)
+        record[f"{key}_p"] = _number(result.p_value if result else None)
+        record[f"{key}_p_holm"] = _number(c.p_holm if c else None)
+        if c and c.problem:
+            problems.setdefault(c.problem, []).append(key)
+    record["not_paired"] = "; ".join(f"{', '.join(keys)}: {why}" for why, keys in problems.items())
+    return record
+
+
 def write_csv(table: Table, path: Path) -> Path:
-    """One row per setting: swept values, n, runs, <metric>_mean/_std/_n, FLUX.1-dev scale, paper_*, n/a reasons
-    (after a smoke table's `profile` column)."""
+    """One row per setting: swept values, n, runs, <metric>_mean/_std/_n, the intervals (<metric>_ci_*), the paired
+    differences (reference, <metric>_diff*, _p, _p_holm, not_paired), FLUX.1-dev scale, paper_*, n/a reasons (after
+    a smoke table's `profile` column)."""
     params = _params(table)
     fields = [*_profile(table), "setting", *params, "eval_mode", "attention", "n", "runs"]
     fields += [f"{c.key}_{s}" for c in MEASURED for s in ("mean", "std", "n")]
+    fields += [f"{key}_{s}" for key in PER_SAMPLE for s in INTERVAL_FIELDS]
+    fields += ["reference", *(f"{key}_{s}" for key in PER_SAMPLE for s in PAIRED_FIELDS), "not_paired"]
     fields += ["flux_dev_delta_tflops", "flux_dev_delta_paper", *(f"paper_{k}" for k in PAPER_KEYS), "na_reasons"]
     records: list[dict[str, Any]] = []
     for row in table.rows:
@@ -91,6 +133,8 @@ def write_csv(table: Table, path: Path) -> Path:
             record.update(
                 {f"{c.key}_mean": _number(stat.mean), f"{c.key}_std": _number(stat.std), f"{c.key}_n": stat.n}
             )
+        record.update(_interval_record(row))
+        record.update(_paired_record(table, row))
         flux = table.flux.of(row.attention) if table.flux else {}
         record["flux_dev_delta_tflops"] = _number(flux.get("delta_tflops"))
         record["flux_dev_delta_paper"] = _number(flux.get("delta_paper"))
@@ -209,11 +253,11 @@ def _tex_section(table: Table, section: Section, label: str) -> list[str]:
 
 
 def latex(table: Table) -> str:
-    """Both sections as booktabs tables (\\usepackage{booktabs}), a smoke table's warning, the footnotes and notes in
+    """Every section as a booktabs table (\\usepackage{booktabs}), a smoke table's warning, the footnotes and notes in
     a small paragraph."""
     lines = [f"% {table.title}: {table.source} (written by `mdit table`; needs \\usepackage{{booktabs}})", ""]
-    for section, label in zip(table.sections, ("quality", "cost")):
-        lines += _tex_section(table, section, label)
+    for section in table.sections:
+        lines += _tex_section(table, section, section.label)
     notes = [rf"\textbf{{{tex_escape(table.smoke)}}}"] if table.smoke else []
     notes += [f"$^{{{i}}}$ n/a: {tex_escape(reason)}" for i, reason in enumerate(table.footnotes, 1)]
     notes += [tex_escape(note) for note in table.notes]

@@ -5,7 +5,8 @@ of the sweep's group (the sweep file's stem, which every run carries, W&B sweep 
 runs alike); the bars are grouped by the config key the sweep varies (mean over seeds, min-max range).
 The metric names are the ones the runs' W&B summaries and histories hold: `eval/<mode>/<metric>` (`mdit eval`),
 `cost/<key>` (the cost callback), `train/loss`, `val/loss`, `val/loss_without_mask` (Lightning's logs) and
-the `val/samples` images (the sample-grid callback).
+the `val/samples` images (the sample-grid callback). Given the Markdown `mdit table` wrote, the report also shows
+that table (its intervals and paired differences: what the bars, min to max over seeds, cannot say).
 """
 
 from __future__ import annotations
@@ -99,12 +100,25 @@ def _laid_out(panels: list[Any], width: int = PANEL_WIDTH) -> list[Any]:
     return panels
 
 
+def table_blocks(markdown: str | None) -> list[Any]:
+    """The table `mdit table` wrote (results/<sweep>.md) as a Markdown block under its own heading; none without."""
+    if not markdown:
+        return []
+    wr = _wr()
+    return [wr.H2("Table (`mdit table`)"), wr.MarkdownBlock(text=markdown)]
+
+
 def build_report(
-    sweep_file: str | Path, entity: str, project: str, title: str | None = None, smoke: bool = False
+    sweep_file: str | Path,
+    entity: str,
+    project: str,
+    title: str | None = None,
+    smoke: bool = False,
+    table: str | None = None,
 ) -> wr.Report:
     """The report of a sweep's runs in ENTITY/PROJECT, built offline (nothing is sent until `save_report`); a smoke
     report (`smoke`: the sweep ran with the smoke profile) says in its title and first line that its numbers mean
-    nothing."""
+    nothing. `table`: the Markdown of the sweep's table (intervals, paired differences), shown after the intro."""
     wr = _wr()
     spec = load_sweep(sweep_file)
     group, modes, key = spec.group, sweep_modes(spec), varied_key(spec)
@@ -150,6 +164,7 @@ def build_report(
             f"Runs of group `{group}` (sweep file `{spec.path.name}`, {spec.method}), eval modes {', '.join(modes)}"
             f"{by}: mean over seeds, bars from min to max."
         ),
+        *table_blocks(table),
         wr.H2("Quality"),
         grid("quality", quality),
         wr.H2("Cost against text-only `none`"),
@@ -185,6 +200,9 @@ def describe(report: Any) -> list[str]:
         f"report {report.title!r} in {report.entity}/{report.project}"
         + (f": runs where {runset.filters}, grouped by {runset.groupby or 'run'}" if runset else "")
     ]
+    for block in report.blocks:
+        if isinstance(block, wr.MarkdownBlock):
+            lines.append(f"  [table] MarkdownBlock: {len(block.text.splitlines())} lines")
     for name, panel in panels_of(report):
         keys = getattr(panel, "metrics", None) or getattr(panel, "y", None) or getattr(panel, "media_keys", None)
         group = getattr(panel, "groupby", None)

@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import statistics
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mdit.config import EvalConfig
 from mdit.results.collect import DATA_SPLIT, Run, config_value
 from mdit.results.columns import MEASURED, Value
+
+if TYPE_CHECKING:
+    from mdit.results.intervals import CellInterval
 
 ATTENTION_KEY, MODE_KEY, DEFAULT_MODE = "model.attention", "eval.mode", EvalConfig().mode
 SPLIT_KEY, UNRECORDED = DATA_SPLIT, "?"  # the row parameter of the split, when the runs used several
@@ -52,6 +55,8 @@ class Row:
     mode: str
     stats: dict[str, Stat] = field(default_factory=dict)
     missing: dict[str, list[str]] = field(default_factory=dict)  # column -> finished runs without a value
+    intervals: dict[str, CellInterval] = field(default_factory=dict)  # column -> its 95 % interval, if it has one
+    no_interval: dict[str, dict[str, str]] = field(default_factory=dict)  # column -> {run: why it has no interval}
 
     @property
     def finished(self) -> list[Run]:

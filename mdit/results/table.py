@@ -1,8 +1,11 @@
 """`mdit table SWEEP_FILE`: a sweep's runs as results/<sweep stem>.{md,csv,tex,png}, the paper's numbers beside.
 
 Runs are the local folders runs/<sweep stem>/*/ (config.yaml + metrics.json) or the runs of a W&B sweep. Rows
-are the settings of the swept parameters other than the seed, mean ± std over seeds. Missing results are "—"
-with a note, never an error; a sweep without a single finished run is NoResults, which names the command to run.
+are the settings of the swept parameters other than the seed. A quality cell is a mean with its 95 % interval
+where the runs have per-sample scores (mdit.results.intervals), else mean ± std over seeds; with a reference row
+(mdit.results.references), every other row's paired differences to it follow the quality section. Missing
+results are "—" with a note, never an error; a sweep without a single finished run is NoResults, which names the
+command to run.
 Smoke runs (mdit.results.smoke) make a smoke table: every output says its numbers are not meaningful.
 """
 
@@ -14,7 +17,8 @@ from pathlib import Path
 from mdit import atomic
 from mdit.results.collect import Run, collect_local, collect_wandb, sweep_constants, sweep_parameters
 from mdit.results.flux_scale import FluxDevCosts, flux_dev_costs
-from mdit.results.layout import Table, cost_section, quality_section
+from mdit.results.intervals import attach_intervals
+from mdit.results.layout import Table, cost_section, paired_section, quality_section
 from mdit.results.no_runs import NoResults, local_remedy, nothing_found, wandb_remedy
 from mdit.results.notes import (
     cost_notes,
@@ -26,10 +30,14 @@ from mdit.results.notes import (
     skipped_note,
     split_notes,
 )
+from mdit.results.paired import PairedTable, compare
 from mdit.results.plot import write_png
+from mdit.results.references import Reference, choose_reference
 from mdit.results.render import latex, markdown, write_csv, write_runs_csv
-from mdit.results.rows import MODE_KEY, group_rows
+from mdit.results.rows import MODE_KEY, Row, group_rows
+from mdit.results.samples import ScoreBook
 from mdit.results.smoke import smoke_note
+from mdit.results.stat_notes import cells_note, interval_notes, paired_notes
 from mdit.sweep.profiles import DEFAULT
 
 SOURCES = ("local", "wandb")
@@ -47,6 +55,18 @@ def read_runs(group: str, source: str, runs_root: str | Path, wandb_sweep: str |
     raise ValueError(f"unknown source {source!r}; valid: {', '.join(SOURCES)}")
 
 
+def paired_with(rows: list[Row], reference: Reference | None, book: ScoreBook) -> tuple[PairedTable | None, list[str]]:
+    """The rows against the reference row, or None and why not; a reference the user named must be a row."""
+    if reference is None:
+        return None, []
+    labels = [row.label for row in rows]
+    if labels.count(reference.label) != 1:
+        if reference.explicit:
+            raise ValueError(f"--reference {reference.label}: no such row; the rows are {', '.join(labels)}")
+        return None, [f"No paired differences: no row {reference.label} (this sweep's default reference) here."]
+    return compare(rows, reference.label, book), []
+
+
 def make_table(
     name: str,
     source_line: str,
@@ -56,17 +76,26 @@ def make_table(
     group_dir: str | None = None,
     default_mode: str | None = None,
     profile: str | None = None,
+    reference: Reference | None = None,
 ) -> Table:
-    """Rows, both sections and every note of one table; smoke-labelled when its runs (or `profile`) are smoke."""
+    """Rows, their sections and every note of one table; smoke-labelled when its runs (or `profile`) are smoke.
+
+    `reference`: the row every other row is compared with (paired differences), or None for no comparison."""
     rows, skipped = group_rows(runs, swept, name, default_mode)
     finished = len({r.name for row in rows for r in row.finished})
     source_line += f" {finished} finished runs in {len(rows)} settings."
     table = Table(name, source_line, rows, flux, smoke=smoke_note(runs, profile))
+    book = ScoreBook()
+    attach_intervals(rows, book)
+    table.paired, no_reference = paired_with(rows, reference, book)
     kinds = frechet_kinds(rows)
-    table.sections = [quality_section(table, kinds), cost_section(table)]
+    paired = paired_section(table)
+    table.sections = [quality_section(table, kinds), *([paired] if paired else []), cost_section(table)]
     table.notes = [
-        "Cells: mean ± sample standard deviation over seeds (± only with 2 or more); n = finished runs of the "
-        "setting; (n=k): only k of them have that number.",
+        cells_note(rows),
+        *interval_notes(rows),
+        *no_reference,
+        *paired_notes(table.paired),
         *missing_notes(rows, group_dir),
         *split_notes(rows),
         *modulation_notes(rows),
@@ -89,12 +118,15 @@ def build_table(
     echo: Callable[[str], None] = print,
     profile: str | None = None,
     remedy: str | None = None,
+    reference: str | None = None,
 ) -> dict[str, Path]:
     """Write out_dir/<sweep stem>.{md,csv,tex,png} (and <stem>_runs.csv, one row per run); print the Markdown.
 
     `flux_dev=False` skips the FLUX.1-dev-scale cost columns (~25 s to count). `profile`: the one the sweep ran
     with (smoke labels the table, as smoke runs do themselves). With no finished run, NoResults says where none
-    were found and `remedy` (default: the plain `mdit sweep` command) what makes them. Returns the four main paths.
+    were found and `remedy` (default: the plain `mdit sweep` command) what makes them. `reference`: the row the
+    others are compared with (default: the sweep's, mdit.results.references; "none": no comparison). Returns the
+    four main paths.
     """
     sweep_file = Path(sweep_file)
     name = sweep_file.stem
@@ -109,7 +141,9 @@ def build_table(
         raise NoResults(f"{nothing_found(name, where, runs)}: {remedy or default}")
     group_dir = str(Path(runs_root) / name) if source == "local" else None
     flux = flux_dev_costs() if flux_dev else None
-    table = make_table(name, source_line, runs, swept, flux, group_dir, fixed_mode and str(fixed_mode), profile)
+    mode = fixed_mode and str(fixed_mode)
+    chosen = choose_reference(name, reference)
+    table = make_table(name, source_line, runs, swept, flux, group_dir, mode, profile, chosen)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     text = markdown(table)

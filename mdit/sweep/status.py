@@ -78,12 +78,15 @@ class Status:
 
     def sweep_left(self, now: float) -> float | None:
         """This run's rest (the mean run less its elapsed time, or its stage's estimate when longer) and the runs
-        after it at the mean; None without a finished run to take the mean of, with an unknown run count, or with
-        this run past the mean and no estimate of its own (its rest unknown)."""
+        after it at the mean, or at this run's projected length when longer (a short first run, e.g. `none` with
+        nothing to train, would make the mean far too small); None without a finished run to take the mean of,
+        with an unknown run count, or with this run past the mean and no estimate of its own (its rest unknown)."""
         if self.mean_run is None or self.runs_after is None:
             return None
-        this_run = max(self.mean_run - (now - self.started), self.stage_left(now) or 0.0)
-        return this_run + self.runs_after * self.mean_run if this_run > 0 else None
+        elapsed, left = now - self.started, self.stage_left(now) or 0.0
+        this_run = max(self.mean_run - elapsed, left)
+        per_run = max(self.mean_run, elapsed + left)
+        return this_run + self.runs_after * per_run if this_run > 0 else None
 
 
 def render(status: Status, now: float) -> str:

@@ -1,0 +1,33 @@
+"""The reference row of a table, which every other row's paired differences are against.
+
+A sweep YAML cannot name it: W&B's sweep-config schema (the `sweeps` package's schema.json) allows no key of
+our own at the top level. So it is `mdit table --reference ROW`, else the default of the sweep below; the word
+`none` turns the comparisons off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Sweep name (the file's stem) -> the label of its reference row (mdit.results.rows.setting_label).
+REFERENCES = {
+    "ablation_attention": "holistic",  # the paper's Table 4 compares the mask-token variants with holistic
+    "ablation_tokenization": "concat",  # channel concatenation, against which the unified mask tokens are measured
+}
+OFF = "off"  # `--reference off`: no paired differences (`none` is a row: the text-only baseline)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The reference row's label, and whether the user named it (an unknown label is then an error)."""
+
+    label: str
+    explicit: bool
+
+
+def choose_reference(sweep: str, option: str | None) -> Reference | None:
+    """`--reference`'s row, else the sweep's default (REFERENCES); None when turned off or there is no default."""
+    if option is not None:
+        return None if option == OFF else Reference(option, explicit=True)
+    default = REFERENCES.get(sweep)
+    return Reference(default, explicit=False) if default else None
