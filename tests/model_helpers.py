@@ -6,7 +6,10 @@ import copy
 
 import torch
 from diffusers import FluxTransformer2DModel
+from torch.utils.data import DataLoader
 
+from mdit.conditioning import EmbeddedTextConditioner, PixelSpaceAutoencoder
+from mdit.data.synthfaces import SynthFacesDataset, caption_vocabulary
 from mdit.model import MDiTTransformer
 from mdit.sampling import Conditions
 
@@ -101,3 +104,11 @@ def run_reference(base: FluxTransformer2DModel, x: torch.Tensor, cond: Condition
         guidance=cond.guidance,
         return_dict=False,
     )[0]
+
+
+def synthfaces_parts(resolution: int = 32) -> tuple[PixelSpaceAutoencoder, EmbeddedTextConditioner, dict]:
+    """A pixel-space autoencoder, a tiny caption encoder and a batch of two SynthFaces samples."""
+    autoencoder = PixelSpaceAutoencoder(factor=2)
+    text = EmbeddedTextConditioner.build(caption_vocabulary(), d_model=32, num_layers=1, num_heads=2)
+    batch = next(iter(DataLoader(SynthFacesDataset(0, 2, resolution), batch_size=2)))
+    return autoencoder, text, batch

@@ -1,14 +1,11 @@
 """The cost measurements of a run: FLOPs against `none` and latency, written into metrics.json."""
 
-import csv
 import json
 import time
 from pathlib import Path
 
-import lightning as L
 import pytest
-from lightning.pytorch.loggers import CSVLogger
-from train_helpers import tiny_config
+from train_helpers import logged_fit, tiny_config
 
 from mdit.backbone import load_backbone
 from mdit.callbacks import CostMeasurement
@@ -82,19 +79,7 @@ def test_the_callback_logs_the_cost_at_each_validation_when_asked(cfg, tmp_path)
     run_cfg = _cfg(cfg, "model.attention=improved_decoupled", "train.val_every=1")
     module = MDiTModule(run_cfg, load_backbone(backbone_dir(run_cfg)))
     callback = CostMeasurement(steps=2, repeats=1, at_validation=True)
-    trainer = L.Trainer(
-        max_steps=2,
-        val_check_interval=1,
-        check_val_every_n_epoch=None,
-        limit_val_batches=1,
-        num_sanity_val_steps=0,
-        logger=CSVLogger(tmp_path),
-        callbacks=[callback],
-        enable_progress_bar=False,
-        enable_checkpointing=False,
-    )
-    trainer.fit(module, datamodule=build_datamodule(run_cfg))
-    rows = list(csv.DictReader(open(Path(trainer.logger.log_dir) / "metrics.csv")))
+    rows = logged_fit(module, build_datamodule(run_cfg), tmp_path, 2, 1, [callback], limit_val_batches=1)
     costed = [r for r in rows if r.get("cost/tflops")]
     assert [int(r["step"]) for r in costed] == [1, 2]  # one point per validation, at its step
     assert all(float(r["cost/seconds_per_image"]) > 0 for r in costed)

@@ -11,12 +11,10 @@ import pytest
 import torch
 from diffusers import FluxTransformer2DModel
 from flux_reference import reference_of
-from model_helpers import empty_pooled, inputs, randomize_lora, run, wrap
-from torch.utils.data import DataLoader
+from model_helpers import empty_pooled, inputs, randomize_lora, run, synthfaces_parts, wrap
 
-from mdit.conditioning import EMPTY_CAPTION, EmbeddedTextConditioner, PixelSpaceAutoencoder, unpack_latents
+from mdit.conditioning import EMPTY_CAPTION, unpack_latents
 from mdit.config import ConfigError, load_config
-from mdit.data.synthfaces import SynthFacesDataset, caption_vocabulary
 from mdit.model import LoraSettings, MDiTTransformer, blocks
 from mdit.model.blocks import _attend, mask_key_bias
 from mdit.pipeline import Pipeline, initial_noise
@@ -32,10 +30,7 @@ TOLERANCE = 1e-5
 
 @pytest.fixture(scope="module")
 def parts():
-    autoencoder = PixelSpaceAutoencoder(factor=2)
-    text = EmbeddedTextConditioner.build(caption_vocabulary(), d_model=32, num_layers=1, num_heads=2)
-    batch = next(iter(DataLoader(SynthFacesDataset(0, 2, RESOLUTION), batch_size=2)))
-    return autoencoder, text, batch
+    return synthfaces_parts(RESOLUTION)
 
 
 def _pipeline(parts, attention: str) -> Pipeline:

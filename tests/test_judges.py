@@ -2,24 +2,13 @@
 
 import pytest
 import torch
-from train_helpers import tiny_config
+from train_helpers import TINY_JUDGES, tiny_config
 
 from mdit.cli import main
 from mdit.judges.clip import load_clip_judge
 from mdit.judges.embedded_parser import EmbeddedParser
 from mdit.judges.training import ensure_judges, judges_dir, load_embedded_clip, load_parser, train_parser
 from mdit.metrics.clip_score import ClipTScore
-
-TINY = [
-    "judges.parser_width=8",
-    "judges.parser_steps=3",
-    "judges.batch_size=4",
-    "judges.heldout_size=4",
-    "judges.clip_width=32",
-    "judges.clip_steps=2",
-    "judges.clip_batch_size=4",
-    "data.train_size=16",
-]
 
 
 def test_parser_shapes_and_side_check():
@@ -31,7 +20,7 @@ def test_parser_shapes_and_side_check():
 
 
 def test_train_cache_and_load_round_trip(tmp_path):
-    cfg = tiny_config(tmp_path, *TINY)
+    cfg = tiny_config(tmp_path, *TINY_JUDGES)
     parser, accuracy = train_parser(cfg)
     assert 0.0 <= accuracy <= 100.0
     folder = ensure_judges(cfg)
@@ -66,6 +55,6 @@ def test_missing_judge_names_the_file(tmp_path):
 
 
 def test_judges_cli(tmp_path, capsys):
-    cfg_args = [f"cache_dir={tmp_path / 'cache'}", "data.resolution=32", *TINY]
+    cfg_args = [f"cache_dir={tmp_path / 'cache'}", "data.resolution=32", *TINY_JUDGES]
     assert main(["judges", "train", *cfg_args]) == 0
     assert "held-out pixel accuracy" in capsys.readouterr().out

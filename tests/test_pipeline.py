@@ -3,18 +3,15 @@
 import pytest
 import torch
 from diffusers import FluxTransformer2DModel
-from torch.utils.data import DataLoader
+from model_helpers import synthfaces_parts
 
 from mdit.conditioning import (
     EMPTY_CAPTION,
-    EmbeddedTextConditioner,
-    PixelSpaceAutoencoder,
     encode_image,
     encode_mask,
     latent_image_ids,
     unpack_latents,
 )
-from mdit.data.synthfaces import SynthFacesDataset, caption_vocabulary
 from mdit.model import STRATEGIES, MDiTTransformer
 from mdit.sampling import Conditions, euler_sample, flux_sigmas, mdit_velocity
 
@@ -23,10 +20,7 @@ RESOLUTION = 32
 
 @pytest.fixture(scope="module")
 def parts():
-    autoencoder = PixelSpaceAutoencoder(factor=2)
-    text = EmbeddedTextConditioner.build(caption_vocabulary(), d_model=32, num_layers=1, num_heads=2)
-    batch = next(iter(DataLoader(SynthFacesDataset(0, 2, RESOLUTION), batch_size=2)))
-    return autoencoder, text, batch
+    return synthfaces_parts(RESOLUTION)
 
 
 def _backbone(latent_channels: int, text_dim: int) -> FluxTransformer2DModel:

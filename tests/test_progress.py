@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 from flux_folder import write_tiny_flux_folder
-from train_helpers import ROOT, tiny_config
+from train_helpers import ROOT, TINY_JUDGES, tiny_config
 
 from mdit import progress as progress_module
 from mdit.config import load_config
@@ -155,17 +155,7 @@ def test_a_given_stream_gets_plain_lines_even_with_a_terminal(monkeypatch, fake_
 
 def test_judge_training_reports_its_steps(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MDIT_PROGRESS_SECONDS", "0")
-    cfg = tiny_config(
-        tmp_path,
-        "judges.parser_width=8",
-        "judges.parser_steps=3",
-        "judges.batch_size=4",
-        "judges.heldout_size=4",
-        "judges.clip_width=32",
-        "judges.clip_steps=2",
-        "judges.clip_batch_size=4",
-        "data.train_size=16",
-    )
+    cfg = tiny_config(tmp_path, *TINY_JUDGES)
     ensure_judges(cfg)
     out = capsys.readouterr().err
     assert _reported(out) == [

@@ -1,15 +1,13 @@
 """Training: one step per variant changes only what should train; dropout rates; exact resume; LoRA round trip."""
 
-import csv
 from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
-from lightning.pytorch.loggers import CSVLogger
 from omegaconf import OmegaConf
 from torch.utils.data import default_collate
-from train_helpers import tiny_config
+from train_helpers import logged_fit, tiny_config
 
 from mdit.backbone import load_backbone
 from mdit.callbacks import SampleGrid
@@ -236,19 +234,8 @@ def test_load_from_checkpoint_rebuilds_the_run_from_the_config_it_saved(cfg):
 
 def test_validation_losses_are_logged_at_the_step_of_their_sample_grid(cfg, tmp_path):
     module = _module(cfg, "model.attention=hard_decoupled")
-    trainer = L.Trainer(
-        max_steps=4,
-        val_check_interval=2,
-        check_val_every_n_epoch=None,
-        num_sanity_val_steps=0,
-        log_every_n_steps=1,
-        logger=CSVLogger(tmp_path),
-        callbacks=[SampleGrid(tmp_path / "samples", count=1, steps=2)],
-        enable_progress_bar=False,
-        enable_checkpointing=False,
-    )
-    trainer.fit(module, datamodule=build_datamodule(module.cfg))
-    rows = list(csv.DictReader(open(Path(trainer.logger.log_dir) / "metrics.csv")))
+    grid = SampleGrid(tmp_path / "samples", count=1, steps=2)
+    rows = logged_fit(module, build_datamodule(module.cfg), tmp_path, 4, 2, [grid], log_every_n_steps=1)
     validated = [int(r["step"]) for r in rows if r["val/loss"]]
     assert validated == [2, 4] and [int(r["step"]) for r in rows if r["val/loss_without_mask"]] == [2, 4]
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["step_000002.png", "step_000004.png"]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
+import lightning as L
+from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig
 
 from mdit.config import load_config
@@ -44,3 +47,34 @@ def tiny_overrides(tmp: Path, *overrides: str) -> list[str]:
         "eval.latency_repeats=1",
         *overrides,
     ]
+
+
+# Embedded judges small enough to train in seconds.
+TINY_JUDGES = [
+    "judges.parser_width=8",
+    "judges.parser_steps=3",
+    "judges.batch_size=4",
+    "judges.heldout_size=4",
+    "judges.clip_width=32",
+    "judges.clip_steps=2",
+    "judges.clip_batch_size=4",
+    "data.train_size=16",
+]
+
+
+def logged_fit(module, data, folder: Path, max_steps: int, val_every: int, callbacks=(), **trainer_args) -> list[dict]:
+    """Fit `module` under a bare Trainer that logs to a CSV file in `folder`; the rows it logged."""
+    trainer = L.Trainer(
+        max_steps=max_steps,
+        val_check_interval=val_every,
+        check_val_every_n_epoch=None,
+        num_sanity_val_steps=0,
+        logger=CSVLogger(folder),
+        callbacks=list(callbacks),
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        **trainer_args,
+    )
+    trainer.fit(module, datamodule=data)
+    with open(Path(trainer.logger.log_dir) / "metrics.csv") as rows:
+        return list(csv.DictReader(rows))

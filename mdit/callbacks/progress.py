@@ -25,7 +25,8 @@ class ProgressLines(L.Callback):
         if self.progress is None or trainer.global_step <= self.progress.done:  # accumulating: not a step yet
             return
         loss = trainer.callback_metrics.get("train/loss")
-        self.progress.update(trainer.global_step - self.progress.done, f"loss {float(loss):.4f}" if loss else "")
+        note = f"loss {float(loss):.4f}" if loss is not None else ""
+        self.progress.update(trainer.global_step - self.progress.done, note)
 
     def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if self.progress is not None:

@@ -19,7 +19,7 @@ from mdit.runs import EVAL_KEY, is_trained, read_metrics
 
 STATE_FILE = "sweep_state.json"
 # The names metrics.json's training keys have in the run's W&B summary: Lightning's logged losses, and the
-# cost/<key> the cost callback writes (mdit.callbacks.cost.measure_cost's keys).
+# cost/<key> the cost callback writes (mdit.cost.measure.COST_KEYS).
 RENAMED = {"val_loss": "val/loss", "train_loss": "train/loss"}
 
 
