@@ -297,6 +297,9 @@ class TrainConfig:
     accumulate: int = at_least(1, default=1)
     val_every: int = at_least(1, default=400)
     checkpoint_every: int = at_least(1, default=400)
+    # keep each checkpoint_every checkpoint (checkpoints/step=NNNNNN.ckpt) beside last.ckpt: what `mdit eval
+    # --checkpoints all` scores for learning curves; off = last.ckpt only (a full FLUX.1 fine-tune's are large)
+    keep_checkpoints: bool = False
     log_every: int = at_least(1, default=10)
     sample_count: int = non_negative(8)  # samples in the validation grid
     sample_steps: int = at_least(1, default=20)

@@ -47,7 +47,8 @@ def pretrain_backbone(cfg: DictConfig) -> Path:
                 "devices": 1,
                 "num_nodes": 1,
                 "accumulate": 1,
-            },  # tiny: one device
+                "keep_checkpoints": False,
+            },  # tiny: one device; last.ckpt only
             "eval": {"cost": False},
         },
     )

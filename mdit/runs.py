@@ -18,6 +18,8 @@ from mdit import atomic
 from mdit.config import ConfigError, load_config
 
 CONFIG_FILE, METRICS_FILE, LAST_CHECKPOINT = "config.yaml", "metrics.json", "checkpoints/last.ckpt"
+STEP_CHECKPOINT = "{step:06d}"  # Lightning's filename template of the kept checkpoints: checkpoints/step=001200.ckpt
+_STEP_FILE = re.compile(r"^step=(\d+)\.ckpt$")
 EVAL_KEY = "eval"  # metrics.json: `mdit eval` results per mode
 
 
@@ -45,6 +47,15 @@ def load_run_config(folder: str | Path, overrides: Sequence[str] = ()) -> DictCo
     if not checkpoint.is_file():
         raise FileNotFoundError(f"{checkpoint} not found: the run has not saved a checkpoint yet")
     return cfg
+
+
+def step_checkpoints(folder: str | Path) -> dict[int, Path]:
+    """The checkpoints a run kept (train.keep_checkpoints), step -> file, in step order."""
+    found = {}
+    for path in (Path(folder) / LAST_CHECKPOINT).parent.glob("step=*.ckpt"):
+        if match := _STEP_FILE.match(path.name):
+            found[int(match.group(1))] = path
+    return dict(sorted(found.items()))
 
 
 def read_metrics(folder: Path) -> dict[str, Any]:
@@ -76,8 +87,8 @@ def claim_run_folder(folder: Path, cfg: DictConfig) -> None:
 
 
 # Where the log goes, not what the run is: a run trained offline may be resumed or reached by a W&B agent online;
-# and whether faces are read from the render cache (the same bytes) or rendered.
-NOT_THE_RUN = ("wandb.mode", "data.render_cache_gib")
+# whether faces are read from the render cache (the same bytes) or rendered; which checkpoints stay on disk.
+NOT_THE_RUN = ("wandb.mode", "data.render_cache_gib", "train.keep_checkpoints")
 
 
 def config_changes(folder: Path, cfg: DictConfig) -> list[str]:

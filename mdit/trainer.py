@@ -31,6 +31,7 @@ from mdit.data.registry import build_datamodule
 from mdit.devices import eval_device
 from mdit.runs import (
     LAST_CHECKPOINT,
+    STEP_CHECKPOINT,
     claim_run_folder,
     is_trained,
     read_metrics,
@@ -157,8 +158,12 @@ def _measure_whole(cfg: DictConfig, checkpoint: Path) -> dict[str, float]:
 
 
 def _checkpoints(cfg: DictConfig, folder: Path) -> ModelCheckpoint:
+    """last.ckpt every train.checkpoint_every steps; with train.keep_checkpoints also step=NNNNNN.ckpt, kept."""
+    keep = -1 if cfg.train.keep_checkpoints else 0
     every = cfg.train.checkpoint_every
-    return ModelCheckpoint(folder / "checkpoints", save_last=True, save_top_k=0, every_n_train_steps=every)
+    return ModelCheckpoint(
+        folder / "checkpoints", STEP_CHECKPOINT, save_last=True, save_top_k=keep, every_n_train_steps=every
+    )
 
 
 def _monitors(cfg: DictConfig) -> list[L.Callback]:

@@ -17,7 +17,14 @@ from mdit.model import STRATEGIES
 from mdit.pipeline import Pipeline
 from mdit.pretraining import backbone_dir
 from mdit.run import load_run
-from mdit.runs import LAST_CHECKPOINT, config_changes, read_metrics, run_dir, write_training_metrics
+from mdit.runs import (
+    LAST_CHECKPOINT,
+    config_changes,
+    read_metrics,
+    run_dir,
+    step_checkpoints,
+    write_training_metrics,
+)
 from mdit.trainer import fit
 from mdit.training import MDiTModule, sample_dropout, step_generator
 
@@ -130,6 +137,27 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(cfg):
     assert opt_a["global_step"] == opt_b["global_step"] == 4
     for a, b in zip(opt_a["optimizer_states"][0]["state"].values(), opt_b["optimizer_states"][0]["state"].values()):
         assert torch.equal(a["exp_avg"], b["exp_avg"]) and torch.equal(a["exp_avg_sq"], b["exp_avg_sq"])
+
+
+def test_kept_checkpoints_hold_the_weights_a_run_of_that_length_ends_with(cfg):
+    """train.keep_checkpoints: step=N.ckpt beside last.ckpt; its weights are those of a run trained N steps (the
+    learning rate is constant and every draw depends on the step), so a curve point is the shorter run itself."""
+    base = ["model.attention=hard_decoupled", "train.checkpoint_every=2"]
+    long_cfg, short_cfg = _cfg(cfg, "name=kept-4", "train.max_steps=4", *base), _cfg(cfg, "name=kept-2", *base)
+    fit(long_cfg, load_backbone(backbone_dir(cfg)))
+    fit(_cfg(cfg, "name=kept-2", "train.max_steps=2", *base), load_backbone(backbone_dir(cfg)))
+    kept = step_checkpoints(run_dir(long_cfg))
+    assert list(kept) == [2, 4] and [p.name for p in kept.values()] == ["step=000002.ckpt", "step=000004.ckpt"]
+    weights = {step: torch.load(path, weights_only=False)["state_dict"] for step, path in kept.items()}
+    last = torch.load(run_dir(long_cfg) / LAST_CHECKPOINT, weights_only=False)["state_dict"]
+    short = torch.load(run_dir(short_cfg) / LAST_CHECKPOINT, weights_only=False)["state_dict"]
+    assert all(torch.equal(weights[4][k], last[k]) for k in last)
+    assert all(torch.equal(weights[2][k], short[k]) for k in short)
+    assert not all(torch.equal(weights[2][k], last[k]) for k in last)
+    assert step_checkpoints(run_dir(short_cfg)) == {2: run_dir(short_cfg) / "checkpoints" / "step=000002.ckpt"}
+    off = _cfg(cfg, "name=kept-off", "train.keep_checkpoints=false", *base)
+    fit(off, load_backbone(backbone_dir(cfg)))
+    assert step_checkpoints(run_dir(off)) == {} and (run_dir(off) / LAST_CHECKPOINT).is_file()
 
 
 def test_a_run_loaded_for_sampling_generates_what_the_trained_run_does(cfg):
