@@ -32,6 +32,8 @@ ON_MISSING = ("skip", "error")  # data.on_missing (mdit.data.checks)
 TRAIN_STRATEGIES = ("auto", "ddp", "fsdp")  # train.strategy, by Lightning's name
 WANDB_MODES = ("offline", "online", "disabled")
 EVAL_MODES = ("both", "text", "mask")  # the conditions of a generation (mdit.training.CONDITIONS)
+# eval.set: the test split, or SynthFaces' mask-caption pairs that disagree / agree on one shape attribute
+EVAL_SETS = ("test", "conflict", "agree")
 
 
 class ConfigError(ValueError):
@@ -317,6 +319,9 @@ class EvalConfig:
     latency_repeats: int = at_least(1, default=3)  # timed generations after one warm-up, median reported
     # conditions given to the model: both | text | mask (the paper's unimodal tables)
     mode: str = one_of(EVAL_MODES, default="both")
+    # what is generated: test (the test split) | conflict / agree (SynthFaces pairs whose mask and caption disagree /
+    # agree on one shape attribute, mdit.data.synthfaces.conflict; in mode both)
+    set: str = one_of(EVAL_SETS, default="test")
     # the first `count` test samples (at most data.test_size)
     count: int = at_least(2, default=256, note="a Fréchet distance needs two samples")
     batch_size: int = at_least(1, default=16)  # samples per generation batch; the images do not depend on it
@@ -338,6 +343,11 @@ class EvalConfig:
                 f"eval.guidance_scale={e.guidance_scale} with eval.mask_guidance_scale={e.mask_guidance_scale} / "
                 f"eval.text_guidance_scale={e.text_guidance_scale}: choose one kind of guidance (the other at 1.0); "
                 "guidance_scale=s is the two scales at s_m = s_t = s"
+            )
+        if e.set != "test" and (e.mode != "both" or cfg.data.name != "synthfaces"):
+            raise ConfigError(
+                f"eval.set={e.set} pits the mask against the caption: it needs eval.mode=both and SynthFaces "
+                f"(data.name=synthfaces), got eval.mode={e.mode}, data.name={cfg.data.name}"
             )
         if e.mask_strength != 1.0 and not get_strategy(cfg.model.attention).mask_tokens:
             raise ConfigError(

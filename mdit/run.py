@@ -26,10 +26,13 @@ def train(cfg: DictConfig) -> Path:
     return run_dir(cfg)
 
 
-def load_run(folder: str | Path, overrides: Sequence[str] = (), for_sampling: bool = False) -> MDiTModule:
-    """A trained run back from its folder: its config (`overrides` on top), its backbone, its checkpoint's weights;
-    `for_sampling`: made sampling-only (`MDiTModule.for_sampling`: EMA weights, image adapter merged)."""
+def load_run(
+    folder: str | Path, overrides: Sequence[str] = (), for_sampling: bool = False, checkpoint: Path | None = None
+) -> MDiTModule:
+    """A trained run back from its folder: its config (`overrides` on top), its backbone, the weights of its last
+    checkpoint (or of `checkpoint`, one it kept); `for_sampling`: made sampling-only (`MDiTModule.for_sampling`: EMA
+    weights, image adapter merged)."""
     folder = Path(folder)
     cfg = load_run_config(folder, overrides)
-    module = MDiTModule(cfg, backbone_for(cfg)).load_trained(folder / LAST_CHECKPOINT)
+    module = MDiTModule(cfg, backbone_for(cfg)).load_trained(checkpoint or folder / LAST_CHECKPOINT)
     return module.for_sampling() if for_sampling else module.eval()

@@ -20,7 +20,19 @@ from mdit.config import ConfigError, load_config
 CONFIG_FILE, METRICS_FILE, LAST_CHECKPOINT = "config.yaml", "metrics.json", "checkpoints/last.ckpt"
 STEP_CHECKPOINT = "{step:06d}"  # Lightning's filename template of the kept checkpoints: checkpoints/step=001200.ckpt
 _STEP_FILE = re.compile(r"^step=(\d+)\.ckpt$")
-EVAL_KEY = "eval"  # metrics.json: `mdit eval` results per mode
+EVAL_KEY = "eval"  # metrics.json: `mdit eval` results per evaluation (evaluation_key)
+CHECKPOINTS_KEY = "eval_checkpoints"  # metrics.json: `mdit eval --checkpoints all`, per evaluation, per step
+# The eval.* settings that change the generated images: two evaluations of a run that differ in one are two entries.
+SAMPLING_SETTINGS = ("steps", "seed", "guidance_scale", "mask_guidance_scale", "text_guidance_scale", "mask_strength")
+
+
+def evaluation_key(e: Mapping[str, Any], plain: Mapping[str, Any]) -> str:
+    """Where one evaluation of a run is filed (metrics.json's eval.<key>, eval/scores_<key>.csv, eval/<key>.png, the
+    W&B summary's eval/<key>/...): its mode, or its set when that is not the test split, then each sampling setting
+    that differs from the run's own eval section `plain`: `both`, `text`, `both-steps8`, `conflict-mask_strength2`."""
+    head = e["mode"] if e.get("set", "test") == "test" else e["set"]
+    changed = [f"{key}{e[key]:g}" for key in SAMPLING_SETTINGS if e[key] != plain[key]]
+    return "-".join([head, *changed])
 
 
 def run_name(cfg: DictConfig) -> str:
@@ -114,12 +126,11 @@ def _flat(cfg: DictConfig) -> dict:
 
 def write_training_metrics(folder: Path, metrics: dict) -> Path:
     """metrics.json's training keys, replaced; the evaluations of this very checkpoint step are kept (a rerun of a
-    finished run), those of another step dropped (they scored other weights)."""
+    finished run), those of another step dropped (they scored other weights), those of kept checkpoints kept."""
 
     def update(current: dict) -> dict:
-        kept = {
-            mode: r for mode, r in current.get(EVAL_KEY, {}).items() if r.get("checkpoint_step") == metrics["steps"]
-        }
-        return {**metrics, **({EVAL_KEY: kept} if kept else {})}
+        kept = {key: r for key, r in current.get(EVAL_KEY, {}).items() if r.get("checkpoint_step") == metrics["steps"]}
+        curves = current.get(CHECKPOINTS_KEY)  # a kept checkpoint's weights never change
+        return {**metrics, **({EVAL_KEY: kept} if kept else {}), **({CHECKPOINTS_KEY: curves} if curves else {})}
 
     return atomic.update_json(folder / METRICS_FILE, update)

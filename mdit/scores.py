@@ -13,15 +13,27 @@ from mdit import atomic
 
 EVAL_DIR = "eval"  # in the run folder: the sample grids and the scores
 INT_COLUMNS = ("sample", "sample_id", "seed", "caption_index")
-FLOAT_COLUMNS = ("mask_accuracy", "miou", "clip_t", "topiq")
-COLUMNS = INT_COLUMNS + FLOAT_COLUMNS
+# the conflict and agree sets' own (mdit.metrics.following): the contested attribute, who the face follows (0 / 1)
+TEXT_COLUMNS = ("attribute",)
+FOLLOWING = ("follows_mask", "follows_caption")
+QUALITY_SCORES = ("mask_accuracy", "miou", "clip_t", "topiq")  # the quality columns of every table
+FLOAT_COLUMNS = (*QUALITY_SCORES, *FOLLOWING)
+COLUMNS = INT_COLUMNS + TEXT_COLUMNS + FLOAT_COLUMNS
+OPTIONAL = TEXT_COLUMNS + FOLLOWING  # absent from files written before the conflict sets: read as n/a
 
-Row = dict[str, int | float | None]
+Row = dict[str, int | float | str | None]
 
 
-def scores_path(folder: str | Path, mode: str) -> Path:
-    """`<run>/eval/scores_<mode>.csv`: the per-sample scores of `mdit eval --mode <mode>`."""
-    return Path(folder) / EVAL_DIR / f"scores_{mode}.csv"
+def scores_path(folder: str | Path, key: str, step: int | None = None) -> Path:
+    """`<run>/eval/scores_<key>.csv`: the per-sample scores of one evaluation of a run (its key:
+    mdit.runs.evaluation_key); of the kept checkpoint of `step`: `<run>/eval/step=NNNNNN/scores_<key>.csv`."""
+    return evaluation_dir(folder, step) / f"scores_{key}.csv"
+
+
+def evaluation_dir(folder: str | Path, step: int | None = None) -> Path:
+    """Where one evaluation's grid and scores go: `<run>/eval/`, or `<run>/eval/step=NNNNNN/` for a kept checkpoint."""
+    root = Path(folder) / EVAL_DIR
+    return root if step is None else root / f"step={step:06d}"
 
 
 def _cell(value: int | float | None) -> str:
@@ -42,21 +54,23 @@ def write_scores(path: Path, rows: Iterable[Mapping[str, Any]]) -> Path:
     return atomic.write_with(path, write)
 
 
-def _typed(column: str, text: str) -> int | float | None:
-    if text == "":
+def _typed(column: str, text: str | None) -> int | float | str | None:
+    if text is None or text == "":
         return None
+    if column in TEXT_COLUMNS:
+        return text
     return int(text) if column in INT_COLUMNS else float(text)
 
 
-def read_scores(folder: str | Path, mode: str) -> list[Row]:
-    """The rows of `scores_path(folder, mode)` in sample order: ints, floats, None where a score is n/a."""
-    path = scores_path(folder, mode)
+def read_scores(folder: str | Path, key: str) -> list[Row]:
+    """The rows of `scores_path(folder, key)` in sample order: ints, floats, None where a score is n/a."""
+    path = scores_path(folder, key)
     with open(path, newline="") as file:
         reader = csv.DictReader(file)
-        missing = [column for column in COLUMNS if column not in (reader.fieldnames or ())]
+        missing = [c for c in COLUMNS if c not in (reader.fieldnames or ()) and c not in OPTIONAL]
         if missing:
             raise ValueError(f"{path}: columns {missing} missing (expected {', '.join(COLUMNS)})")
-        return [{column: _typed(column, row[column]) for column in COLUMNS} for row in reader]
+        return [{column: _typed(column, row.get(column)) for column in COLUMNS} for row in reader]
 
 
 def scores_table(rows: Iterable[Row]) -> tuple[list[str], list[list[int | float | None]]]:

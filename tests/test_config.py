@@ -148,6 +148,7 @@ CHOICE_ERRORS = {
     "data.on_corrupt": "skip, error",
     "train.strategy": "auto, ddp, fsdp",
     "eval.mode": "both, text, mask",
+    "eval.set": "test, conflict, agree",
     "wandb.mode": "offline, online, disabled",
 }
 # Strings with no declared choices: free text, or (model.attention) checked by ModelConfig.check against the registry.

@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -241,9 +242,13 @@ def test_eval_config_is_validated(tmp_path):
         ("eval.batch_size=0", "eval.batch_size"),
         ("eval.seed=-1", "eval.seed"),
         ("eval.guidance_scale=0", "guidance_scale"),
+        ("eval.set=conflicts", "eval.set='conflicts'; valid: test, conflict, agree"),
     ):
-        with pytest.raises(ConfigError, match=fragment):
+        with pytest.raises(ConfigError, match=re.escape(fragment)):
             tiny_config(tmp_path, override)
+    with pytest.raises(ConfigError, match="eval.set=agree pits the mask against the caption: it needs eval.mode=both"):
+        tiny_config(tmp_path, "eval.set=agree", "eval.mode=text")
+    assert tiny_config(tmp_path, "eval.set=conflict").eval.set == "conflict"
 
 
 def test_wandb_offline_summary_lands_in_the_runs_id(tmp_path):
@@ -260,7 +265,7 @@ def test_wandb_offline_summary_lands_in_the_runs_id(tmp_path):
     (saved,) = log.parent.glob("files/media/table/eval/both/samples_*.table.json")  # the samples as a wandb.Table
     assert json.loads(saved.read_text()) == {
         "columns": list(COLUMNS),
-        "data": [[0, 1, 1, 1, 1, 1, 1, None], [1, 2.5, 2.5, 2.5, 2.5, 2.5, 2.5, 2.5]],
+        "data": [[0, 1, 1, 1, 1, 1, 1, 1, None, 1, 1], [1, *[2.5] * (len(COLUMNS) - 1)]],
     }
     assert not update_wandb_summary(tiny_config(tmp_path), tmp_path, {"x": 1})  # W&B disabled: nothing written
 

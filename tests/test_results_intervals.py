@@ -20,7 +20,7 @@ from mdit.results import table as table_module
 from mdit.results.collect import CONFIG_FILE, METRICS_FILE
 from mdit.results.samples import BEFORE_SCORES, PER_SAMPLE
 from mdit.results.stats import format_interval, mean_interval, over_seeds
-from mdit.scores import FLOAT_COLUMNS, scores_path, write_scores
+from mdit.scores import FLOAT_COLUMNS, QUALITY_SCORES, scores_path, write_scores
 
 GROUP = "ablation_attention"
 N = 64  # test samples per run
@@ -86,7 +86,7 @@ def notes(text: str) -> list[str]:
 
 
 def test_the_per_sample_columns_are_those_mdit_eval_writes() -> None:
-    assert PER_SAMPLE == FLOAT_COLUMNS
+    assert PER_SAMPLE == QUALITY_SCORES and set(PER_SAMPLE) < set(FLOAT_COLUMNS)
 
 
 def test_one_run_per_setting_bootstraps_its_test_samples(tmp_path: Path) -> None:

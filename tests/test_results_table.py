@@ -336,6 +336,34 @@ def test_swept_eval_mode_reads_each_mode(tmp_path: Path, monkeypatch: pytest.Mon
     assert md_row(text, "both")[9] == "94.64" and md_row(text, "text")[9] == ""  # the paper's numbers are mode both
 
 
+def test_swept_sampling_settings_read_each_evaluation_key(tmp_path: Path) -> None:
+    """eval.* parameters beyond the mode are evaluations of one training too: each row reads the key `mdit eval`
+    filed it under (the run's own steps are plain: key `both`); the paper's numbers only on the plain rows."""
+    group = tmp_path / "runs" / "guidance"
+    folder = write_run(group, "holistic", 0, modes=("both", "both-steps8-mask_strength2"))
+    metrics = json.loads((folder / METRICS_FILE).read_text())
+    metrics["eval"]["both-steps8-mask_strength2"]["mask_accuracy"] = 99.0
+    (folder / METRICS_FILE).write_text(json.dumps(metrics))
+    sweep_file = write_sweep(
+        tmp_path,
+        "guidance",
+        **{
+            "model.attention": {"values": ["holistic"]},
+            "eval.mask_strength": {"values": [1.0, 2.0]},
+            "eval.steps": {"values": [28, 8]},
+        },
+    )
+    _, text = build(sweep_file, flux_dev=False)
+    plain, strong = (
+        md_row(text, "mask_strength=1.0, steps=28"),
+        md_row(text, "mask_strength=2.0, steps=8"),
+    )
+    assert (plain[2], strong[2]) == ("60.00", "99.00") and (plain[-3], strong[-3]) == ("94.72", "")
+    assert md_row(text, "mask_strength=1.0, steps=8")[2] == "—"
+    assert "no eval.both-steps8 in metrics.json for holistic-s0; `mdit eval" in text
+    assert "eval.mask_strength=1.0 eval.steps=8` adds it" in text
+
+
 def test_alias_parameter_reads_its_config_keys(tmp_path: Path) -> None:
     group = tmp_path / "runs" / "dropout"
     write_run(group, "holistic", 0, train__text_dropout=0.0, train__mask_dropout=0.0)

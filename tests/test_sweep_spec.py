@@ -153,7 +153,8 @@ def test_every_sweep_has_a_metric_that_each_of_its_runs_reports(path):
     base = load_config([ROOT / f for f in spec.config_files])
     for params in grid_points(spec):
         trial = plan_trial(format_args(params), spec.fixed_overrides, base)
-        assert metric.get("name") in summary(_evaluated(trial.modes), trial.modes), (path.name, trial.label)
+        keys = [trial.evaluation]
+        assert metric.get("name") in summary(_evaluated(keys), keys), (path.name, trial.label)
 
 
 def test_with_launch_swaps_configs_adds_fixed_overrides_and_seeds():
@@ -188,7 +189,7 @@ def test_plan_names_the_run_expands_aliases_and_keeps_the_mode_out_of_training()
         defaults,
     )
     assert trial.name == "concat-dropout0.1-s2" and trial.label == "concat-dropout0.1-s2@text"
-    assert trial.modes == ("text",)
+    assert trial.evaluation == "text" and trial.eval_overrides == ("eval.mode=text",)
     cfg = load_config(BASE, trial.train_overrides)
     assert cfg.train.text_dropout == cfg.train.mask_dropout == 0.1 and cfg.train.threads == 2
     assert cfg.eval.mode == "both" and cfg.name == trial.name and list(cfg.tags) == ["dropout"]
@@ -204,9 +205,32 @@ def test_plan_names_the_run_expands_aliases_and_keeps_the_mode_out_of_training()
 
 def test_plan_without_a_mode_parameter_evaluates_the_configs_mode():
     trial = plan_trial(["group=g", "model.attention=holistic", "seed=0"], [], load_config(BASE))
-    assert trial.name == trial.label == "holistic-s0" and trial.modes == ("both",)
-    trial = plan_trial(["group=g", "seed=1"], ["eval.mode=mask"], load_config(BASE))
-    assert trial.name == trial.label == "improved_decoupled-s1" and trial.modes == ("mask",)
+    assert trial.name == trial.label == "holistic-s0" and trial.evaluation == "both" and not trial.eval_overrides
+    fixed = ["eval.mode=mask"]  # a fixed override is the run's own config: its evaluation is plain
+    trial = plan_trial(["group=g", "seed=1"], fixed, load_config(BASE, fixed))
+    assert trial.name == trial.label == "improved_decoupled-s1" and trial.evaluation == "mask"
+    assert "eval.mode=mask" in trial.train_overrides
+
+
+def test_swept_sampling_settings_are_evaluations_of_one_training():
+    """eval.* parameters beyond the mode (the set, guidance, strength, steps) share the training and the name; each
+    is its own evaluation key."""
+    defaults = load_config(BASE)
+    base = ["group=g", "model.attention=holistic", "seed=0"]
+    plain = plan_trial([*base, "eval.mask_strength=1.0"], [], defaults)
+    strong = plan_trial([*base, "eval.mask_strength=2", "eval.steps=8"], [], defaults)
+    conflict = plan_trial([*base, "eval.set=conflict", "eval.mask_strength=1.0"], [], defaults)
+    assert plain.name == strong.name == conflict.name == "holistic-s0"
+    assert plain.train_overrides == strong.train_overrides == conflict.train_overrides
+    assert (plain.evaluation, strong.evaluation, conflict.evaluation) == (
+        "both",
+        "both-steps8-mask_strength2",
+        "conflict",
+    )
+    assert strong.label == "holistic-s0@both-steps8-mask_strength2"
+    assert strong.eval_overrides == ("eval.mask_strength=2", "eval.steps=8")
+    with pytest.raises(ValueError, match="eval.mask_strength"):
+        plan_trial([*base, "eval.mask_strength=strong"], [], defaults)
 
 
 @pytest.mark.parametrize("name", [p.stem for p in sorted((ROOT / PROFILES_DIR).glob("*.yaml"))])

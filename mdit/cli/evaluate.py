@@ -11,15 +11,21 @@ from mdit.cli.common import add_config_args, add_overrides, add_verb, config_fro
 def run_eval(args: argparse.Namespace) -> int:
     from functools import partial
 
-    from mdit.evaluation import evaluate
+    from mdit.evaluation import evaluate, evaluate_checkpoints
     from mdit.runs import METRICS_FILE
 
     overrides = list(args.overrides)
-    if args.mode is not None:
-        if any(item.split("=", 1)[0].strip() == "eval.mode" for item in overrides):
-            raise ValueError("--mode and eval.mode=... both given; pass one")
-        overrides.append(f"eval.mode={args.mode}")
-    results = evaluate(args.run_dir, overrides, log=partial(print, flush=True))
+    for option, key in ((args.mode, "eval.mode"), (args.set, "eval.set")):
+        if option is not None:
+            if any(item.split("=", 1)[0].strip() == key for item in overrides):
+                raise ValueError(f"--{key.split('.')[1]} and {key}=... both given; pass one")
+            overrides.append(f"{key}={option}")
+    log = partial(print, flush=True)
+    if args.checkpoints == "all":
+        curve = evaluate_checkpoints(args.run_dir, overrides, log=log)
+        print(f"wrote {Path(args.run_dir) / METRICS_FILE} (eval_checkpoints: {len(curve)} steps)")
+        return 0
+    results = evaluate(args.run_dir, overrides, log=log)
     print(f"wrote {Path(args.run_dir) / METRICS_FILE} and {results['grid']}")
     return 0
 
@@ -32,6 +38,20 @@ def add_eval(verbs) -> None:
         choices=["both", "text", "mask"],
         default=None,
         help="conditions given to the model (default: eval.mode, both)",
+    )
+    parser.add_argument(
+        "--set",
+        choices=["test", "conflict", "agree"],
+        default=None,
+        help="the samples: the test split, or SynthFaces pairs whose mask and caption disagree / agree on one shape "
+        "attribute (default: eval.set, test)",
+    )
+    parser.add_argument(
+        "--checkpoints",
+        choices=["last", "all"],
+        default="last",
+        help="all: score every checkpoint the run kept (train.keep_checkpoints) for its learning curve, into "
+        "metrics.json's eval_checkpoints (a smaller eval.count is fine); default: the last one",
     )
     add_overrides(
         parser,

@@ -9,7 +9,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from mdit import atomic
-from mdit.runs import EVAL_KEY, METRICS_FILE, run_name, wandb_run_id
+from mdit.runs import CHECKPOINTS_KEY, EVAL_KEY, METRICS_FILE, run_name, wandb_run_id
 
 METRICS = (
     ("mask_accuracy", "mask accuracy (%)"),
@@ -20,28 +20,45 @@ METRICS = (
 )
 
 
-def merge_into_metrics(folder: Path, mode: str, results: dict[str, Any]) -> Path:
-    """metrics.json with `results` at ["eval"][mode]; every other key (training's, other modes') kept.
+FOLLOWING = (("follows_mask", "follows the mask (%)"), ("follows_caption", "follows the caption (%)"))
 
-    Atomic, and locked: evaluations of several modes running at once each keep the others' results.
+
+def merge_into_metrics(folder: Path, key: str, results: dict[str, Any]) -> Path:
+    """metrics.json with `results` at ["eval"][key]; every other key (training's, other evaluations') kept.
+
+    Atomic, and locked: several evaluations running at once each keep the others' results.
     """
 
     def merge(metrics: dict) -> dict:
-        metrics.setdefault(EVAL_KEY, {})[mode] = results
+        metrics.setdefault(EVAL_KEY, {})[key] = results
         return metrics
 
     return atomic.update_json(folder / METRICS_FILE, merge)
 
 
-def summary_values(mode: str, results: dict[str, Any]) -> dict[str, float | int | None]:
-    """The numbers of one mode for a W&B summary: eval/<mode>/<metric>, real-image references included."""
-    values = {f"{EVAL_KEY}/{mode}/{key}": results[key] for key, _ in METRICS}
-    values.update({f"{EVAL_KEY}/{mode}/real_images/{key}": value for key, value in results["real_images"].items()})
-    values[f"{EVAL_KEY}/{mode}/count"] = results["count"]
+def merge_checkpoint_into_metrics(folder: Path, key: str, step: int, results: dict[str, Any]) -> Path:
+    """metrics.json with the evaluation of the kept checkpoint of `step` at ["eval_checkpoints"][key][step]."""
+
+    def merge(metrics: dict) -> dict:
+        metrics.setdefault(CHECKPOINTS_KEY, {}).setdefault(key, {})[str(step)] = results
+        return metrics
+
+    return atomic.update_json(folder / METRICS_FILE, merge)
+
+
+def summary_values(key: str, results: dict[str, Any]) -> dict[str, float | int | None]:
+    """The numbers of one evaluation for a W&B summary: eval/<key>/<metric>, real-image references included
+    (and, on the conflict sets, who the faces follow)."""
+    names = [name for name, _ in METRICS + FOLLOWING if name in results]
+    values = {f"{EVAL_KEY}/{key}/{name}": results[name] for name in names}
+    real = {name: value for name, value in results["real_images"].items() if not isinstance(value, dict)}
+    values.update({f"{EVAL_KEY}/{key}/real_images/{name}": value for name, value in real.items()})
+    values[f"{EVAL_KEY}/{key}/count"] = results["count"]
     return values
 
 
 JUDGE_OF = {"mask_accuracy": "parser", "miou": "parser", "clip_t": "clip", "topiq": "topiq", "frechet": "frechet"}
+JUDGE_OF |= {name: "parser" for name, _ in FOLLOWING}
 
 Table = tuple[list[str], list[list[Any]]]  # (columns, rows)
 
@@ -101,15 +118,24 @@ def _judge(info: dict[str, Any]) -> str:
     return f"{kind} {info.get('model', '')} {info['path']}".replace("  ", " ")
 
 
-def format_table(folder: Path, mode: str, results: dict[str, Any]) -> str:
-    """A short table: each metric on the generated and on the real test images, and its judge."""
+def format_table(folder: Path, key: str, results: dict[str, Any]) -> str:
+    """A short table: each metric on the generated and on the real images, and its judge."""
     lines = [
-        f"mdit eval {folder}: mode {mode}, {results['count']} test samples, {results['sampling_steps']} steps, "
-        f"seed {results['seed']}, checkpoint step {results['checkpoint_step']}",
-        f"{'metric':<20}{'generated':>10}{'real':>10}  judge",
+        f"mdit eval {folder}: {key} (mode {results['mode']}, {results['count']} {results['set']} samples, "
+        f"{results['sampling_steps']} steps, seed {results['seed']}, checkpoint step {results['checkpoint_step']})",
+        f"{'metric':<24}{'generated':>10}{'real':>10}  judge",
     ]
-    for key, label in METRICS:
-        real = results["real_images"].get(key)
-        real_cell = "-" if key == "frechet" else _cell(real)
-        lines.append(f"{label:<20}{_cell(results[key]):>10}{real_cell:>10}  {_judge(results['judges'][JUDGE_OF[key]])}")
+    for name, label in METRICS + FOLLOWING:
+        if name not in results:
+            continue
+        real = results["real_images"].get(name)
+        real_cell = "-" if name == "frechet" else _cell(real)
+        judge = _judge(results["judges"][JUDGE_OF[name]])
+        lines.append(f"{label:<24}{_cell(results[name]):>10}{real_cell:>10}  {judge}")
+    latency = results.get("latency")
+    if latency:
+        lines.append(
+            f"{'s/image':<24}{latency['seconds_per_image']:>10.4g}{'':>10}  "
+            f"{latency['latency_ratio_vs_plain']:.2f}x the run's own sampling, timed side by side"
+        )
     return "\n".join(lines)

@@ -1,4 +1,5 @@
-"""The evaluation samples: the first N test items, one fixed caption each, one noise seed each.
+"""The evaluation samples: the first N test items (or conflict / agree pairs), one fixed caption each, one noise
+seed each.
 
 Sample i starts from the noise of its own seed `sample_seed(eval.seed, i)`, so its image depends on the
 run, the seed and i only, never on the batch it was generated in: it is the image `mdit generate --seed
@@ -14,6 +15,7 @@ from omegaconf import DictConfig
 from torch.utils.data import Dataset, default_collate
 
 from mdit.data.registry import build_splits
+from mdit.data.synthfaces.conflict import ConflictSet
 
 
 def sample_seed(seed: int, index: int) -> int:
@@ -22,16 +24,21 @@ def sample_seed(seed: int, index: int) -> int:
 
 
 def eval_split(cfg: DictConfig, count: int) -> Dataset:
-    """The test split of the run's data set, checked to hold `count` samples.
+    """The samples eval.set names, checked to hold `count`: the test split of the run's data set, or SynthFaces'
+    conflict or agree pairs at the run's resolution (mdit.data.synthfaces.conflict; sample i of both sets is pair i,
+    with the same noise seed).
 
     Captions are fixed per sample: SynthFaces' test split gives caption `seed % 10` of each face. A data set
     with several captions per image (MM-CelebA-HQ: 10) must pick one the same way, from the sample id and
     never at random, so every run and every mode is scored against the same text.
     """
-    test_set = build_splits(cfg)[2]
-    if count > len(test_set):
-        raise ValueError(f"eval.count={count} exceeds the {len(test_set)} test samples (data.test_size)")
-    return test_set
+    if cfg.eval.set == "test":
+        samples, what = build_splits(cfg)[2], "test samples (data.test_size)"
+    else:
+        samples, what = ConflictSet(cfg.eval.set, cfg.data.resolution), f"{cfg.eval.set} pairs"
+    if count > len(samples):
+        raise ValueError(f"eval.count={count} exceeds the {len(samples)} {what}")
+    return samples
 
 
 def batches(test_set: Dataset, count: int, batch_size: int) -> Iterator[tuple[list[int], dict]]:

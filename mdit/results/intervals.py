@@ -37,10 +37,10 @@ def cell_interval(row: Row, key: str, book: ScoreBook) -> tuple[CellInterval | N
     """The interval of a row's cell over the runs that have a number for it; None and {run: why} when some of
     those runs have no per-sample scores for it."""
     column = COLUMNS[key]
-    runs = [run for run in row.finished if column.value(run.metrics, row.mode).number is not None]
+    runs = [run for run in row.finished if column.value(run.metrics, row.evaluation).number is not None]
     if not runs:
         return None, {}
-    scores = book.all_of(runs, row.mode)
+    scores = book.all_of(runs, row.evaluation)
     why = {s.run: s.problem or f"no {key} in its per-sample scores" for s in scores if s.problem or not s.values(key)}
     if why:
         return None, why

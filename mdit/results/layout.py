@@ -124,7 +124,7 @@ def quality_section(table: Table, frechet_kinds: set[str]) -> Section:
     cells = []
     for row in table.rows:
         n = len(row.finished)
-        published = paper_numbers(row.attention, row.mode)
+        published = paper_numbers(row.attention, row.evaluation)
         cells.append(
             [
                 Cell(row.label),
@@ -150,7 +150,7 @@ def cost_section(table: Table) -> Section:
     for row in table.rows:
         n = len(row.finished)
         flux = table.flux.of(row.attention) if table.flux else {}
-        published = paper_numbers(row.attention, row.mode)
+        published = paper_numbers(row.attention, row.evaluation)
         cells.append(
             [
                 Cell(row.label),

@@ -31,7 +31,7 @@ def judge_infos(rows: list[Row], judge: str) -> list[dict[str, Any]]:
     seen: dict[str, dict[str, Any]] = {}
     for row in rows:
         for run in row.finished:
-            info = (run.metrics or {}).get(EVAL, {}).get(row.mode, {}).get("judges", {}).get(judge)
+            info = (run.metrics or {}).get(EVAL, {}).get(row.evaluation, {}).get("judges", {}).get(judge)
             if isinstance(info, dict):
                 seen.setdefault(repr(sorted(info.items())), info)
     return list(seen.values())
@@ -47,27 +47,27 @@ def missing_notes(rows: list[Row], group_dir: str | None) -> list[str]:
     unfinished = list(dict.fromkeys(f"{r.name} ({r.problem})" for row in rows for r in row.runs if r.metrics is None))
     if unfinished:
         notes.append(f"Not counted (no metrics): {'; '.join(unfinished)}.")
-    no_eval: dict[str, list[str]] = {}
+    no_eval: dict[tuple[str, tuple[str, ...]], list[str]] = {}
     no_key: set[str] = set()
     no_iou: set[str] = set()
     no_cost: set[str] = set()
     for row in rows:
         for run in row.finished:
-            has_eval = isinstance(run.metrics.get(EVAL, {}).get(row.mode), dict)
+            has_eval = isinstance(run.metrics.get(EVAL, {}).get(row.evaluation), dict)
             for column in MEASURED:
                 if run.name not in row.missing.get(column.key, []):
                     continue
                 if column.section == COST:
                     no_cost.add(run.name)
                 elif not has_eval:
-                    no_eval.setdefault(row.mode, []).append(run.name)
+                    no_eval.setdefault((row.evaluation, row.eval_args or (f"--mode {row.mode}",)), []).append(run.name)
                 elif column.key in IOU_KEYS:
                     no_iou.add(run.name)
                 else:
                     no_key.add(f"{run.name} ({column.key})")
-    for mode, names in no_eval.items():
-        where = f"`mdit eval {group_dir}/<run> --mode {mode}`" if group_dir else f"`mdit eval RUN --mode {mode}`"
-        notes.append(f"—: no eval.{mode} in metrics.json for {_names(names)}; {where} adds it.")
+    for (key, args), names in no_eval.items():
+        where = f"`mdit eval {group_dir or 'RUN'}{'/<run>' if group_dir else ''} {' '.join(args)}`"
+        notes.append(f"—: no eval.{key} in metrics.json for {_names(names)}; {where} adds it.")
     if no_key:
         notes.append(f"—: value absent from the run's eval results: {_names(no_key)}.")
     if no_iou:

@@ -122,7 +122,7 @@ def compare_row(row: Row, reference: Row, key: str, book: ScoreBook) -> Comparis
     """One row against the reference on one metric; a Comparison with a problem where they are not paired."""
     if row.stats[key].mean is None and reference.stats[key].mean is None:
         return Comparison(row.label, key)  # n/a or missing in both rows (TOPIQ without its weights): nothing to compare
-    mine, theirs = book.all_of(row.finished, row.mode), book.all_of(reference.finished, reference.mode)
+    mine, theirs = book.all_of(row.finished, row.evaluation), book.all_of(reference.finished, reference.evaluation)
     missing = [run for run in (*mine, *theirs) if run.problem]
     if missing:
         return Comparison(row.label, key, problem=f"no per-sample scores for {missing[0].run}: {missing[0].problem}")
@@ -143,7 +143,7 @@ def compare(rows: list[Row], reference: str, book: ScoreBook) -> PairedTable:
     if not ref.finished:
         table.problem = f"the reference row {reference} has no finished run"
         return table
-    scores = book.all_of(ref.finished, ref.mode)
+    scores = book.all_of(ref.finished, ref.evaluation)
     lacking = [run for run in scores if run.problem]
     if lacking:
         table.problem = (

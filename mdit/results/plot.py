@@ -82,7 +82,7 @@ def mask_accuracy_panel(ax: Axes, table: Table, x: np.ndarray) -> None:
     rows = table.rows
     stats = [row.stats["mask_accuracy"] for row in rows]
     ceiling = [row.stats["real_mask_accuracy"].mean for row in rows]
-    paper = [paper_numbers(row.attention, row.mode).get("mask_accuracy") for row in rows]
+    paper = [paper_numbers(row.attention, row.evaluation).get("mask_accuracy") for row in rows]
     _bars(ax, x - 0.2, [s.mean for s in stats], 0.4, color=OURS_COLOR, label="ours (mean over seeds)")
     _error_bars(ax, x - 0.2, rows, "mask_accuracy")
     _significance(ax, x - 0.2, table, "mask_accuracy")
@@ -101,7 +101,7 @@ def mask_accuracy_panel(ax: Axes, table: Table, x: np.ndarray) -> None:
 
 def cost_panel(ax: Axes, table: Table, x: np.ndarray) -> None:
     rows = table.rows
-    paper = [paper_numbers(row.attention, row.mode).get("delta_tflops") for row in rows]
+    paper = [paper_numbers(row.attention, row.evaluation).get("delta_tflops") for row in rows]
     if table.flux is not None:
         counted = [table.flux.of(r.attention).get("delta_tflops") for r in rows]
         convention = [table.flux.of(r.attention).get("delta_paper") for r in rows]

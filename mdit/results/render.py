@@ -112,7 +112,7 @@ def write_csv(table: Table, path: Path) -> Path:
     differences (reference, <metric>_diff*, _p, _p_holm, not_paired), FLUX.1-dev scale, paper_*, n/a reasons (after
     a smoke table's `profile` column)."""
     params = _params(table)
-    fields = [*_profile(table), "setting", *params, "eval_mode", "attention", "n", "runs"]
+    fields = [*_profile(table), "setting", *params, "eval_mode", "evaluation", "attention", "n", "runs"]
     fields += [f"{c.key}_{s}" for c in MEASURED for s in ("mean", "std", "n")]
     fields += [f"{key}_{s}" for key in PER_SAMPLE for s in INTERVAL_FIELDS]
     fields += ["reference", *(f"{key}_{s}" for key in PER_SAMPLE for s in PAIRED_FIELDS), "not_paired"]
@@ -124,6 +124,7 @@ def write_csv(table: Table, path: Path) -> Path:
             "setting": row.label,
             **row.params,
             "eval_mode": row.mode,
+            "evaluation": row.evaluation,
             "attention": row.attention,
             "n": len(row.finished),
             "runs": ";".join(r.name for r in row.finished),
@@ -138,7 +139,7 @@ def write_csv(table: Table, path: Path) -> Path:
         flux = table.flux.of(row.attention) if table.flux else {}
         record["flux_dev_delta_tflops"] = _number(flux.get("delta_tflops"))
         record["flux_dev_delta_paper"] = _number(flux.get("delta_paper"))
-        published = paper_numbers(row.attention, row.mode)
+        published = paper_numbers(row.attention, row.evaluation)
         record.update({f"paper_{k}": _number(published.get(k)) for k in PAPER_KEYS})
         record["na_reasons"] = "; ".join(f"{c.key}: {r}" for c in MEASURED for r in row.stats[c.key].na)
         records.append(record)
@@ -148,12 +149,21 @@ def write_csv(table: Table, path: Path) -> Path:
 def write_runs_csv(table: Table, path: Path) -> Path:
     """One row per run: its setting, seed, swept values and raw numbers (blank = missing or n/a)."""
     params = _params(table)
-    fields = [*_profile(table), "setting", "run", "seed", *params, "eval_mode", *(c.key for c in MEASURED)]
+    fields = [
+        *_profile(table),
+        "setting",
+        "run",
+        "seed",
+        *params,
+        "eval_mode",
+        "evaluation",
+        *(c.key for c in MEASURED),
+    ]
     fields += ["problem", "na_reasons"]
     records = []
     for row in table.rows:
         for run in row.runs:
-            values = {c.key: c.value(run.metrics, row.mode) for c in MEASURED}
+            values = {c.key: c.value(run.metrics, row.evaluation) for c in MEASURED}
             records.append(
                 {
                     **_profile(table),
@@ -162,6 +172,7 @@ def write_runs_csv(table: Table, path: Path) -> Path:
                     "seed": run.seed,
                     **row.params,
                     "eval_mode": row.mode,
+                    "evaluation": row.evaluation,
                     **{k: _number(v.number) for k, v in values.items()},
                     "problem": run.problem or "",
                     "na_reasons": "; ".join(f"{k}: {v.na}" for k, v in values.items() if v.na),

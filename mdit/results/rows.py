@@ -8,6 +8,8 @@ metrics.json record different data splits (`data_split`) never share a row: each
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
 import statistics
 from dataclasses import dataclass, field
@@ -16,11 +18,14 @@ from typing import TYPE_CHECKING, Any
 from mdit.config import EvalConfig
 from mdit.results.collect import DATA_SPLIT, Run, config_value
 from mdit.results.columns import MEASURED, Value
+from mdit.runs import evaluation_key
+from mdit.sweep.params import EVALUATED, is_evaluated
 
 if TYPE_CHECKING:
     from mdit.results.intervals import CellInterval
 
 ATTENTION_KEY, MODE_KEY, DEFAULT_MODE = "model.attention", "eval.mode", EvalConfig().mode
+EVAL_DEFAULTS = dataclasses.asdict(EvalConfig())  # for runs saved before a key joined the eval section
 SPLIT_KEY, UNRECORDED = DATA_SPLIT, "?"  # the row parameter of the split, when the runs used several
 
 
@@ -46,13 +51,16 @@ def summarise(values: list[Value]) -> Stat:
 
 @dataclass
 class Row:
-    """One setting: its swept values, its runs (the seeds), the eval mode read, and a Stat per measured column."""
+    """One setting: its swept values, its runs (the seeds), the evaluation read (its key in metrics.json's eval, and
+    its mode), and a Stat per measured column."""
 
     label: str
     params: dict[str, Any]
     runs: list[Run]
     attention: str | None
     mode: str
+    evaluation: str  # mdit.runs.evaluation_key: `both`, `conflict`, `both-mask_strength2`
+    eval_args: tuple[str, ...] = ()  # what `mdit eval` is given for it (the swept eval.* values)
     stats: dict[str, Stat] = field(default_factory=dict)
     missing: dict[str, list[str]] = field(default_factory=dict)  # column -> finished runs without a value
     intervals: dict[str, CellInterval] = field(default_factory=dict)  # column -> its 95 % interval, if it has one
@@ -117,12 +125,39 @@ def _order(swept: dict[str, list[Any] | None], params: tuple[Any, ...]) -> tuple
     return tuple(key)
 
 
-def make_row(params: dict[str, Any], runs: list[Run], mode: str, group: str) -> Row:
-    """A Row with its per-column Stats, read from eval[mode] of each run's metrics."""
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluation a run stands for in a table: the swept eval.* values behind it, its key and its mode."""
+
+    values: dict[str, Any]
+    key: str
+    mode: str
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        return tuple(f"{key}={value}" for key, value in self.values.items())
+
+
+def run_evaluations(run: Run, evaluated: dict[str, list[Any] | None]) -> list[Evaluation]:
+    """The evaluations a run stands for: one per combination of the sweep's eval.* values (swept or fixed: one
+    training serves them all), keyed as `mdit eval` filed them; the run's own (plain) one when there are none."""
+    plain = {key: run.config.get(f"{EVALUATED}{key}", default) for key, default in EVAL_DEFAULTS.items()}
+    values = [declared or [plain[key.removeprefix(EVALUATED)]] for key, declared in evaluated.items()]
+    out = []
+    for combination in itertools.product(*values):
+        chosen = dict(zip(evaluated, combination))
+        e = {**plain, **{key.removeprefix(EVALUATED): value for key, value in chosen.items()}}
+        out.append(Evaluation(chosen, evaluation_key(e, plain), str(e["mode"])))
+    return out
+
+
+def make_row(params: dict[str, Any], runs: list[Run], evaluation: Evaluation, group: str) -> Row:
+    """A Row with its per-column Stats, read from eval[key] of each run's metrics."""
     attention = params.get(ATTENTION_KEY, runs[0].config.get(ATTENTION_KEY))
-    row = Row(setting_label(params, group), params, runs, attention, mode)
+    label = setting_label(params, group)
+    row = Row(label, params, runs, attention, evaluation.mode, evaluation.key, evaluation.args)
     for column in MEASURED:
-        values = [column.value(r.metrics, mode) for r in row.finished]
+        values = [column.value(r.metrics, evaluation.key) for r in row.finished]
         row.stats[column.key] = summarise(values)
         row.missing[column.key] = [r.name for r, v in zip(row.finished, values) if v.number is None and not v.na]
     return row
@@ -133,41 +168,41 @@ def _hashable(value: Any) -> Any:
     return tuple(_hashable(v) for v in value) if isinstance(value, list) else value
 
 
-def _modes(run: Run, swept: dict[str, list[Any] | None], default_mode: str | None) -> list[str]:
-    """The eval modes a run stands for: every swept mode (one training serves them all), else the fixed one."""
-    if MODE_KEY in swept:
-        return [str(m) for m in swept[MODE_KEY] or sorted((run.metrics or {}).get("eval", {}))]
-    return [str(default_mode or run.config.get(MODE_KEY, DEFAULT_MODE))]
-
-
 def group_rows(
-    runs: list[Run], swept: dict[str, list[Any] | None], group: str, default_mode: str | None = None
+    runs: list[Run], swept: dict[str, list[Any] | None], group: str, fixed: dict[str, Any] | None = None
 ) -> tuple[list[Row], list[Run]]:
     """Rows of the runs whose swept values are among the sweep's, in sweep order; and the runs left out.
 
-    A swept `eval.mode` is not part of a run's training config (the runner trains once and evaluates every
-    mode): each run then appears in one row per mode. `default_mode`: the sweep's fixed eval mode, if any. Runs
-    that recorded different data splits go to different rows (`split_numbers`).
+    Swept eval.* keys are not part of a run's training config (the runner trains once and evaluates each
+    setting): each run then appears in one row per combination of their values. `fixed`: the eval.* values the
+    sweep fixes (`value:`), which every row is evaluated with. Runs that recorded different data splits go to
+    different rows (`split_numbers`).
     """
     declared = {k: None if values is None else [_hashable(v) for v in values] for k, values in swept.items()}
-    kept: list[tuple[tuple, Run]] = []
+    evaluated = {k: v for k, v in swept.items() if is_evaluated(k)}
+    evaluated |= {k: [v] for k, v in (fixed or {}).items() if is_evaluated(k) and k not in evaluated}
+    kept: list[tuple[tuple, Run, Evaluation]] = []
     skipped = []
     for run in runs:
-        for mode in _modes(run, swept, default_mode):
-            params = tuple(mode if k == MODE_KEY else _hashable(config_value(run.config, k)) for k in swept)
+        for evaluation in run_evaluations(run, evaluated):
+            params = tuple(
+                evaluation.values[k] if is_evaluated(k) else _hashable(config_value(run.config, k)) for k in swept
+            )
             if any(d is not None and v not in d for v, d in zip(params, declared.values())):
                 skipped.append(run)
                 break
-            kept.append((params, run))
-    numbers = split_numbers([run for _, run in kept])
+            kept.append((params, run, evaluation))
+    numbers = split_numbers([run for _, run, _ in kept])
     groups: dict[tuple, list[Run]] = {}
-    for params, run in kept:
-        groups.setdefault((params, numbers.get(split_identity(run))), []).append(run)
+    evaluations: dict[tuple, Evaluation] = {}
+    for params, run, evaluation in kept:
+        key = (params, numbers.get(split_identity(run)))
+        groups.setdefault(key, []).append(run)
+        evaluations.setdefault(key, evaluation)
     rank = {split: position for position, split in enumerate(numbers.values())}
     ordered = sorted(groups, key=lambda key: (_order(declared, key[0]), rank.get(key[1], 0)))
     rows = []
     for p, split in ordered:
         params = dict(zip(swept, p)) | ({SPLIT_KEY: split} if split else {})
-        mode = str(params[MODE_KEY]) if MODE_KEY in params else _modes(groups[p, split][0], swept, default_mode)[0]
-        rows.append(make_row(params, groups[p, split], mode, group))
+        rows.append(make_row(params, groups[p, split], evaluations[p, split], group))
     return rows, skipped

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from mdit.results.collect import Run
-from mdit.scores import FLOAT_COLUMNS, read_scores
+from mdit.scores import QUALITY_SCORES, read_scores
 
-PER_SAMPLE = FLOAT_COLUMNS
+PER_SAMPLE = QUALITY_SCORES
 BEFORE_SCORES = "evaluated before per-sample scores: rerun `mdit eval`"
 FROM_WANDB = "a W&B run: per-sample scores are read from run folders (`--source local`)"
 

@@ -34,7 +34,7 @@ from mdit.results.paired import PairedTable, compare
 from mdit.results.plot import write_png
 from mdit.results.references import Reference, choose_reference
 from mdit.results.render import latex, markdown, write_csv, write_runs_csv
-from mdit.results.rows import MODE_KEY, Row, group_rows
+from mdit.results.rows import Row, group_rows
 from mdit.results.samples import ScoreBook
 from mdit.results.smoke import smoke_note
 from mdit.results.stat_notes import cells_note, interval_notes, paired_notes
@@ -74,14 +74,14 @@ def make_table(
     swept: dict,
     flux: FluxDevCosts | None,
     group_dir: str | None = None,
-    default_mode: str | None = None,
+    fixed: dict | None = None,
     profile: str | None = None,
     reference: Reference | None = None,
 ) -> Table:
     """Rows, their sections and every note of one table; smoke-labelled when its runs (or `profile`) are smoke.
 
     `reference`: the row every other row is compared with (paired differences), or None for no comparison."""
-    rows, skipped = group_rows(runs, swept, name, default_mode)
+    rows, skipped = group_rows(runs, swept, name, fixed)
     finished = len({r.name for row in rows for r in row.finished})
     source_line += f" {finished} finished runs in {len(rows)} settings."
     table = Table(name, source_line, rows, flux, smoke=smoke_note(runs, profile))
@@ -131,7 +131,7 @@ def build_table(
     sweep_file = Path(sweep_file)
     name = sweep_file.stem
     swept = sweep_parameters(sweep_file)
-    fixed_mode = sweep_constants(sweep_file).get(MODE_KEY)
+    fixed = sweep_constants(sweep_file)
     runs, source_line = read_runs(name, source, runs_root, wandb_sweep)
     if not any(run.metrics is not None for run in runs):
         where = f"under {Path(runs_root) / name}" if source == "local" else f"in W&B sweep {wandb_sweep}"
@@ -141,9 +141,8 @@ def build_table(
         raise NoResults(f"{nothing_found(name, where, runs)}: {remedy or default}")
     group_dir = str(Path(runs_root) / name) if source == "local" else None
     flux = flux_dev_costs() if flux_dev else None
-    mode = fixed_mode and str(fixed_mode)
     chosen = choose_reference(name, reference)
-    table = make_table(name, source_line, runs, swept, flux, group_dir, mode, profile, chosen)
+    table = make_table(name, source_line, runs, swept, flux, group_dir, fixed, profile, chosen)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     text = markdown(table)

@@ -165,14 +165,14 @@ class _Invocation:
         if trial.label in self.attempted:
             return False
         self.attempted.add(trial.label)
-        label, modes = trial.label, trial.modes
+        label, modes = trial.label, [trial.evaluation]
         position = f"[{len(self.attempted)}/{self.total or '?'}] {label}"
         log_path = self.root / LOG_DIR / f"{label}.log"
         record = {
             "name": trial.name,
             "params": params,
             "args": args,
-            "modes": list(modes),
+            "evaluation": trial.evaluation,
             "log": str(log_path),
             "folder": None,
         }

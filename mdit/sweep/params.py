@@ -1,4 +1,4 @@
-"""A sweep run's parameters -> the overrides it trains with, the modes it evaluates, and its name.
+"""A sweep run's parameters -> the overrides it trains with, the evaluation that follows, and its name.
 
 Parameters arrive as `key=value` strings, what W&B's agent writes for `${args_no_hyphens}`. The local runner
 and `mdit sweep-run` both read them here, so one parameter set gives one run folder on either backend.
@@ -10,14 +10,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from mdit.config import ConfigError
+from mdit.runs import evaluation_key
 
 # One sweep value for several config keys: a W&B grid cannot tie two parameters together.
 ALIASES: dict[str, tuple[str, ...]] = {"dropout": ("train.text_dropout", "train.mask_dropout")}
-EVAL_MODE = "eval.mode"  # evaluated, not trained: runs that differ only in the mode share one training
-NOT_IN_NAME = ("group", "name", "tags", "model.attention", "seed", EVAL_MODE)
+# eval.* parameters are evaluated, not trained: runs that differ only there (the mode, the set, the sampling) share
+# one training, and each is one evaluation of it.
+EVALUATED = "eval."
+EVAL_MODE = "eval.mode"
+NOT_IN_NAME = ("group", "name", "tags", "model.attention", "seed")
+
+
+def is_evaluated(key: str) -> bool:
+    """A sweep parameter that `mdit eval` takes, not `mdit train`."""
+    return key.startswith(EVALUATED)
 
 
 def format_args(params: Mapping[str, Any]) -> list[str]:
@@ -41,36 +50,48 @@ def parse_args(args: Sequence[str]) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Trial:
-    """One sweep run: the overrides `mdit train` gets, the `mdit eval` modes that follow, its names."""
+    """One sweep run: the overrides `mdit train` gets, the `mdit eval` that follows, its names."""
 
     name: str  # the run's name (its folder): `<attention>[-<key><value>...]-s<seed>`
-    label: str  # the sweep run: the name, plus `@<mode>` when the mode is a sweep parameter
+    label: str  # the sweep run: the name, plus `@<evaluation key>` when eval.* keys are sweep parameters
     train_overrides: tuple[str, ...]
-    modes: tuple[str, ...]
+    eval_overrides: tuple[str, ...]  # the swept eval.* parameters, for `mdit eval`
+    evaluation: str  # the key its evaluation is filed under (mdit.runs.evaluation_key)
 
 
 def plan_trial(args: Sequence[str], fixed: Sequence[str], defaults: DictConfig) -> Trial:
     """The trial of sweep parameters `args` on top of `fixed` overrides; `defaults` = the config without `args`.
 
-    `eval.mode` is left out of the training config (one training serves every mode); aliases expand to their
-    keys; the name comes from the parameters, and the tags are the group unless given.
+    Swept eval.* parameters are left out of the training config and of the name (one training serves every
+    evaluation); aliases expand to their keys; the tags are the group unless given.
     """
     params, fixed_params = parse_args(args), parse_args(fixed)
     merged = {**fixed_params, **params}
     attention = merged.get("model.attention", defaults.model.attention)
     seed = merged.get("seed", defaults.seed)
-    name = merged.get("name") or "-".join([attention, *_name_parts(params), f"s{seed}"])
+    trained = {key: value for key, value in params.items() if not is_evaluated(key)}
+    name = merged.get("name") or "-".join([attention, *_name_parts(trained), f"s{seed}"])
+    evaluated = [f"{key}={value}" for key, value in params.items() if is_evaluated(key)]
     overrides: list[str] = []
     for key, value in merged.items():
-        if key == EVAL_MODE:
+        if key in params and is_evaluated(key):
             continue
         overrides += [f"{target}={value}" for target in ALIASES.get(key, (key,))]
     overrides = [item for item in overrides if not item.startswith("name=")] + [f"name={name}"]
     if "tags" not in merged and "group" in merged:
         overrides.append(f"tags=[{merged['group']}]")
-    mode = merged.get(EVAL_MODE)
-    label = f"{name}@{mode}" if EVAL_MODE in params else name
-    return Trial(name, label, tuple(overrides), (mode or defaults.eval.mode,))
+    run_eval = defaults.eval
+    try:
+        key = evaluation_key(OmegaConf.merge(run_eval, OmegaConf.from_dotlist(_leaves(evaluated))), run_eval)
+    except Exception as err:
+        raise ConfigError(f"sweep parameters {evaluated}: {err}") from None
+    label = f"{name}@{key}" if evaluated else name
+    return Trial(name, label, tuple(overrides), tuple(evaluated), key)
+
+
+def _leaves(overrides: Sequence[str]) -> list[str]:
+    """`eval.x=v` -> `x=v`: the overrides of the eval section itself."""
+    return [item.removeprefix(EVALUATED) for item in overrides]
 
 
 def _name_parts(params: Mapping[str, str]) -> list[str]:

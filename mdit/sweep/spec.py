@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from mdit.config import ConfigError, load_config
-from mdit.sweep.params import ALIASES, EVAL_MODE
+from mdit.sweep.params import ALIASES, is_evaluated
 
 ENTRY = ("${env}", "${interpreter}", "-m", "mdit.cli", "sweep-run")
 ARGS_MACRO = "${args_no_hyphens}"
@@ -133,8 +133,8 @@ def _check_parameters(config: dict, stem: str) -> list[str]:
                 load_config(None, overrides)
             except ConfigError as err:
                 problems.append(f"parameter {key}={value}: {err}")
-        if key == EVAL_MODE and "values" not in parameter and "value" not in parameter:
-            problems.append(f"{EVAL_MODE} takes a value or values, not a distribution")
+        if is_evaluated(key) and "values" not in parameter and "value" not in parameter:
+            problems.append(f"{key} is evaluated, not trained: it takes a value or values, not a distribution")
     return problems
 
 

@@ -23,25 +23,25 @@ STATE_FILE = "sweep_state.json"
 RENAMED = {"val_loss": "val/loss", "train_loss": "train/loss"}
 
 
-def missing_modes(metrics: Mapping[str, Any], modes: Iterable[str]) -> list[str]:
-    """The eval modes whose results are not in metrics.json yet."""
+def missing_evaluations(metrics: Mapping[str, Any], keys: Iterable[str]) -> list[str]:
+    """The evaluations (their keys, mdit.runs.evaluation_key) whose results are not in metrics.json yet."""
     done = metrics.get(EVAL_KEY, {})
-    return [mode for mode in modes if mode not in done]
+    return [key for key in keys if key not in done]
 
 
-def is_complete(folder: Path, modes: Iterable[str]) -> bool:
-    """Trained and evaluated in every mode: nothing left to do for this sweep run."""
+def is_complete(folder: Path, keys: Iterable[str]) -> bool:
+    """Trained and evaluated as each key says: nothing left to do for this sweep run."""
     metrics = read_metrics(folder)
-    return is_trained(metrics) and not missing_modes(metrics, modes)
+    return is_trained(metrics) and not missing_evaluations(metrics, keys)
 
 
-def summary(metrics: Mapping[str, Any], modes: Iterable[str]) -> dict[str, float]:
+def summary(metrics: Mapping[str, Any], keys: Iterable[str]) -> dict[str, float]:
     """The numbers of metrics.json under the names the run's W&B summary gives them (cost/<key>, val/loss,
-    eval/<mode>/<metric>, nested keys joined by "/"), the eval part for `modes` only: one sweep run, its modes.
+    eval/<key>/<metric>, nested keys joined by "/"), the eval part for `keys` only: one sweep run, its evaluation.
 
-    A run of one mode also gets its mode's own metrics as eval/<metric>: the name a sweep over eval.mode
-    (unimodal, dropout) compares its runs on, since every run has it whatever its mode."""
-    modes = list(modes)
+    A run of one evaluation also gets its own metrics as eval/<metric>: the name a sweep over eval.* keys
+    (unimodal, dropout, guidance) compares its runs on, since every run has it whatever its evaluation."""
+    modes = list(keys)
     out: dict[str, float] = {}
 
     def walk(node: Any, prefix: str) -> None:
@@ -69,7 +69,7 @@ def _number(value: Any) -> bool:
 class SweepState:
     """The state file: {"sweep", "method", "config_files", "overrides", "updated", "runs": {label: entry}}.
 
-    An entry: {"name", "params", "args", "folder", "modes", "status" (running | finished | failed | interrupted),
+    An entry: {"name", "params", "args", "folder", "evaluation", "status" (running | finished | failed | interrupted),
     "attempts", "returncode", "seconds", "started", "ended", "log", "skipped", "summary"}. Written atomically
     after every change, so a killed sweep leaves its last run as "running", which the next invocation retries.
     """

@@ -1,4 +1,4 @@
-"""`mdit sweep-run`: one sweep run, train then eval in each mode, every step skipped once its results exist.
+"""`mdit sweep-run`: one sweep run, train then evaluate, each step skipped once its results exist.
 
 Both backends call it with the sweep's parameters as `key=value`: the local runner in one subprocess per run, a
 W&B agent through the sweep's `command`. Training resumes from the run's last checkpoint. Under an agent
@@ -24,7 +24,7 @@ from mdit.pretraining import backbone_dir
 from mdit.run import train
 from mdit.runs import config_changes, run_dir, run_name
 from mdit.sweep.params import Trial, parse_args, plan_trial
-from mdit.sweep.state import is_trained, missing_modes, read_metrics, summary
+from mdit.sweep.state import is_trained, missing_evaluations, read_metrics, summary
 
 SWEEP_ID_ENV = "WANDB_SWEEP_ID"  # = wandb.env.SWEEP_ID, set by `wandb agent` for each run it starts
 LOCK_FILE = ".sweep-run.lock"
@@ -45,7 +45,7 @@ def trial_config(config_files: Sequence[str], fixed: Sequence[str], args: Sequen
 
 
 def run_trial(config_files: Sequence[str], fixed: Sequence[str], args: Sequence[str], log: Log = print) -> Path:
-    """Train (or resume, or skip when trained) and evaluate each missing mode; returns the run folder."""
+    """Train (or resume, or skip when trained) and evaluate unless evaluated already; returns the run folder."""
 
     trial, cfg = trial_config(config_files, fixed, args)
     folder = run_dir(cfg)
@@ -62,14 +62,13 @@ def run_trial(config_files: Sequence[str], fixed: Sequence[str], args: Sequence[
             train(cfg)
     if not rank_zero:  # rank 0 evaluates and reports
         return folder
-    for mode in trial.modes:
-        if missing_modes(read_metrics(folder), [mode]):
-            log(f"{folder}: evaluating mode {mode}")
-            evaluate(folder, [f"eval.mode={mode}"], log=log)
-        else:
-            log(f"{folder}: mode {mode} evaluated already")
+    if missing_evaluations(read_metrics(folder), [trial.evaluation]):
+        log(f"{folder}: evaluating {trial.evaluation}")
+        evaluate(folder, trial.eval_overrides, log=log)
+    else:
+        log(f"{folder}: {trial.evaluation} evaluated already")
     if under_agent() and cfg.wandb.mode != "disabled":
-        report_to_agent(cfg, folder, summary(read_metrics(folder), trial.modes))
+        report_to_agent(cfg, folder, summary(read_metrics(folder), [trial.evaluation]))
     return folder
 
 
