@@ -62,9 +62,9 @@ def _typed(column: str, text: str | None) -> int | float | str | None:
     return int(text) if column in INT_COLUMNS else float(text)
 
 
-def read_scores(folder: str | Path, key: str) -> list[Row]:
-    """The rows of `scores_path(folder, key)` in sample order: ints, floats, None where a score is n/a."""
-    path = scores_path(folder, key)
+def read_scores(folder: str | Path, key: str, step: int | None = None) -> list[Row]:
+    """The rows of `scores_path(folder, key, step)` in sample order: ints, floats, None where a score is n/a."""
+    path = scores_path(folder, key, step)
     with open(path, newline="") as file:
         reader = csv.DictReader(file)
         missing = [c for c in COLUMNS if c not in (reader.fieldnames or ()) and c not in OPTIONAL]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mdit import atomic
 from mdit.results.collect import Run, collect_local, collect_wandb, sweep_constants, sweep_parameters
+from mdit.results.curves import curves, write_curves_csv, write_curves_png
 from mdit.results.flux_scale import FluxDevCosts, flux_dev_costs
 from mdit.results.intervals import attach_intervals
 from mdit.results.layout import Table, cost_section, paired_section, quality_section
@@ -126,7 +127,7 @@ def build_table(
     with (smoke labels the table, as smoke runs do themselves). With no finished run, NoResults says where none
     were found and `remedy` (default: the plain `mdit sweep` command) what makes them. `reference`: the row the
     others are compared with (default: the sweep's, mdit.results.references; "none": no comparison). Returns the
-    four main paths.
+    four main paths, and "curves" (<stem>_curves.png, with its CSV) where runs have scored checkpoints.
     """
     sweep_file = Path(sweep_file)
     name = sweep_file.stem
@@ -145,6 +146,13 @@ def build_table(
     table = make_table(name, source_line, runs, swept, flux, group_dir, fixed, profile, chosen)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    learning = curves(table.rows)
+    if learning:
+        table.notes.append(
+            f"Learning curves: `{name}_curves.png` and `{name}_curves.csv` beside this table (mask accuracy of every "
+            "checkpoint scored by `mdit eval RUN --checkpoints all`, 95 % interval; the validation loss gap) "
+            "against the faces seen."
+        )
     text = markdown(table)
     paths = {
         "md": out / f"{name}.md",
@@ -157,5 +165,8 @@ def build_table(
     write_runs_csv(table, out / f"{name}_runs.csv")
     atomic.write_text(paths["tex"], latex(table))
     write_png(table, paths["png"])
+    if learning:
+        paths["curves"] = write_curves_png(learning, f"{table.title}: learning curves", out / f"{name}_curves.png")
+        write_curves_csv(learning, out / f"{name}_curves.csv")
     echo(text)
     return paths

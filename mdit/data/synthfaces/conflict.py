@@ -8,8 +8,9 @@ the face's ten (at the caption's value) that states the attribute:
     agree[i]    = (mask at the caption's value, caption)
     conflict[i] = (mask at the other value,     the same caption)
 
-The two masks differ only where the attribute is drawn (the contested pixels; at least MIN_CONTESTED of them at
-the set's resolution): what a generated face shows there says whom it followed. Accessories (hat, eyeglasses,
+The two masks differ only where the attribute is drawn (the contested pixels: at least MIN_CONTESTED of them at the
+set's resolution, some carrying the attribute's own label): what a generated face shows there says whom it
+followed. Accessories (hat, eyeglasses,
 earrings) are stated by a caption only when present, so their conflict is always "the caption adds it, the mask
 leaves it out"; hair length and an open mouth are stated both ways, and alternate between pairs.
 """
@@ -25,6 +26,7 @@ import torch
 from torch.utils.data import Dataset
 
 from mdit.data.faces import to_sample
+from mdit.labels import LABELS
 
 from .attributes import ShapeAttributes
 from .captions import caption_words
@@ -44,10 +46,11 @@ class Attribute:
     """A shape attribute both conditions can express: the shapes at one of its values, and how a caption says it."""
 
     name: str
-    values: tuple[str, str]
+    values: tuple[str, str]  # the first draws `label` on pixels the second does not: the contested ones
     caption_values: tuple[str, ...]  # what the captions state, in turn over the pairs (accessories: present only)
     shape_at: Callable[[ShapeAttributes, str], ShapeAttributes]
     stated: Callable[[list[str], str], bool]  # do a caption's words state this value?
+    label: int  # the official label id the attribute's pixels carry (hat 14, eye_g 3, ear_r 15, hair 13, mouth 10)
 
     def caption_value(self, pair: int) -> str:
         return self.caption_values[pair % len(self.caption_values)]
@@ -56,11 +59,12 @@ class Attribute:
         return self.values[1] if value == self.values[0] else self.values[0]
 
 
-def _accessory(name: str, words: tuple[str, ...], **fixed: object) -> Attribute:
+def _accessory(name: str, words: tuple[str, ...], label: int, **fixed: object) -> Attribute:
     def shape_at(s: ShapeAttributes, value: str) -> ShapeAttributes:
         return dataclasses.replace(s, **fixed, **{name: value == "present"})
 
-    return Attribute(name, ("present", "absent"), ("present",), shape_at, lambda w, _: any(x in w for x in words))
+    stated = lambda w, _: any(x in w for x in words)  # noqa: E731
+    return Attribute(name, ("present", "absent"), ("present",), shape_at, stated, label)
 
 
 def _hair(s: ShapeAttributes, value: str) -> ShapeAttributes:
@@ -86,11 +90,12 @@ def _states_mouth(words: list[str], value: str) -> bool:
 REGISTRY: dict[str, Attribute] = {
     a.name: a
     for a in (
-        _accessory("hat", ("hat",)),
-        _accessory("eyeglasses", ("glasses", "eyeglasses")),
-        _accessory("earrings", ("earrings",), hair_style="short"),  # earrings show only beside visible ears
-        Attribute("hair_length", ("long", "short"), ("long", "short"), _hair, _states_hair),
-        Attribute("open_mouth", ("open", "closed"), ("open", "closed"), _mouth, _states_mouth),
+        _accessory("hat", ("hat",), LABELS.index("hat")),
+        _accessory("eyeglasses", ("glasses", "eyeglasses"), LABELS.index("eye_g")),
+        # earrings show only beside visible ears
+        _accessory("earrings", ("earrings",), LABELS.index("ear_r"), hair_style="short"),
+        Attribute("hair_length", ("long", "short"), ("long", "short"), _hair, _states_hair, LABELS.index("hair")),
+        Attribute("open_mouth", ("open", "closed"), ("open", "closed"), _mouth, _states_mouth, LABELS.index("mouth")),
     )
 }
 
@@ -119,7 +124,8 @@ class Pair:
 
 def make_pair(index: int, resolution: int) -> Pair:
     """Pair `index` at `resolution`: the first of its seeds whose caption states the attribute and whose masks
-    differ in at least MIN_CONTESTED pixels. The same arguments give the same pair in any process."""
+    differ in at least MIN_CONTESTED pixels, some of the attribute's label. The same arguments give the same pair in
+    any process."""
     if not 0 <= index < PAIRS:
         raise IndexError(f"conflict pair {index} out of range 0..{PAIRS - 1}")
     attribute = REGISTRY[ATTRIBUTES[index % len(ATTRIBUTES)]]
@@ -132,7 +138,9 @@ def make_pair(index: int, resolution: int) -> Pair:
         told = render(seed, resolution, {"shape": attribute.shape_at(shape, value)})
         shown = render(seed, resolution, {"shape": attribute.shape_at(shape, other)})
         stating = [k for k, c in enumerate(told.captions) if attribute.stated(caption_words(c), value)]
-        if stating and int((told.mask != shown.mask).sum()) >= MIN_CONTESTED:
+        contested = told.mask != shown.mask
+        drawn = (told if value == attribute.values[0] else shown).mask  # the version with the attribute's label
+        if stating and contested.sum() >= MIN_CONTESTED and (drawn[contested] == attribute.label).any():
             k = stating[0]
             return Pair(
                 index=index,
