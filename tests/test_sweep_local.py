@@ -35,9 +35,12 @@ BASE = str(ROOT / "experiments" / "synthfaces.yaml")
 ATTENTIONS = ["none", "concat", "holistic", "hard_decoupled", "improved_decoupled"]
 
 
-def _spec(tmp_path: Path, name: str = "ablation_attention", **changes):
-    """A copy of sweeps/<name>.yaml in tmp (its runs under tmp/runs, W&B off), with `changes` to its config."""
+def _spec(tmp_path: Path, name: str = "ablation_attention", sets: bool = False, **changes):
+    """A copy of sweeps/<name>.yaml in tmp (its runs under tmp/runs, W&B off), with `changes` to its config; without
+    its eval.set parameter unless `sets` (one run per variant)."""
     config = yaml.safe_load((ROOT / "sweeps" / f"{name}.yaml").read_text())
+    if not sets:
+        config["parameters"].pop("eval.set", None)
     config.update(changes)
     path = tmp_path / "sweeps" / f"{name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,6 +112,18 @@ def test_grid_runs_every_point_in_its_own_command_after_the_preparation(tmp_path
     assert entry["summary"]["eval/both/mask_accuracy"] == 50.0 + len("holistic-s0")
     assert entry["summary"]["cost/tflops_delta"] == 0.5 and Path(entry["folder"]).name == "holistic-s0"
     assert any(line.startswith("[5/5] ") and "finished" in line for line in lines)
+
+
+def test_the_sets_are_evaluations_of_one_training_per_variant(tmp_path):
+    spec = _spec(tmp_path, sets=True)
+    fake = FakeCommand()
+    outcome = run_local(spec, runner=fake, log=lambda _: None)
+    labels = {f"{a}-s0@{key}" for a in ATTENTIONS for key in ("both", "conflict", "agree")}
+    assert outcome.ok and set(outcome.finished) == labels
+    holistic = tmp_path / "runs" / "ablation_attention" / "holistic-s0"
+    assert set(json.loads((holistic / METRICS_FILE).read_text())["eval"]) == {"both", "conflict", "agree"}
+    assert len(list((tmp_path / "runs" / "ablation_attention").glob("holistic*"))) == 1  # one training folder
+    assert _state(spec)["runs"]["holistic-s0@conflict"]["evaluation"] == "conflict"
 
 
 class Progressing(FakeCommand):

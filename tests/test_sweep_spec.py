@@ -66,8 +66,9 @@ def test_attention_sweep_covers_every_strategy_and_the_engine_visits_them():
     while (run := sweeps.next_run(config, runs)) is not None:
         run.state = "finished"
         runs.append(run)
-    assert sorted(r.config["model.attention"]["value"] for r in runs) == sorted(STRATEGIES)
-    assert run_count(load_sweep(ROOT / "sweeps" / "ablation_attention.yaml")) == len(STRATEGIES)
+    visited = sorted((r.config["model.attention"]["value"], r.config["eval.set"]["value"]) for r in runs)
+    assert visited == sorted((s, e) for s in STRATEGIES for e in ("test", "conflict", "agree"))  # each set evaluated
+    assert run_count(load_sweep(ROOT / "sweeps" / "ablation_attention.yaml")) == 3 * len(STRATEGIES)
 
 
 def test_tokenization_unimodal_and_dropout_sweep_what_they_say():
@@ -162,7 +163,7 @@ def test_with_launch_swaps_configs_adds_fixed_overrides_and_seeds():
     launched = with_launch(spec, ["a.yaml", "b.yaml"], ["train.threads=2"], [0, 1, 2])
     assert launched.config_files == ["a.yaml", "b.yaml"] and launched.fixed_overrides == ["train.threads=2"]
     assert launched.config["parameters"]["seed"] == {"values": [0, 1, 2]}
-    assert run_count(launched) == 15 and launched.group == spec.group
+    assert run_count(launched) == 45 and launched.group == spec.group  # 5 strategies x 3 sets x 3 seeds
     assert check_sweep(launched.config, spec.group) == []
     assert spec.config_files == ["experiments/synthfaces.yaml"]  # the original is untouched
     assert with_launch(spec).config == spec.config

@@ -53,11 +53,12 @@ class PairedTable:
     reference: str
     comparisons: dict[tuple[str, str], Comparison] = field(default_factory=dict)
     problem: str | None = None  # why no row is compared at all (the reference has no per-sample scores, ...)
+    metrics: tuple[str, ...] = PER_SAMPLE  # the per-sample columns compared
 
     @property
     def keys(self) -> list[str]:
         """The metrics with at least one difference, in column order."""
-        return [key for key in PER_SAMPLE if any(c.paired for (_, k), c in self.comparisons.items() if k == key)]
+        return [key for key in self.metrics if any(c.paired for (_, k), c in self.comparisons.items() if k == key)]
 
     def of(self, label: str, key: str) -> Comparison | None:
         return self.comparisons.get((label, key))
@@ -120,7 +121,7 @@ def _has(scores: list[RunScores], key: str) -> bool:
 
 def compare_row(row: Row, reference: Row, key: str, book: ScoreBook) -> Comparison:
     """One row against the reference on one metric; a Comparison with a problem where they are not paired."""
-    if row.stats[key].mean is None and reference.stats[key].mean is None:
+    if key in row.stats and row.stats[key].mean is None and reference.stats[key].mean is None:
         return Comparison(row.label, key)  # n/a or missing in both rows (TOPIQ without its weights): nothing to compare
     mine, theirs = book.all_of(row.finished, row.evaluation), book.all_of(reference.finished, reference.evaluation)
     missing = [run for run in (*mine, *theirs) if run.problem]
@@ -136,9 +137,9 @@ def compare_row(row: Row, reference: Row, key: str, book: ScoreBook) -> Comparis
     return Comparison(row.label, key, paired_difference(x, y, resamples=PAIRED_RESAMPLES), seeds, left_out=left_out)
 
 
-def compare(rows: list[Row], reference: str, book: ScoreBook) -> PairedTable:
-    """Every other row against the row labelled `reference`, per metric, Holm-corrected per metric."""
-    table = PairedTable(reference)
+def compare(rows: list[Row], reference: str, book: ScoreBook, metrics: tuple[str, ...] = PER_SAMPLE) -> PairedTable:
+    """Every other row against the row labelled `reference`, per metric (of `metrics`), Holm-corrected per metric."""
+    table = PairedTable(reference, metrics=metrics)
     ref = next(row for row in rows if row.label == reference)
     if not ref.finished:
         table.problem = f"the reference row {reference} has no finished run"
@@ -151,7 +152,7 @@ def compare(rows: list[Row], reference: str, book: ScoreBook) -> PairedTable:
         )
         return table
     others = [row for row in rows if row is not ref and row.finished]
-    for key in PER_SAMPLE:
+    for key in metrics:
         found = [compare_row(row, ref, key, book) for row in others]
         adjusted = holm([c.paired.p_value if c.paired else None for c in found])
         for comparison, p in zip(found, adjusted):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mdit import atomic
 from mdit.results.collect import Run, collect_local, collect_wandb, sweep_constants, sweep_parameters
+from mdit.results.conflict import SET_KEY, conflict_table, settings, write_conflict_csv
 from mdit.results.curves import curves, write_curves_csv, write_curves_png
 from mdit.results.flux_scale import FluxDevCosts, flux_dev_costs
 from mdit.results.intervals import attach_intervals
@@ -133,6 +134,9 @@ def build_table(
     name = sweep_file.stem
     swept = sweep_parameters(sweep_file)
     fixed = sweep_constants(sweep_file)
+    sets = swept.pop(SET_KEY, None)  # a swept eval.set: the test rows make the table, the pairs the conflict table
+    if sets is not None:
+        fixed[SET_KEY] = "test"
     runs, source_line = read_runs(name, source, runs_root, wandb_sweep)
     if not any(run.metrics is not None for run in runs):
         where = f"under {Path(runs_root) / name}" if source == "local" else f"in W&B sweep {wandb_sweep}"
@@ -168,5 +172,15 @@ def build_table(
     if learning:
         paths["curves"] = write_curves_png(learning, f"{table.title}: learning curves", out / f"{name}_curves.png")
         write_curves_csv(learning, out / f"{name}_curves.csv")
+    if sets is not None:
+        conflict, records = conflict_table(
+            name, source_line, settings(runs, swept, name, fixed), chosen and chosen.label
+        )
+        conflict.smoke = table.smoke
+        paths["conflict"] = out / f"{name}_conflict.md"
+        atomic.write_text(paths["conflict"], markdown(conflict))
+        atomic.write_text(out / f"{name}_conflict.tex", latex(conflict))
+        write_conflict_csv(records, out / f"{name}_conflict.csv")
+        text += "\n" + markdown(conflict)
     echo(text)
     return paths
