@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: install test lint bench pretrain-base train ablation-attention ablation-tokenization ablation-unimodal \
-	ablation-dropout sweep-wandb sweep-agent clean
+	ablation-dropout ablation-guidance sweep-wandb sweep-agent clean
 
 install: $(STAMP)
 
@@ -66,6 +66,9 @@ ablation-unimodal: install
 
 ablation-dropout: install
 	$(call ablation,dropout)
+
+ablation-guidance: install
+	$(call ablation,guidance)
 
 # A W&B sweep (needs `wandb login`): make sweep-wandb SWEEP=ablation_attention [PROFILE=gpu]; it creates the
 # sweep, prints its id and runs one agent here. More agents, on any machine with this repository:

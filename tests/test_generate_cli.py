@@ -74,3 +74,29 @@ def test_wrong_mask_size_and_missing_run_are_clean_errors(run, tmp_path, capsys)
     assert "64x64" in capsys.readouterr().err
     assert main(["generate", str(tmp_path / "nope"), "--from-dataset", "1", "--out", str(tmp_path / "o.png")]) == 2
     assert "config.yaml" in capsys.readouterr().err
+
+
+def test_guidance_and_mask_strength_flags_are_the_modules_own(run, tmp_path):
+    """--mask-guidance-scale / --text-guidance-scale / --mask-strength: the image MDiTModule.generate gives with them
+    (one sample, the same seed), and another than without them."""
+    from mdit.masks import read_mask
+    from mdit.run import load_run
+    from mdit.visualize import to_uint8
+
+    mask = write_mask(tmp_path / "mask.png", render(7, 32).mask)
+    flags = {"--mask-guidance-scale": 2.0, "--text-guidance-scale": 1.5, "--mask-strength": 3.0}
+    out = tmp_path / "guided.png"
+    args = ["generate", str(run), "--mask", str(mask), "--caption", "a man.", "--out", str(out), "--steps", "2"]
+    assert main([*args, *(str(x) for item in flags.items() for x in item)]) == 0
+    module = load_run(run, for_sampling=True)
+    expected = module.generate(
+        read_mask(mask, 32)[None],
+        ["a man."],
+        steps=2,
+        mask_guidance_scale=2.0,
+        text_guidance_scale=1.5,
+        mask_strength=3.0,
+    )
+    assert np.array_equal(np.asarray(Image.open(out)), to_uint8(expected)[0])
+    plain = module.generate(read_mask(mask, 32)[None], ["a man."], steps=2)
+    assert not np.array_equal(to_uint8(plain), to_uint8(expected))

@@ -29,6 +29,7 @@ from mdit.results.references import REFERENCES, choose_reference
 from mdit.results.report import build_report, describe
 from mdit.results.stats import RESAMPLES, format_paired, paired_difference
 from mdit.results.table import make_table
+from mdit.scores import scores_path, write_scores
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOOR = 2 / (PAIRED_RESAMPLES + 1)  # scipy's two-sided p when no random sign flip reaches the observed difference
@@ -295,3 +296,49 @@ def test_a_table_of_a_few_rows_stays_within_seconds() -> None:
     start = time.perf_counter()
     paired_difference(x, y, resamples=PAIRED_RESAMPLES)
     assert PAIRED_RESAMPLES == RESAMPLES and time.perf_counter() - start < 2.0
+
+
+def _add_evaluation(folder: Path, key: str, values: dict, seconds: float) -> None:
+    """A second evaluation of the same run (another sampling), as `mdit eval` files it: metrics and scores."""
+    metrics = json.loads((folder / "metrics.json").read_text())
+    means = {k: None if v is None else round(float(np.mean(v)), 4) for k, v in values.items()}
+    latency = {"seconds_per_image": seconds, "seconds_per_image_plain": 0.5, "latency_ratio_vs_plain": seconds / 0.5}
+    metrics["eval"][key] = {**means, "frechet": 1.0, "real_images": {}, "count": len(values["mask_accuracy"])}
+    metrics["eval"][key]["latency"] = latency
+    metrics["eval"]["both"]["latency"] = {**latency, "seconds_per_image": 0.5, "latency_ratio_vs_plain": 1.0}
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    rows = [
+        {"sample": i, "sample_id": 5000 + i, "seed": 1000 + i, "caption_index": i % 3,
+         **{k: None if v is None else float(v[i]) for k, v in values.items()}}
+        for i in range(len(values["mask_accuracy"]))
+    ]  # fmt: skip
+    write_scores(scores_path(folder, key), rows)
+
+
+def test_a_sampling_sweep_pairs_each_row_with_its_own_training_sampled_plainly(tmp_path: Path) -> None:
+    group = tmp_path / "runs" / "guidance"
+    plain = sample_values()
+    _add_evaluation(scored_run(group, "holistic", 0, plain), "both-mask_strength2", sample_values(), 1.5)
+    improved = scored_run(group, "improved_decoupled", 0, sample_values(data_seed=3))
+    _add_evaluation(improved, "both-mask_strength2", sample_values(data_seed=3, shift=3.0, noise=1.0), 0.75)
+    sweep_file = write_sweep(
+        tmp_path,
+        "guidance",
+        **{"model.attention": {"values": ["holistic", "improved_decoupled"]}, "seed": {"values": [0]},
+           "eval.mask_strength": {"values": [1.0, 2.0]}},
+    )  # fmt: skip
+    paths, text = build(sweep_file)
+    assert "### Paired differences vs the plain sampling of its training" in text
+    assert paired_rows(text) == ["holistic, mask_strength=2.0", "improved_decoupled, mask_strength=2.0"]
+    assert md_row(text, "holistic, mask_strength=2.0", 1)[3] == "+0.00 [0.00, 0.00] p=1.000"  # the same samples
+    shifted = md_row(text, "improved_decoupled, mask_strength=2.0", 1)[3]
+    assert shifted.startswith("+3.") and shifted.endswith(
+        "p<0.001*"
+    )  # against improved's own plain row, not holistic's
+    cost = md_headers(text, 2)
+    assert cost[-5:-3] == ["s/img, its sampling", "× plain sampling"]
+    assert (
+        md_row(text, "holistic, mask_strength=2.0", 2)[-4] == "3.00"
+        and md_row(text, "holistic, mask_strength=1.0", 2)[-4] == "1.00"
+    )
+    assert csv_rows(paths["csv"])["improved_decoupled, mask_strength=2.0"]["sampling_ratio_mean"] == "1.5"

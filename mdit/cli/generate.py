@@ -19,6 +19,9 @@ def run_generate(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "conditions": args.conditions,
         "guidance_scale": args.guidance_scale,
+        "mask_guidance_scale": args.mask_guidance_scale,
+        "text_guidance_scale": args.text_guidance_scale,
+        "mask_strength": args.mask_strength,
     }
     if args.from_dataset:
         from torch.utils.data import default_collate
@@ -63,6 +66,21 @@ def add_generate(verbs) -> None:
     )
     parser.add_argument(
         "--guidance-scale", type=float, default=1.0, help="classifier-free guidance over dropped conditions"
+    )
+    parser.add_argument(
+        "--mask-guidance-scale",
+        type=float,
+        default=1.0,
+        help="two-condition guidance: the mask's scale s_m (docs/MODEL.md; not with --guidance-scale; 1 = off)",
+    )
+    parser.add_argument(
+        "--text-guidance-scale", type=float, default=1.0, help="two-condition guidance: the text's scale s_t (1 = off)"
+    )
+    parser.add_argument(
+        "--mask-strength",
+        type=float,
+        default=1.0,
+        help="γ: each mask key's attention weight times γ (mask-token variants; 1 = off)",
     )
 
 

@@ -165,8 +165,8 @@ def add_table(verbs) -> None:
         default=None,
         metavar="ROW",
         help="the row every other row is compared with (paired differences on the same test samples), by its "
-        "setting label; default: the sweep's (ablation_attention: holistic, ablation_tokenization: concat); "
-        "off: no comparison",
+        "setting label; default: the sweep's (ablation_attention: holistic, ablation_tokenization: concat, "
+        "guidance: plain); plain: each row against its own training sampled plainly; off: no comparison",
     )
 
 

@@ -92,3 +92,9 @@ COSTS = (
     Column("latency_ratio_vs_none", "× text-only", COST, fixed(2), ("latency_ratio_vs_none",)),
 )
 MEASURED = QUALITY + COSTS
+# Each evaluation's own sampling, timed against the run's plain sampling side by side (`mdit eval`'s latency record):
+# shown where a table's rows differ in their sampling (guidance, strength, steps).
+SAMPLING_COSTS = (
+    Column("sampling_seconds", "s/img, its sampling", EVAL, significant(4), ("latency", "seconds_per_image")),
+    Column("sampling_ratio", "× plain sampling", EVAL, fixed(2), ("latency", "latency_ratio_vs_plain")),
+)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mdit.paper import PAPER_LABEL, paper_numbers
-from mdit.results.columns import COSTS, QUALITY, Column, fixed
+from mdit.results.columns import COSTS, QUALITY, SAMPLING_COSTS, Column, fixed
 from mdit.results.flux_scale import FluxDevCosts
 from mdit.results.intervals import DIGITS
 from mdit.results.paired import ALPHA, PairedTable
@@ -138,10 +138,13 @@ def quality_section(table: Table, frechet_kinds: set[str]) -> Section:
 
 
 def cost_section(table: Table) -> Section:
+    """The training-time cost columns of every run; where the rows differ in their sampling, also each
+    evaluation's own latency against the plain sampling (SAMPLING_COSTS)."""
+    sampling = SAMPLING_COSTS if any(not row.plain for row in table.rows) else ()
     headers = [
         Header("", "setting"),
         Header("", "n"),
-        *(Header(OURS, c.label) for c in COSTS),
+        *(Header(OURS, c.label) for c in COSTS + sampling),
         Header(FLUX_GROUP, "ΔTFLOPs counted"),
         Header(FLUX_GROUP, "ΔTFLOPs paper conv."),
         Header(PAPER_LABEL, "ΔTFLOPs (Table 4)"),
@@ -155,7 +158,7 @@ def cost_section(table: Table) -> Section:
             [
                 Cell(row.label),
                 Cell(str(n)),
-                *(stat_cell(table, row.stats[c.key], c, n) for c in COSTS),
+                *(stat_cell(table, row.stats[c.key], c, n) for c in COSTS + sampling),
                 fixed_cell(flux.get("delta_tflops"), 2, MISSING_TEXT),
                 fixed_cell(flux.get("delta_paper"), 2, MISSING_TEXT),
                 fixed_cell(published.get("delta_tflops"), 2, NOT_REPORTED),

@@ -18,6 +18,7 @@ MAKE_TARGETS = {
     "ablation_tokenization": "ablation-tokenization",
     "unimodal": "ablation-unimodal",
     "dropout": "ablation-dropout",
+    "guidance": "ablation-guidance",
 }
 MAKE_CONFIG = "experiments/synthfaces.yaml"
 

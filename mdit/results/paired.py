@@ -17,6 +17,7 @@ import numpy as np
 from mdit.results.rows import Row
 from mdit.results.samples import PER_SAMPLE, RunScores, ScoreBook
 from mdit.results.stats import RESAMPLES, Paired, holm, paired_difference, significant
+from mdit.sweep.params import is_evaluated
 
 # Permutation resamples of each test: scipy's default count, ~0.3 s a test at the default 256 test samples, so a
 # table of 5 rows x 4 metrics takes about 5 s.
@@ -135,6 +136,32 @@ def compare_row(row: Row, reference: Row, key: str, book: ScoreBook) -> Comparis
         return Comparison(row.label, key, problem=str(why))
     left_out = tuple(run.run for run in (*mine, *theirs) if run.seed not in seeds)
     return Comparison(row.label, key, paired_difference(x, y, resamples=PAIRED_RESAMPLES), seeds, left_out=left_out)
+
+
+PLAIN = "the plain sampling of its training"  # the reference of `compare_with_plain`
+
+
+def compare_with_plain(rows: list[Row], book: ScoreBook, metrics: tuple[str, ...] = PER_SAMPLE) -> PairedTable:
+    """Each row against the row of the same training evaluated with the run's own sampling (its key is its mode:
+    no guidance, strength or step count of its own), per metric, Holm-corrected per metric across every row."""
+    table = PairedTable(PLAIN, metrics=metrics)
+    trainings: dict[tuple, list[Row]] = {}
+    for row in rows:
+        training = tuple((k, repr(v)) for k, v in row.params.items() if not is_evaluated(k))
+        trainings.setdefault(training, []).append(row)
+    pairs = []
+    for group in trainings.values():
+        plain = next((row for row in group if row.evaluation == row.mode and row.finished), None)
+        if plain is not None:
+            pairs += [(row, plain) for row in group if row is not plain and row.finished]
+    if not pairs:
+        table.problem = "no row has the plain sampling of its training beside it"
+    for key in metrics:
+        found = [compare_row(row, plain, key, book) for row, plain in pairs]
+        adjusted = holm([c.paired.p_value if c.paired else None for c in found])
+        for comparison, p in zip(found, adjusted):
+            table.comparisons[comparison.label, key] = replace(comparison, p_holm=p)
+    return table
 
 
 def compare(rows: list[Row], reference: str, book: ScoreBook, metrics: tuple[str, ...] = PER_SAMPLE) -> PairedTable:

@@ -2,7 +2,8 @@
 
 A sweep YAML cannot name it: W&B's sweep-config schema (the `sweeps` package's schema.json) allows no key of
 our own at the top level. So it is `mdit table --reference ROW`, else the default of the sweep below; the word
-`none` turns the comparisons off.
+`off` turns the comparisons off, and `plain` compares each row with the row of the same training sampled as the
+run itself samples (a sweep over eval.* settings: guidance, strength, steps).
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Sweep name (the file's stem) -> the label of its reference row (mdit.results.rows.setting_label).
+PLAIN = "plain"  # `--reference plain`: each row against its own training's row with the run's own sampling
 REFERENCES = {
     "ablation_attention": "holistic",  # the paper's Table 4 compares the mask-token variants with holistic
     "ablation_tokenization": "concat",  # channel concatenation, against which the unified mask tokens are measured
+    "guidance": PLAIN,  # guidance and mask strength, each against the same training sampled without them
 }
 OFF = "off"  # `--reference off`: no paired differences (`none` is a row: the text-only baseline)
 

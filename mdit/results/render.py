@@ -15,7 +15,7 @@ from typing import Any
 
 from mdit import atomic
 from mdit.paper import PAPER_LABEL, paper_numbers
-from mdit.results.columns import MEASURED
+from mdit.results.columns import MEASURED, SAMPLING_COSTS
 from mdit.results.layout import FLUX_GROUP, OURS, Cell, Section, Table
 from mdit.results.rows import Row
 from mdit.results.samples import PER_SAMPLE
@@ -113,7 +113,7 @@ def write_csv(table: Table, path: Path) -> Path:
     a smoke table's `profile` column)."""
     params = _params(table)
     fields = [*_profile(table), "setting", *params, "eval_mode", "evaluation", "attention", "n", "runs"]
-    fields += [f"{c.key}_{s}" for c in MEASURED for s in ("mean", "std", "n")]
+    fields += [f"{c.key}_{s}" for c in MEASURED + SAMPLING_COSTS for s in ("mean", "std", "n")]
     fields += [f"{key}_{s}" for key in PER_SAMPLE for s in INTERVAL_FIELDS]
     fields += ["reference", *(f"{key}_{s}" for key in PER_SAMPLE for s in PAIRED_FIELDS), "not_paired"]
     fields += ["flux_dev_delta_tflops", "flux_dev_delta_paper", *(f"paper_{k}" for k in PAPER_KEYS), "na_reasons"]
@@ -129,7 +129,7 @@ def write_csv(table: Table, path: Path) -> Path:
             "n": len(row.finished),
             "runs": ";".join(r.name for r in row.finished),
         }
-        for c in MEASURED:
+        for c in MEASURED + SAMPLING_COSTS:
             stat = row.stats[c.key]
             record.update(
                 {f"{c.key}_mean": _number(stat.mean), f"{c.key}_std": _number(stat.std), f"{c.key}_n": stat.n}

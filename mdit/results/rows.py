@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from mdit.config import EvalConfig
 from mdit.results.collect import DATA_SPLIT, Run, config_value
-from mdit.results.columns import MEASURED, Value
+from mdit.results.columns import MEASURED, SAMPLING_COSTS, Value
 from mdit.runs import evaluation_key
 from mdit.sweep.params import EVALUATED, is_evaluated
 
@@ -69,6 +69,11 @@ class Row:
     @property
     def finished(self) -> list[Run]:
         return [r for r in self.runs if r.metrics is not None]
+
+    @property
+    def plain(self) -> bool:
+        """Evaluated as its runs sample by themselves (the key is the bare mode: no sampling setting of its own)."""
+        return self.evaluation == self.mode
 
     def values(self, key: str) -> list[float]:
         """The per-run numbers of a measured column (for plots of the seeds)."""
@@ -156,7 +161,7 @@ def make_row(params: dict[str, Any], runs: list[Run], evaluation: Evaluation, gr
     attention = params.get(ATTENTION_KEY, runs[0].config.get(ATTENTION_KEY))
     label = setting_label(params, group)
     row = Row(label, params, runs, attention, evaluation.mode, evaluation.key, evaluation.args)
-    for column in MEASURED:
+    for column in MEASURED + SAMPLING_COSTS:
         values = [column.value(r.metrics, evaluation.key) for r in row.finished]
         row.stats[column.key] = summarise(values)
         row.missing[column.key] = [r.name for r, v in zip(row.finished, values) if v.number is None and not v.na]

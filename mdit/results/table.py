@@ -32,9 +32,9 @@ from mdit.results.notes import (
     skipped_note,
     split_notes,
 )
-from mdit.results.paired import PairedTable, compare
+from mdit.results.paired import PairedTable, compare, compare_with_plain
 from mdit.results.plot import write_png
-from mdit.results.references import Reference, choose_reference
+from mdit.results.references import PLAIN, Reference, choose_reference
 from mdit.results.render import latex, markdown, write_csv, write_runs_csv
 from mdit.results.rows import Row, group_rows
 from mdit.results.samples import ScoreBook
@@ -61,6 +61,8 @@ def paired_with(rows: list[Row], reference: Reference | None, book: ScoreBook) -
     """The rows against the reference row, or None and why not; a reference the user named must be a row."""
     if reference is None:
         return None, []
+    if reference.label == PLAIN:
+        return compare_with_plain(rows, book), []
     labels = [row.label for row in rows]
     if labels.count(reference.label) != 1:
         if reference.explicit:
