@@ -69,7 +69,7 @@ def test_a_sweep_run_under_torchrun_trains_on_two_ranks_and_evaluates_once(tmp_p
     folder = tmp_path / "runs" / "ablation_attention" / "holistic-s0"
     metrics = read_metrics(folder)
     assert metrics["world_size"] == 2 and metrics["steps"] == 4 and metrics["attention"] == "holistic"
-    assert "both" in metrics["eval"] and done.stdout.count("evaluating mode both") == 1  # rank 0 only
+    assert "both" in metrics["eval"] and done.stdout.count("evaluating both") == 1  # rank 0 only
 
 
 def test_a_step_where_every_mask_is_dropped_trains_under_ddp(tmp_path):

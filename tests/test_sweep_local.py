@@ -136,7 +136,7 @@ class Progressing(FakeCommand):
         with open(log_path, "a") as log:
             for label, total in stages:
                 if label.startswith("eval/"):
-                    log.write(f"runs/x: evaluating mode {label.split('/')[1]}\n")
+                    log.write(f"runs/x: evaluating {label.split('/')[1]}\n")
                 for done in range(1, total + 1):
                     log.write(progress_line(label, done, total, 0.1 * done) + "\n")
                     log.flush()

@@ -38,7 +38,7 @@ def test_a_progress_line_is_a_stage_with_its_own_estimate():
     line = progress_line("train", 120, 1200, 62.0, "loss 0.1234")  # ~9:18 left
     assert stage_of(line, now=5.0) == Stage("train", 120, 1200, left=558, read_at=5.0)
     assert stage_of(progress_line("eval/both", 0, 64, 3.0), now=1.0) == Stage("eval/both", 0, 64, None, 1.0)
-    assert stage_of("runs/x/holistic-s0: evaluating mode text", now=2.0) == Stage("eval/text", read_at=2.0)
+    assert stage_of("runs/x/holistic-s0: evaluating text", now=2.0) == Stage("eval/text", read_at=2.0)
     assert stage_of("Epoch 0: 100%|####| 4/4", now=0.0) is None
     assert stage_of("[prepare] backbone and judges", now=0.0) is None
 
@@ -51,7 +51,7 @@ def test_render_shows_the_stage_its_estimate_less_the_time_since_and_the_phase_e
     assert render(status, 170.0) == "[2/5] holistic-s0: train 120/1200 (10%), ~9:18 left · 1:10 elapsed"
     assert render(status, 180.0) == "[2/5] holistic-s0: train 120/1200 (10%), ~9:08 left · 1:20 elapsed"
     assert render(status, 2000.0).startswith("[2/5] holistic-s0: train 120/1200 (10%), ~0:00 left · 31:40")
-    status.read("runs/g/holistic-s0: evaluating mode both", now=800.0)
+    status.read("runs/g/holistic-s0: evaluating both", now=800.0)
     assert render(status, 800.0) == "[2/5] holistic-s0: eval/both · 11:40 elapsed"
     prepare = Status("[prepare]", started=0.0)
     prepare.read(progress_line("judges/parser", 5, 20, 10.0), now=10.0)
@@ -91,7 +91,7 @@ def test_the_eval_announcement_is_the_line_run_trial_writes(tmp_path, monkeypatc
     lines: list[str] = []
     run_trial([BASE], fixed, args, log=lines.append)
     status = Status("[1/1] concat-s0@mask:", 0.0)
-    assert [line for line in lines if status.read(line, 1.0)] == [f"{folder}: evaluating mode mask"]
+    assert [line for line in lines if status.read(line, 1.0)] == [f"{folder}: evaluating mask"]
     assert status.stage == Stage("eval/mask", read_at=1.0)
 
 

@@ -34,7 +34,9 @@ def evaluate_checkpoints(
         started = time.perf_counter()
         module = load_run(folder, overrides, for_sampling=True, checkpoint=checkpoint).to(device)
         where = evaluation_dir(folder, step)
-        results = score(module, cfg, judges, device, where / f"{key}.png", scores_path(folder, key, step))
+        results = score(
+            module, cfg, judges, device, where / f"{key}.png", scores_path(folder, key, step), f"eval/{key}@{step}"
+        )
         results.update({"key": key, **settings_record(cfg), "checkpoint_step": step, "judges": judges.info})
         results["seconds"] = round(time.perf_counter() - started, 1)
         merge_checkpoint_into_metrics(folder, key, step, results)

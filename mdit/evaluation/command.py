@@ -110,7 +110,7 @@ def evaluate(folder: str | Path, overrides: Sequence[str] = (), log: Callable[[s
     module = load_run(folder, overrides, for_sampling=True).to(device)
     grid = evaluation_dir(folder) / f"{key}.png"
     scores = scores_path(folder, key)
-    results = score(module, cfg, judges, device, grid, scores)
+    results = score(module, cfg, judges, device, grid, scores, f"eval/{key}")
     results.update(
         {
             "key": key,

@@ -79,11 +79,13 @@ def score(
     device: torch.device,
     grid: Path | None = None,
     scores: Path | None = None,
+    label: str = "eval",
 ) -> dict[str, Any]:
     """Generate the first eval.count samples of eval.set in eval.mode and score them and their real counterparts.
 
-    With `grid`, the first samples are drawn there; with `scores`, every sample's own scores are written there. On
-    the conflict and agree sets, also whom each face follows (mdit.metrics.following), overall and per attribute.
+    With `grid`, the first samples are drawn there; with `scores`, every sample's own scores are written there;
+    `label`: of the progress lines. On the conflict and agree sets, also whom each face follows
+    (mdit.metrics.following), overall and per attribute.
     """
     e = cfg.eval
     samples_set = eval_split(cfg, e.count)
@@ -97,7 +99,7 @@ def score(
         metric.to(device).reset()
     shown: list[tuple] = []
     samples: dict[str, list] = {"sample": [], "sample_id": [], "seed": [], "caption_index": [], "attribute": []}
-    with Progress(e.count, f"eval/{e.mode if e.set == 'test' else e.set}", unit="image") as progress:
+    with Progress(e.count, label, unit="image") as progress:
         for indices, batch in batches(samples_set, e.count, e.batch_size):
             seeds = [sample_seed(e.seed, i) for i in indices]
             samples["sample"] += indices

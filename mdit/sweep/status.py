@@ -3,7 +3,7 @@
 Pure (lines and times in, text out) so it is tested without a subprocess; mdit.sweep.watch follows the log and
 draws the text. A status reads `[2/5] holistic-s0: train 120/1200 (10%), ~9:18 left · 2:03 elapsed · sweep
 ~41:00 left`: the phase, its stage (the label of the latest progress line: backbone, judges/parser, train,
-eval/<mode>) with that line's own estimate, the phase's elapsed time, and the sweep's time left once runs of
+eval/<evaluation key>) with that line's own estimate, the phase's elapsed time, and the sweep's time left once runs of
 this invocation have finished (the mean of their times per run left; nothing before, rather than a guess).
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from mdit.progress import clock, parse_progress
 
 LEFT = re.compile(r" · ~(?P<clock>\d+(?::\d\d)+) left")  # mdit.progress.progress_line's estimate
-EVALUATING = re.compile(r": evaluating mode (?P<mode>\S+)$")  # mdit.sweep.trial.run_trial, before eval's lines
+EVALUATING = re.compile(r": evaluating (?P<key>\S+)$")  # mdit.sweep.trial.run_trial, before eval's lines
 
 
 def seconds(text: str) -> int:
@@ -45,7 +45,7 @@ def stage_of(line: str, now: float) -> Stage | None:
         estimate = seconds(left["clock"]) if left else None
         return Stage(progress.label, progress.done, progress.total, estimate, now)
     evaluating = EVALUATING.search(line.strip())
-    return Stage(f"eval/{evaluating['mode']}", read_at=now) if evaluating else None
+    return Stage(f"eval/{evaluating['key']}", read_at=now) if evaluating else None
 
 
 @dataclass
