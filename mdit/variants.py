@@ -86,3 +86,7 @@ IMAGE_STREAM_TARGETS: tuple[str, ...] = (
 )
 
 WEIGHT_DTYPES = ("float32", "bfloat16", "float16", "float64")  # model.dtype, with or without a "torch." prefix
+
+# The shape attributes the conflict and agree sets contest (mdit.data.synthfaces.conflict), in the order of the
+# pairs and of the conflict table's columns.
+CONFLICT_ATTRIBUTES = ("hat", "eyeglasses", "earrings", "hair_length", "open_mouth")

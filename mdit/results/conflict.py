@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from mdit import atomic
-from mdit.data.synthfaces.conflict import ATTRIBUTES
 from mdit.results.collect import Run
 from mdit.results.layout import Cell, Header, Section, Table
 from mdit.results.paired import ALPHA, PairedTable, compare
@@ -25,6 +24,7 @@ from mdit.results.rows import Row, group_rows, setting_label
 from mdit.results.samples import RunScores, ScoreBook
 from mdit.results.stats import Interval, format_interval, format_paired, mean_interval, over_seeds
 from mdit.scores import FOLLOWING
+from mdit.variants import CONFLICT_ATTRIBUTES as ATTRIBUTES
 
 SET_KEY = "eval.set"
 SETS = ("conflict", "agree")

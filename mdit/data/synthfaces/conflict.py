@@ -27,13 +27,14 @@ from torch.utils.data import Dataset
 
 from mdit.data.faces import to_sample
 from mdit.labels import LABELS
+from mdit.variants import CONFLICT_ATTRIBUTES
 
 from .attributes import ShapeAttributes
 from .captions import caption_words
 from .face import render
 
 SETS = ("conflict", "agree")
-ATTRIBUTES = ("hat", "eyeglasses", "earrings", "hair_length", "open_mouth")
+ATTRIBUTES = CONFLICT_ATTRIBUTES
 CONFLICT_START = 3_000_000  # SynthFaces seeds of the pairs: apart from train (0..), val (1e6..) and test (2e6..)
 SEEDS_PER_ATTRIBUTE = 100_000
 TRIES = 20  # seeds looked at per pair until one has a caption stating the attribute and enough contested pixels
