@@ -9,17 +9,16 @@ Every cell is a mean over the pairs (0/1 per pair: followed or not) with its 95 
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mdit import atomic
 from mdit.results.collect import Run
 from mdit.results.layout import Cell, Header, Section, Table
 from mdit.results.paired import ALPHA, PairedTable, compare
+from mdit.results.render import csv_number, write_records
 from mdit.results.rows import Row, group_rows, setting_label
 from mdit.results.samples import RunScores, ScoreBook
 from mdit.results.stats import Interval, format_interval, format_paired, mean_interval, over_seeds
@@ -147,20 +146,16 @@ def _records(cells_of: dict[str, dict[str, Interval | None]], paired: PairedTabl
     for label, cells in cells_of.items():
         record: dict[str, Any] = {"setting": label}
         for key, interval in cells.items():
-            record[key] = _number(interval.mean if interval else None)
-            record[f"{key}_ci_low"] = _number(interval.low if interval else None)
-            record[f"{key}_ci_high"] = _number(interval.high if interval else None)
+            record[key] = csv_number(interval.mean if interval else None)
+            record[f"{key}_ci_low"] = csv_number(interval.low if interval else None)
+            record[f"{key}_ci_high"] = csv_number(interval.high if interval else None)
         for key in FOLLOWING:
             c = paired.of(label, key) if paired is not None else None
             result = c.paired if c is not None else None
-            record[f"{key}_diff_vs_reference"] = _number(100 * result.mean_difference if result else None)
-            record[f"{key}_p_holm"] = _number(c.p_holm if c is not None else None)
+            record[f"{key}_diff_vs_reference"] = csv_number(100 * result.mean_difference if result else None)
+            record[f"{key}_p_holm"] = csv_number(c.p_holm if c is not None else None)
         records.append(record)
     return records
-
-
-def _number(value: float | None) -> str:
-    return "" if value is None else repr(float(value))
 
 
 def _paired_section(paired: PairedTable, rows: list[Row]) -> Section:
@@ -222,12 +217,4 @@ def _notes(found: list[Setting], reference: str | None, paired: PairedTable | No
 
 def write_conflict_csv(records: list[dict[str, Any]], path: Path) -> Path:
     """One row per setting: each cell's mean and interval (percent), each paired difference and its Holm p."""
-    fields = list(dict.fromkeys(key for record in records for key in record))
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fields)
-            writer.writeheader()
-            writer.writerows(records)
-
-    return atomic.write_with(path, write)
+    return write_records(path, list(dict.fromkeys(key for record in records for key in record)), records)

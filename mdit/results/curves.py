@@ -9,7 +9,6 @@ seeds' means. The losses come from the runs' logged history (mdit.results.histor
 
 from __future__ import annotations
 
-import csv
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from matplotlib.figure import Figure
 from mdit import atomic
 from mdit.results.collect import Run
 from mdit.results.history import local_history
+from mdit.results.render import csv_number, write_records
 from mdit.results.rows import Row
 from mdit.results.stats import Interval, mean_interval, over_seeds
 from mdit.runs import CHECKPOINTS_KEY
@@ -121,26 +121,15 @@ def write_curves_csv(found: list[Curve], path: Path) -> Path:
                     "setting": c.label,
                     "step": step,
                     "faces_seen": step * c.faces_per_step,
-                    "mask_accuracy": _number(interval.mean if interval else None),
-                    "ci_low": _number(interval.low if interval else None),
-                    "ci_high": _number(interval.high if interval else None),
+                    "mask_accuracy": csv_number(interval.mean if interval else None),
+                    "ci_low": csv_number(interval.low if interval else None),
+                    "ci_high": csv_number(interval.high if interval else None),
                     "ci_over": c.over if interval else "",
-                    "val_loss": _number(losses[0] if losses else None),
-                    "val_loss_without_mask": _number(losses[1] if losses else None),
+                    "val_loss": csv_number(losses[0] if losses else None),
+                    "val_loss_without_mask": csv_number(losses[1] if losses else None),
                 }
             )
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, FIELDS)
-            writer.writeheader()
-            writer.writerows(records)
-
-    return atomic.write_with(path, write)
-
-
-def _number(value: float | None) -> str:
-    return "" if value is None else f"{value:.6g}"
+    return write_records(path, list(FIELDS), records)
 
 
 def curves_figure(found: list[Curve], title: str) -> Figure:

@@ -59,7 +59,8 @@ def markdown(table: Table) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _number(value: float | None) -> str:
+def csv_number(value: float | None) -> str:
+    """A CSV cell in full precision; empty for no value."""
     return "" if value is None else repr(float(value))
 
 
@@ -82,8 +83,8 @@ def _interval_record(row: Row) -> dict[str, Any]:
     for key in PER_SAMPLE:
         cell = row.intervals.get(key)
         interval = cell.interval if cell else None
-        record[f"{key}_ci_low"] = _number(interval.low if interval else None)
-        record[f"{key}_ci_high"] = _number(interval.high if interval else None)
+        record[f"{key}_ci_low"] = csv_number(interval.low if interval else None)
+        record[f"{key}_ci_high"] = csv_number(interval.high if interval else None)
         record[f"{key}_ci_over"] = cell.over if cell else ""
     return record
 
@@ -96,11 +97,11 @@ def _paired_record(table: Table, row: Row) -> dict[str, Any]:
     for key in PER_SAMPLE:
         c = paired.of(row.label, key) if paired else None
         result = c.paired if c else None
-        record[f"{key}_diff"] = _number(result.mean_difference if result else None)
-        record[f"{key}_diff_low"] = _number(result.low if result else None)
-        record[f"{key}_diff_high"] = _number(result.high if result else None)
-        record[f"{key}_p"] = _number(result.p_value if result else None)
-        record[f"{key}_p_holm"] = _number(c.p_holm if c else None)
+        record[f"{key}_diff"] = csv_number(result.mean_difference if result else None)
+        record[f"{key}_diff_low"] = csv_number(result.low if result else None)
+        record[f"{key}_diff_high"] = csv_number(result.high if result else None)
+        record[f"{key}_p"] = csv_number(result.p_value if result else None)
+        record[f"{key}_p_holm"] = csv_number(c.p_holm if c else None)
         if c and c.problem:
             problems.setdefault(c.problem, []).append(key)
     record["not_paired"] = "; ".join(f"{', '.join(keys)}: {why}" for why, keys in problems.items())
@@ -132,18 +133,18 @@ def write_csv(table: Table, path: Path) -> Path:
         for c in MEASURED + SAMPLING_COSTS:
             stat = row.stats[c.key]
             record.update(
-                {f"{c.key}_mean": _number(stat.mean), f"{c.key}_std": _number(stat.std), f"{c.key}_n": stat.n}
+                {f"{c.key}_mean": csv_number(stat.mean), f"{c.key}_std": csv_number(stat.std), f"{c.key}_n": stat.n}
             )
         record.update(_interval_record(row))
         record.update(_paired_record(table, row))
         flux = table.flux.of(row.attention) if table.flux else {}
-        record["flux_dev_delta_tflops"] = _number(flux.get("delta_tflops"))
-        record["flux_dev_delta_paper"] = _number(flux.get("delta_paper"))
+        record["flux_dev_delta_tflops"] = csv_number(flux.get("delta_tflops"))
+        record["flux_dev_delta_paper"] = csv_number(flux.get("delta_paper"))
         published = paper_numbers(row.attention, row.evaluation)
-        record.update({f"paper_{k}": _number(published.get(k)) for k in PAPER_KEYS})
+        record.update({f"paper_{k}": csv_number(published.get(k)) for k in PAPER_KEYS})
         record["na_reasons"] = "; ".join(f"{c.key}: {r}" for c in MEASURED for r in row.stats[c.key].na)
         records.append(record)
-    return _write(path, fields, records)
+    return write_records(path, fields, records)
 
 
 def write_runs_csv(table: Table, path: Path) -> Path:
@@ -173,15 +174,17 @@ def write_runs_csv(table: Table, path: Path) -> Path:
                     **row.params,
                     "eval_mode": row.mode,
                     "evaluation": row.evaluation,
-                    **{k: _number(v.number) for k, v in values.items()},
+                    **{k: csv_number(v.number) for k, v in values.items()},
                     "problem": run.problem or "",
                     "na_reasons": "; ".join(f"{k}: {v.na}" for k, v in values.items() if v.na),
                 }
             )
-    return _write(path, fields, records)
+    return write_records(path, fields, records)
 
 
-def _write(path: Path, fields: list[str], records: list[dict[str, Any]]) -> Path:
+def write_records(path: Path, fields: list[str], records: list[dict[str, Any]]) -> Path:
+    """A CSV of `records` (dicts) with the columns `fields`, written atomically."""
+
     def write(tmp: Path) -> None:
         with open(tmp, "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=fields)
