@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
 import re
 import sys
@@ -24,7 +25,7 @@ from mdit.cli import main, parse_args
 from mdit.cost.measure import COST_KEYS
 from mdit.progress import progress_line
 from mdit.runs import CONFIG_FILE, LAST_CHECKPOINT, METRICS_FILE, run_dir
-from mdit.sweep import wandb_backend, watch
+from mdit.sweep import local, wandb_backend, watch
 from mdit.sweep.local import SweepError, run_local, subprocess_runner
 from mdit.sweep.spec import load_sweep, with_launch
 from mdit.sweep.state import STATE_FILE
@@ -124,6 +125,18 @@ def test_the_sets_are_evaluations_of_one_training_per_variant(tmp_path):
     assert set(json.loads((holistic / METRICS_FILE).read_text())["eval"]) == {"both", "conflict", "agree"}
     assert len(list((tmp_path / "runs" / "ablation_attention").glob("holistic*"))) == 1  # one training folder
     assert _state(spec)["runs"]["holistic-s0@conflict"]["evaluation"] == "conflict"
+
+
+def test_a_sweep_that_gains_a_parameter_hands_the_engine_only_its_own_records(tmp_path, monkeypatch, caplog):
+    run_local(_spec(tmp_path), runner=FakeCommand(), log=lambda _: None)  # before the YAML swept eval.set
+    spec, handed = _spec(tmp_path, sets=True), []
+    real = local.next_params
+    monkeypatch.setattr(local, "next_params", lambda s, records: handed.append(list(records)) or real(s, records))
+    with caplog.at_level(logging.WARNING):
+        outcome = run_local(spec, runner=FakeCommand(), log=lambda _: None)
+    assert outcome.ok and len(outcome.finished) == 3 * len(ATTENTIONS)
+    assert handed and all("eval.set" in record["params"] for records in handed for record in records)
+    assert "grid_search_dedupe_incomplete_hash_tuple" not in caplog.text  # what the stale records made it log
 
 
 class Progressing(FakeCommand):

@@ -137,8 +137,13 @@ class _Invocation:
         self.run_seconds: list[float] = []  # of the runs finished in this invocation (not skipped)
 
     def done(self) -> list[dict[str, Any]]:
-        """The records the engine counts: finished before, or tried in this invocation."""
-        return [e for label, e in self.state.runs.items() if e["status"] == "finished" or label in self.attempted]
+        """The records the engine counts: finished before, or tried in this invocation, and still in the sweep
+        (a record from before its YAML gained a parameter lacks that parameter, which the engine warns about)."""
+        return [
+            e
+            for label, e in self.state.runs.items()
+            if (e["status"] == "finished" or label in self.attempted) and in_sweep(self.spec, e["params"])
+        ]
 
     def mean_run(self) -> float | None:
         """Seconds per run, of the runs finished in this invocation (None before the first)."""
