@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: install test lint bench pretrain-base train ablation-attention ablation-tokenization ablation-unimodal \
-	ablation-dropout ablation-guidance sweep-wandb sweep-agent clean
+	ablation-dropout ablation-guidance curves sweep-wandb sweep-agent clean
 
 install: $(STAMP)
 
@@ -44,6 +44,7 @@ train: install
 # PROFILE=long: 4x the training, where the mask-token variants read the mask; PROFILE=gpu: bigger settings,
 # 3 seeds. Each profile has its own runs/ and results/ folders.
 PROFILE ?= default
+SWEEP ?= ablation_attention
 comma := ,
 SEEDS ?= $(if $(filter gpu,$(PROFILE)),0$(comma)1$(comma)2)
 RESULTS := $(if $(filter default,$(PROFILE)),results,results/$(PROFILE))
@@ -70,10 +71,18 @@ ablation-dropout: install
 ablation-guidance: install
 	$(call ablation,guidance)
 
+# Learning curves: every kept checkpoint of a sweep's runs scored (what is scored already is kept), then its
+# table, whose <sweep>_curves.png draws them: make curves [SWEEP=ablation_attention] [PROFILE=long]
+RUNS := $(if $(filter default,$(PROFILE)),runs,runs/$(PROFILE))
+curves: install
+	@for run in $(RUNS)/$(SWEEP)/*/; do \
+	  if ls $$run/checkpoints/step=*.ckpt > /dev/null 2>&1; then $(MDIT) eval $$run --checkpoints all $(ARGS) || exit 1; fi; \
+	done
+	$(MDIT) table sweeps/$(SWEEP).yaml -c $(CONFIG) --profile $(PROFILE) --out $(RESULTS)
+
 # A W&B sweep (needs `wandb login`): make sweep-wandb SWEEP=ablation_attention [PROFILE=gpu]; it creates the
 # sweep, prints its id and runs one agent here. More agents, on any machine with this repository:
 # make sweep-agent SWEEP_ID=ENTITY/PROJECT/ID
-SWEEP ?= ablation_attention
 sweep-wandb: install
 	$(MDIT) sweep sweeps/$(SWEEP).yaml --backend wandb $(SWEEP_OPTIONS) $(ARGS)
 

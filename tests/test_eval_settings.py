@@ -54,6 +54,21 @@ def test_every_kept_checkpoint_is_scored_and_the_last_equals_the_runs_evaluation
     assert read_metrics(run)["eval_checkpoints"]["both"] == curve  # `mdit eval` keeps the curve
 
 
+def test_scoring_the_checkpoints_again_keeps_what_was_scored_with_the_same_settings(run, capsys):
+    assert main(["eval", str(run), "--checkpoints", "all", *EVAL]) == 0
+    first, _ = read_metrics(run)["eval_checkpoints"]["both"], capsys.readouterr()
+    assert main(["eval", str(run), "--checkpoints", "all", *EVAL]) == 0
+    assert capsys.readouterr().out.count("scored already") == 2
+    assert read_metrics(run)["eval_checkpoints"]["both"] == first
+    scores_path(run, "both", 2).unlink()  # an interrupted scoring: that step again, the other kept
+    fewer = ["eval.count=5", "eval.batch_size=5"]
+    assert main(["eval", str(run), "--checkpoints", "all", *EVAL]) == 0
+    assert capsys.readouterr().out.count("scored already") == 1 and scores_path(run, "both", 2).is_file()
+    assert main(["eval", str(run), "--checkpoints", "all", *fewer]) == 0  # other settings: scored anew
+    assert "scored already" not in capsys.readouterr().out
+    assert read_metrics(run)["eval_checkpoints"]["both"]["2"]["count"] == 5
+
+
 def test_conflict_and_agree_sets_say_whom_each_face_follows(run):
     results = {which: evaluate(run, [*EVAL, f"eval.set={which}"], log=_quiet) for which in ("conflict", "agree")}
     metrics = read_metrics(run)["eval"]
