@@ -29,6 +29,7 @@ from mdit.sweep import local, wandb_backend, watch
 from mdit.sweep.local import SweepError, run_local, subprocess_runner
 from mdit.sweep.spec import load_sweep, with_launch
 from mdit.sweep.state import STATE_FILE
+from mdit.sweep.status import Status
 from mdit.sweep.trial import run_trial, trial_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -137,6 +138,19 @@ def test_a_sweep_that_gains_a_parameter_hands_the_engine_only_its_own_records(tm
     assert outcome.ok and len(outcome.finished) == 3 * len(ATTENTIONS)
     assert handed and all("eval.set" in record["params"] for records in handed for record in records)
     assert "grid_search_dedupe_incomplete_hash_tuple" not in caplog.text  # what the stale records made it log
+
+
+def test_the_estimate_knows_which_runs_to_come_train_and_which_only_evaluate(tmp_path, monkeypatch):
+    statuses = []
+    monkeypatch.setattr(local, "Status", lambda *args, **kwargs: statuses.append(kwargs) or Status(*args, **kwargs))
+    run_local(_spec(tmp_path, sets=True), runner=FakeCommand(), log=lambda _: None)
+    statuses = statuses[1:]  # not the preparation's
+    first, last = statuses[0], statuses[-1]
+    assert (first["runs_after"], first["others_after"], first["others_kind"]) == (4, 10, "evaluations")
+    assert first["mean_run"] is None and last["runs_after"] == last["others_after"] == 0
+    trainings = [kwargs for kwargs in statuses if kwargs["others_kind"] == "evaluations"]
+    assert len(trainings) == len(ATTENTIONS)  # one per variant, the sets evaluated on them
+    assert statuses[len(ATTENTIONS)]["others_mean"] is not None  # by then the trainings have a mean
 
 
 class Progressing(FakeCommand):

@@ -70,6 +70,15 @@ def test_the_sweeps_time_left_needs_a_finished_run_and_a_run_count():
     assert render(status, 250.0).endswith(" · 4:10 elapsed · sweep ~19:10 left")
 
 
+def test_trainings_and_evaluations_are_priced_apart_and_an_unpriced_kind_is_counted():
+    status = Status("[2/18] a:", started=0.0, mean_run=600.0, runs_after=1, others_after=15, others_mean=60.0)
+    assert status.sweep_left(100.0) == 500.0 + 600.0 + 15 * 60.0  # this training, one more, 15 evaluations
+    status = Status("[2/18] a:", started=0.0, mean_run=600.0, runs_after=1, others_after=15)
+    assert render(status, 100.0).endswith(" · sweep ~18:20 left + 15 evaluations")  # none evaluated yet
+    evaluating = Status("[5/18] a:", 0.0, mean_run=60.0, runs_after=13, others_kind="trainings")
+    assert evaluating.sweep_left(30.0) == 30.0 + 13 * 60.0 and evaluating.unpriced() == ""
+
+
 def test_the_key_of_a_status_changes_with_its_stage_and_count_not_its_clock():
     status = Status("[1/2] a:", 0.0)
     keys = [status.key()]

@@ -102,6 +102,7 @@ def run_local(
     # ones are checked and skipped, the others retried or resumed. Then the engine's new proposals.
     recorded = [entry["params"] for entry in sweep.state.runs.values() if in_sweep(spec, entry["params"])]
     queue = grid_points(spec) if spec.method == "grid" else recorded
+    sweep.pending = queue  # what is known to come, for the estimate of the time left
     duplicates = 0
     while not (cap and len(sweep.attempted) >= cap):
         params = queue.pop(0) if queue else next_params(spec, sweep.done())
@@ -134,7 +135,8 @@ class _Invocation:
         self.outcome = LocalSweep(self.state.path)
         self.total = run_count(spec)
         self.attempted: set[str] = set()
-        self.run_seconds: list[float] = []  # of the runs finished in this invocation (not skipped)
+        self.pending: list[dict[str, Any]] = []  # parameter sets known to come after the current run
+        self.run_seconds: dict[bool, list[float]] = {True: [], False: []}  # finished here (not skipped), by trains
 
     def done(self) -> list[dict[str, Any]]:
         """The records the engine counts: finished before, or tried in this invocation, and still in the sweep
@@ -145,9 +147,28 @@ class _Invocation:
             if (e["status"] == "finished" or label in self.attempted) and in_sweep(self.spec, e["params"])
         ]
 
-    def mean_run(self) -> float | None:
-        """Seconds per run, of the runs finished in this invocation (None before the first)."""
-        return sum(self.run_seconds) / len(self.run_seconds) if self.run_seconds else None
+    def mean_run(self, trains: bool) -> float | None:
+        """Seconds per run that trains (or only evaluates), of those finished in this invocation (None before one)."""
+        times = self.run_seconds[trains]
+        return sum(times) / len(times) if times else None
+
+    def runs_after(self, training: str, trains: bool) -> dict[bool, int] | None:
+        """How many runs after the current one (of `training`; `trains`: it trains) will train, and how many only
+        evaluate; None when the count of runs is not known."""
+        if not self.total:
+            return None
+        after = max(0, self.total - len(self.attempted))
+        known, trainings, evaluations = self.pending[:after], {training}, 0
+        for params in known:
+            trial = plan_trial(format_args(params), self.fixed, self.base)
+            folder = self.root / trial.name
+            if trial.name not in trainings and not is_trained(read_metrics(folder)):
+                trainings.add(trial.name)
+            elif not is_complete(folder, [trial.evaluation]):  # a complete one is skipped at no cost
+                evaluations += 1
+        counts = {True: len(trainings) - 1, False: evaluations}
+        counts[trains] += after - len(known)  # the engine's proposals to come: taken to be like the current run
+        return counts
 
     def prepare(self) -> None:
         """The backbone and judges, built once in a subprocess of their own before the runs (which reuse them)."""
@@ -199,7 +220,8 @@ class _Invocation:
             self.outcome.skipped.append(label)
             self.log(f"{position}: complete already, skipped{_headline(metrics)}")
             return True
-        if is_trained(read_metrics(folder)):
+        trains = not is_trained(read_metrics(folder))
+        if not trains:
             doing = "evaluating (trained already)"
         else:
             doing = "resuming from its checkpoint" if (folder / LAST_CHECKPOINT).is_file() else "running"
@@ -209,8 +231,16 @@ class _Invocation:
         )
         self.log(f"{position}: {doing} (log: {log_path})")
         started = time.perf_counter()
-        runs_after = max(0, self.total - len(self.attempted)) if self.total else None
-        status = Status(f"{position}:", started, mean_run=self.mean_run(), runs_after=runs_after)
+        after = self.runs_after(trial.name, trains)
+        status = Status(
+            f"{position}:",
+            started,
+            mean_run=self.mean_run(trains),
+            runs_after=None if after is None else after[trains],
+            others_after=0 if after is None else after[not trains],
+            others_mean=self.mean_run(not trains),
+            others_kind="evaluations" if trains else "trainings",
+        )
         try:
             with watching(self.display, status, log_path):
                 code = self.runner(command_for(self.spec, args), run_env(), log_path)
@@ -230,7 +260,7 @@ class _Invocation:
             error=None if complete else _failure(code),
         )
         if complete:
-            self.run_seconds.append(seconds)
+            self.run_seconds[trains].append(seconds)
             self.outcome.finished.append(label)
             self.log(f"{position}: finished in {seconds:.1f} s{_headline(metrics)}")
         else:

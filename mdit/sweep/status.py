@@ -4,7 +4,9 @@ Pure (lines and times in, text out) so it is tested without a subprocess; mdit.s
 draws the text. A status reads `[2/5] holistic-s0: train 120/1200 (10%), ~9:18 left · 2:03 elapsed · sweep
 ~41:00 left`: the phase, its stage (the label of the latest progress line: backbone, judges/parser, train,
 eval/<evaluation key>) with that line's own estimate, the phase's elapsed time, and the sweep's time left once runs of
-this invocation have finished (the mean of their times per run left; nothing before, rather than a guess).
+this invocation have finished: trainings and evaluations of a trained run are priced apart, each at the mean of its
+kind; a kind with none finished yet is counted, not priced (`sweep ~25:00 left + 15 evaluations`), rather than
+guessed.
 """
 
 from __future__ import annotations
@@ -56,8 +58,11 @@ class Status:
     phase: str
     started: float
     stage: Stage | None = None
-    mean_run: float | None = None  # seconds per run, of the runs finished in this invocation
-    runs_after: int | None = None  # runs still to start after this phase
+    mean_run: float | None = None  # seconds per run of this one's kind (training or evaluation), finished here
+    runs_after: int | None = None  # runs of this kind still to start after this phase
+    others_after: int = 0  # runs of the other kind still to start
+    others_mean: float | None = None  # their seconds per run, of those finished in this invocation
+    others_kind: str = "evaluations"  # what they are, for the text when they cannot be priced yet
 
     def read(self, line: str, now: float) -> bool:
         """Take one line of the phase's log; True when it reports a stage."""
@@ -77,16 +82,22 @@ class Status:
         return max(0.0, self.stage.left - (now - self.stage.read_at))
 
     def sweep_left(self, now: float) -> float | None:
-        """This run's rest (the mean run less its elapsed time, or its stage's estimate when longer) and the runs
-        after it at the mean, or at this run's projected length when longer (a short first run, e.g. `none` with
-        nothing to train, would make the mean far too small); None without a finished run to take the mean of,
-        with an unknown run count, or with this run past the mean and no estimate of its own (its rest unknown)."""
+        """This run's rest (the mean run less its elapsed time, or its stage's estimate when longer), the runs of its
+        kind after it at the mean, or at this run's projected length when longer (a short first run, e.g. `none`
+        with nothing to train, would make the mean far too small), and the other kind's at their mean. None
+        without a finished run of this kind, with an unknown run count, or with this run past the mean and no
+        estimate of its own (its rest unknown)."""
         if self.mean_run is None or self.runs_after is None:
             return None
         elapsed, left = now - self.started, self.stage_left(now) or 0.0
         this_run = max(self.mean_run - elapsed, left)
         per_run = max(self.mean_run, elapsed + left)
-        return this_run + self.runs_after * per_run if this_run > 0 else None
+        others = self.others_after * self.others_mean if self.others_mean is not None else 0.0
+        return this_run + self.runs_after * per_run + others if this_run > 0 else None
+
+    def unpriced(self) -> str:
+        """The runs after this one that the estimate leaves out (their kind has none finished yet), as text."""
+        return f" + {self.others_after} {self.others_kind}" if self.others_after and self.others_mean is None else ""
 
 
 def render(status: Status, now: float) -> str:
@@ -102,5 +113,5 @@ def render(status: Status, now: float) -> str:
         what += f", ~{clock(left)} left" if left is not None else ""
     parts = [f"{status.phase} {what}", f"{clock(now - status.started)} elapsed"]
     sweep_left = status.sweep_left(now)
-    parts += [f"sweep ~{clock(sweep_left)} left"] if sweep_left is not None else []
+    parts += [f"sweep ~{clock(sweep_left)} left{status.unpriced()}"] if sweep_left is not None else []
     return " · ".join(parts)
