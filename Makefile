@@ -76,7 +76,9 @@ ablation-guidance: install
 RUNS := $(if $(filter default,$(PROFILE)),runs,runs/$(PROFILE))
 curves: install
 	@for run in $(RUNS)/$(SWEEP)/*/; do \
-	  if ls $$run/checkpoints/step=*.ckpt > /dev/null 2>&1; then $(MDIT) eval $$run --checkpoints all $(ARGS) || exit 1; fi; \
+	  if ls $$run/checkpoints/step=*.ckpt > /dev/null 2>&1; then \
+	    $(MDIT) eval $$run --checkpoints all $(ARGS) || exit 1; \
+	  fi; \
 	done
 	$(MDIT) table sweeps/$(SWEEP).yaml -c $(CONFIG) --profile $(PROFILE) --out $(RESULTS)
 
