@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint bench pretrain-base train ablation-attention ablation-tokenization ablation-unimodal \
+.PHONY: install test lint bench pretrain-base train ablation-attention ablation-efficiency ablation-tokenization ablation-unimodal \
 	ablation-dropout ablation-guidance curves sweep-wandb sweep-agent clean
 
 install: $(STAMP)
@@ -58,6 +58,9 @@ endef
 
 ablation-attention: install
 	$(call ablation,ablation_attention)
+
+ablation-efficiency: install
+	$(call ablation,ablation_efficiency)
 
 ablation-tokenization: install
 	$(call ablation,ablation_tokenization)

@@ -11,6 +11,7 @@ gradient checkpointing.
 
     python benchmarks/bench_sampling.py --model dev --out docs/performance/h100_run2.json  # a GPU
     python benchmarks/bench_sampling.py --model embedded --rounds 5                     # this CPU
+    python benchmarks/bench_sampling.py --model dev --stride 2 --readers image --out docs/performance/h100_s2.json
 
 The three mask-token variants have the same modules (visual embedder, "image" and "mask" adapters);
 only the strategy differs, so one model serves all three and the weights stay identical.
@@ -41,6 +42,7 @@ from mdit.cost.flops import GenerationShape, generation_inputs
 from mdit.cost.measure import seconds_per_image
 from mdit.model import LoraSettings, MDiTTransformer, get_strategy
 from mdit.sampling import Conditions, euler_sample, flux_sigmas, mdit_velocity
+from mdit.variants import MASK_READERS
 
 TOKEN_VARIANTS = ("holistic", "hard_decoupled", "improved_decoupled")
 DEV_SHAPE = GenerationShape(
@@ -81,7 +83,7 @@ def embedded() -> tuple[dict[str, Any], GenerationShape]:
 class Bench:
     """Device, dtype and shapes of one benchmark run."""
 
-    def __init__(self, model: str, rounds: int) -> None:
+    def __init__(self, model: str, rounds: int, stride: int = 1, readers: str = "image_text") -> None:
         self.device = torch.device("cuda" if torch.cuda.is_available() and model == "dev" else "cpu")
         self.dtype = torch.float32 if model == "embedded" else torch.bfloat16
         self.config, self.shape = {
@@ -90,6 +92,7 @@ class Bench:
             "tiny": ({**TINY_CONFIG, "guidance_embeds": True}, TINY_SHAPE),
         }[model]
         self.rounds = rounds
+        self.tokens = {"mask_token_stride": stride, "mask_readers": readers}  # the mask-token variants' options
 
     def sync(self) -> None:
         if self.device.type == "cuda":
@@ -103,7 +106,8 @@ class Bench:
         try:
             with torch.device(self.device):
                 base = FluxTransformer2DModel(**self.config)
-                model = MDiTTransformer(base, attention, lora)
+                options = self.tokens if get_strategy(attention).mask_tokens else {}
+                model = MDiTTransformer(base, attention, lora, **options)
                 model.set_empty_caption(torch.randn(self.shape.pooled_dim))
         finally:
             torch.set_default_dtype(previous)
@@ -435,6 +439,10 @@ def main() -> None:
         "embedded: the embedded backbone's size on CPU; tiny: checks the script",
     )
     parser.add_argument("--rounds", type=int, default=5, help="timed generations per variant (alternating)")
+    parser.add_argument("--stride", type=int, default=1, help="the mask-token variants' model.mask_token_stride")
+    parser.add_argument(
+        "--readers", default="image_text", choices=MASK_READERS, help="the mask-token variants' model.mask_readers"
+    )
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
     parser.add_argument(
@@ -447,10 +455,10 @@ def main() -> None:
         "the denoising step replayed as a CUDA graph (GPU only)",
     )
     args = parser.parse_args()
-    bench = Bench(args.model, args.rounds)
+    bench = Bench(args.model, args.rounds, args.stride, args.readers)
     # Merging is one-way: the modes run in MODES order, whatever order they were given in; graphs need a GPU.
     args.modes = [m for m in MODES if m in args.modes and (bench.device.type == "cuda" or not m.endswith("graphs"))]
-    results: dict[str, Any] = {"environment": environment(bench)}
+    results: dict[str, Any] = {"environment": environment(bench), "mask_tokens": bench.tokens}
 
     def save() -> None:
         print(json.dumps(results, indent=1), flush=True)

@@ -21,7 +21,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
-from mdit.variants import IMAGE_STREAM_TARGETS, STATIC_MODULATIONS, WEIGHT_DTYPES, get_strategy
+from mdit.variants import IMAGE_STREAM_TARGETS, MASK_READERS, STATIC_MODULATIONS, WEIGHT_DTYPES, get_strategy
 
 FINETUNE_MODES = ("lora", "full")
 DATASETS = ("synthfaces", "celebamask_hq", "folder")  # data.name (mdit.data.registry builds each)
@@ -175,6 +175,10 @@ class ModelConfig:
     dtype: str = one_of(WEIGHT_DTYPES, default="float32", prefix="torch.")
     # text tokens per caption; 0 = the backbone's own (FLUX.1: T5's 512)
     text_max_length: int = non_negative(0, note="0 = the backbone's own")
+    # s: one mask token per s x s group of image tokens, at the group's centre (mask-token variants; 1 = the paper's)
+    mask_token_stride: int = at_least(1, default=1)
+    # who attends to the mask's keys: image_text (the paper's) | image (the text's queries skip them)
+    mask_readers: str = one_of(MASK_READERS, default="image_text")
     lora: LoraConfig = field(default_factory=LoraConfig)
 
     @staticmethod
@@ -184,6 +188,20 @@ class ModelConfig:
             strategy = get_strategy(model.attention)
         except ValueError as err:
             raise ConfigError(f"model.attention: {err}") from None
+        compact = model.mask_token_stride != 1 or model.mask_readers != "image_text"
+        if compact and not strategy.mask_tokens:
+            raise ConfigError(
+                f"model.mask_token_stride={model.mask_token_stride} and model.mask_readers={model.mask_readers} "
+                f"shape the mask's tokens; model.attention={strategy.name} has none (keep 1 and image_text)"
+            )
+        if model.pretrained is None:  # the embedded backbone's token grid is known here (a FLUX folder's at load)
+            side = cfg.data.resolution // (2 * cfg.backbone.autoencoder_factor)
+            if side % model.mask_token_stride:
+                valid = ", ".join(str(s) for s in range(1, side + 1) if side % s == 0)
+                raise ConfigError(
+                    f"model.mask_token_stride={model.mask_token_stride} does not divide the {side}x{side} image-token "
+                    f"grid of data.resolution={cfg.data.resolution}; valid: {valid}"
+                )
         if model.finetune == "lora" and strategy.mask_channels and not model.lora.image_stream:
             raise ConfigError(
                 f"model.lora.image_stream=false leaves {strategy.name} without an adapter (its mask enters "

@@ -90,3 +90,8 @@ WEIGHT_DTYPES = ("float32", "bfloat16", "float16", "float64")  # model.dtype, wi
 # The shape attributes the conflict and agree sets contest (mdit.data.synthfaces.conflict), in the order of the
 # pairs and of the conflict table's columns.
 CONFLICT_ATTRIBUTES = ("hat", "eyeglasses", "earrings", "hair_length", "open_mouth")
+
+# model.mask_token_stride: one mask token per s x s group of image tokens (1 = the paper's, one per image token).
+MASK_TOKEN_STRIDES = (1, 2, 4)
+# model.mask_readers: which dynamic queries attend to the mask's keys (the paper's: the image's and the text's).
+MASK_READERS = ("image_text", "image")

@@ -13,6 +13,8 @@ FLUX (black-forest-labs/flux, diffusers' FluxTransformer2DModel):
     single block: one weight set; h as above (one shift, scale, gate); x += gate W_out [a ; gelu(W_mlp h)]
     out = W_proj (LN(x) (1 + scale) + shift), (scale, shift) = W_norm_out silu(temb)
 Mask strength γ (OminiControl): each T and X query's unnormalised weight exp(q k / sqrt(d)) on a mask key times γ.
+Mask readers "image": each T query's weight on a mask key times 0. Mask token stride s: one mask token per s x s
+block of image tokens, its latents side by side (row-major in the block), at the block's mean position.
 """
 
 from __future__ import annotations
@@ -155,25 +157,29 @@ def _qkv(s: Stream, names: tuple[str, ...], h: torch.Tensor, heads: int) -> tupl
     return q, k, split(linear(s.w, to_v, h))
 
 
-def _joint(qs: list, ks: list, vs: list, extra: tuple | None, strength: float = 1.0) -> list[torch.Tensor]:
+def _joint(
+    qs: list, ks: list, vs: list, extra: tuple | None, strength: float = 1.0, blind: int = 0
+) -> list[torch.Tensor]:
     """Every stream's queries over every stream's keys (+ extra cached ones), split back per stream.
 
     `strength` != 1: the mask's keys (the extra ones, else the last stream's) weigh `strength` times more for the
-    queries of T and X (every stream but a last mask stream).
+    queries of T and X (every stream but a last mask stream). `blind`: the first `blind` queries (the text's) give
+    the mask's keys no weight at all.
     """
     k, v = torch.cat(ks + ([extra[0]] if extra else []), 1), torch.cat(vs + ([extra[1]] if extra else []), 1)
     key_weight = None
-    if strength != 1.0:
+    if strength != 1.0 or blind:
         n_q, n_mask = sum(q.shape[1] for q in qs), (extra[0] if extra else ks[-1]).shape[1]
         n_tx = n_q if extra else n_q - qs[-1].shape[1]
         key_weight = torch.ones(n_q, k.shape[1], dtype=torch.float64)
         key_weight[:n_tx, k.shape[1] - n_mask :] = strength
+        key_weight[:blind, k.shape[1] - n_mask :] = 0.0
     out = attention(torch.cat(qs, 1), k, v, key_weight)
     return list(out.split([q.shape[1] for q in qs], dim=1))
 
 
 def double_block(
-    i: int, streams: list[Stream], heads: int, extra: tuple | None = None, strength: float = 1.0
+    i: int, streams: list[Stream], heads: int, extra: tuple | None = None, strength: float = 1.0, blind: int = 0
 ) -> tuple[list, list]:
     """New states of every stream and each stream's (k, v) after RoPE."""
     prefix = f"transformer_blocks.{i}."
@@ -185,7 +191,7 @@ def double_block(
         q, k, v = _qkv(s, tuple(names[1:6]), h, heads)
         qs.append(q), ks.append(k), vs.append(v), mods.append((names, mod))
     out = []
-    for s, a, (names, mod) in zip(streams, _joint(qs, ks, vs, extra, strength), mods):
+    for s, a, (names, mod) in zip(streams, _joint(qs, ks, vs, extra, strength, blind), mods):
         x = s.x + mod[2] * linear(s.w, names[6], a)
         h = layer_norm(x) * (1 + mod[4]) + mod[3]
         ff = linear(s.w, f"{names[7]}.net.2", gelu_tanh(linear(s.w, f"{names[7]}.net.0.proj", h)))
@@ -194,7 +200,7 @@ def double_block(
 
 
 def single_block(
-    i: int, streams: list[Stream], heads: int, extra: tuple | None = None, strength: float = 1.0
+    i: int, streams: list[Stream], heads: int, extra: tuple | None = None, strength: float = 1.0, blind: int = 0
 ) -> tuple[list, list]:
     """As `double_block`, for FLUX's single blocks (one weight set, attention and MLP in parallel)."""
     p = f"single_transformer_blocks.{i}."
@@ -208,22 +214,40 @@ def single_block(
         qs.append(q), ks.append(k), vs.append(v), parts.append((gate, gelu_tanh(linear(s.w, p + "proj_mlp", h))))
     out = [
         s.x + gate * linear(s.w, p + "proj_out", torch.cat([a, m], dim=-1))
-        for s, a, (gate, m) in zip(streams, _joint(qs, ks, vs, extra, strength), parts)
+        for s, a, (gate, m) in zip(streams, _joint(qs, ks, vs, extra, strength, blind), parts)
     ]
     return out, list(zip(ks, vs))
 
 
 def run_blocks(
-    streams: list[Stream], n_double: int, n_single: int, heads: int, extra: list | None = None, strength: float = 1.0
+    streams: list[Stream],
+    n_double: int,
+    n_single: int,
+    heads: int,
+    extra: list | None = None,
+    strength: float = 1.0,
+    blind: int = 0,
 ):
     """Every block in order; returns the final streams and, per block, the last stream's (k, v)."""
     recorded = []
     for i in range(n_double + n_single):
         block, index = (double_block, i) if i < n_double else (single_block, i - n_double)
-        xs, kvs = block(index, streams, heads, extra[i] if extra else None, strength)
+        xs, kvs = block(index, streams, heads, extra[i] if extra else None, strength, blind)
         streams = [Stream(x, s.temb, s.angles, s.w, s.side) for s, x in zip(streams, xs)]
         recorded.append(kvs[-1])
     return streams, recorded
+
+
+def compact_mask(latents: torch.Tensor, img_ids: torch.Tensor, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mask tokens [B, N/s², s² C] and their ids [N/s², 3]: block by block, row-major, from a row-major grid."""
+    rows, cols = int(img_ids[:, 1].max()) + 1, int(img_ids[:, 2].max()) + 1
+    tokens, ids = [], []
+    for r in range(0, rows, stride):
+        for c in range(0, cols, stride):
+            members = [(r + i) * cols + (c + j) for i in range(stride) for j in range(stride)]
+            tokens.append(torch.cat([latents[:, m] for m in members], dim=-1))
+            ids.append(sum(img_ids[m].double() for m in members) / len(members))
+    return torch.stack(tokens, dim=1), torch.stack(ids)
 
 
 @dataclass
@@ -241,13 +265,20 @@ class Reference:
     n_single: int
     empty_pooled: torch.Tensor
     reference_t: float = 0.0
+    stride: int = 1
+    readers: str = "image_text"
+
+    def mask_tokens(self, mask_latents: torch.Tensor, img_ids: torch.Tensor, temb: torch.Tensor) -> Stream:
+        """The mask's tokens through the visual embedder, at their blocks' centres."""
+        latents, ids = compact_mask(mask_latents.double(), img_ids, self.stride)
+        return Stream(linear(self.mask, "proj", latents), temb, rope_angles(ids, self.axes), self.mask)
 
     def static_kv(self, mask_latents, text, pooled, txt_ids, img_ids, guidance) -> list:
         """The decoupled variants' static pass: per block, the mask tokens' (k, v)."""
         empty = self.empty_pooled.double().expand(mask_latents.shape[0], -1)
         t_ref = torch.full((mask_latents.shape[0],), self.reference_t, dtype=torch.float64)
         emb = time_embedding(self.base, t_ref, guidance, empty)  # free of t and of the caption
-        m = Stream(linear(self.mask, "proj", mask_latents.double()), emb, rope_angles(img_ids, self.axes), self.mask)
+        m = self.mask_tokens(mask_latents, img_ids, emb)
         streams = [m]
         if self.attention == "improved_decoupled":  # T_s: the caption's tokens on the pretrained weights
             t_s = linear(self.base, "context_embedder", text.double())
@@ -274,14 +305,16 @@ class Reference:
             "context",
         )
         img = Stream(linear(self.base, "x_embedder", x), temb, rope_angles(img_ids, self.axes), self.image)
-        streams, extra, strength = [txt, img], None, 1.0
+        streams, extra, strength, blind = [txt, img], None, 1.0, 0
         if mask_latents is not None and self.attention == "holistic":
-            streams.append(Stream(linear(self.mask, "proj", mask_latents.double()), temb, img.angles, self.mask))
+            streams.append(self.mask_tokens(mask_latents, img_ids, temb))
             strength = mask_strength
         elif mask_latents is not None and self.attention in ("hard_decoupled", "improved_decoupled"):
             extra = self.static_kv(mask_latents, text, pooled, txt_ids, img_ids, g)
             strength = mask_strength
-        streams, _ = run_blocks(streams, self.n_double, self.n_single, self.heads, extra, strength)
+        if mask_latents is not None and self.attention != "concat" and self.readers == "image":
+            blind = txt.x.shape[1]
+        streams, _ = run_blocks(streams, self.n_double, self.n_single, self.heads, extra, strength, blind)
         scale, shift = linear(self.base, "norm_out.linear", F.silu(temb))[:, None].chunk(2, dim=-1)
         return linear(self.base, "proj_out", layer_norm(streams[1].x) * (1 + scale) + shift)
 
@@ -304,4 +337,6 @@ def reference_of(model, scale: float, empty_pooled: torch.Tensor) -> Reference:
         c.num_single_layers,
         empty_pooled,
         model.reference_t,
+        model.mask_token_stride,
+        model.mask_readers,
     )

@@ -37,6 +37,39 @@ def test_bench_sampling_on_a_tiny_model(tmp_path):
     assert results["training_tokens"]["trainable_parameters"] > 0
 
 
+def test_bench_sampling_measures_compact_mask_tokens(tmp_path):
+    out = tmp_path / "tiny_s2.json"
+    subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--model",
+            "tiny",
+            "--rounds",
+            "1",
+            "--out",
+            str(out),
+            "--stride",
+            "2",
+            "--readers",
+            "image",
+            "--sections",
+            "sampling",
+            "--modes",
+            "merged",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    results = json.loads(out.read_text())
+    assert "failed" not in results and results["mask_tokens"] == {"mask_token_stride": 2, "mask_readers": "image"}
+    config, shape = results["environment"]["config"], results["environment"]["shape"]
+    blocks = config["num_layers"] + config["num_single_layers"]
+    hidden = config["attention_head_dim"] * config["num_attention_heads"]
+    expected = blocks * 2 * shape["image_tokens"] // 4 * hidden * 2  # a quarter of the tokens at stride 2
+    assert results["sampling_tokens/merged"]["static_cache_bytes"]["improved_decoupled"] == expected
+
+
 def test_bench_training_compares_each_variant_with_diffusers_on_its_tokens(tmp_path):
     out = tmp_path / "training.json"
     tiny = [

@@ -100,6 +100,7 @@ LORA = "model.lora: rank must be >= 1, alpha > 0, dropout in [0, 1); got "
 RANGE_ERRORS = {
     "model.reference_t": PROBABILITY,
     "model.text_max_length": "{key} must be >= 0 (0 = the backbone's own), got {value}",
+    "model.mask_token_stride": "{key} must be >= 1, got {value}",
     "model.lora.rank": LORA + "rank {value}, alpha 8.0, dropout 0.0",
     "model.lora.alpha": LORA + "rank 8, alpha {value}, dropout 0.0",
     "model.lora.dropout": LORA + "rank 8, alpha 8.0, dropout {value}",
@@ -141,6 +142,7 @@ CHOICE_ERRORS = {
     "model.finetune": "lora, full",
     "model.static_modulation": "reference_t, reference_t_caption, pooled_text",
     "model.dtype": "float32, bfloat16, float16, float64",
+    "model.mask_readers": "image_text, image",
     "data.name": "synthfaces, celebamask_hq, folder",
     "data.split": "mm_celeba, celeba",
     "data.split_source": "auto, pickles, ranges",

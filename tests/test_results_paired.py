@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import itertools
 import json
 from pathlib import Path
 
@@ -23,10 +24,12 @@ from test_results_table import build, md_headers, md_row, write_sweep
 from mdit.cli import main
 from mdit.results import table as table_module
 from mdit.results.collect import collect_local, sweep_parameters
+from mdit.results.conflict import SET_KEY
 from mdit.results.paired import PAIRED_RESAMPLES
 from mdit.results.plot import figure
 from mdit.results.references import PLAIN, REFERENCES, choose_reference
 from mdit.results.report import build_report, describe
+from mdit.results.rows import setting_label
 from mdit.results.stats import RESAMPLES, format_paired, paired_difference
 from mdit.results.table import make_table
 from mdit.scores import scores_path, write_scores
@@ -248,7 +251,9 @@ def test_the_default_references_are_rows_of_their_sweeps_which_cannot_name_them(
         if label == PLAIN:  # each row against its own training sampled plainly: the sweep varies the sampling
             assert any(key.startswith("eval.") and key not in ("eval.mode", "eval.set") for key in swept), sweep
         else:
-            assert label in swept["model.attention"]
+            rows = {key: values for key, values in swept.items() if key != SET_KEY}  # the pairs are another table
+            labels = {setting_label(dict(zip(rows, combo)), sweep) for combo in itertools.product(*rows.values())}
+            assert label in labels, sweep
         assert "reference" not in yaml.safe_load((ROOT / "sweeps" / f"{sweep}.yaml").read_text())
 
 

@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +24,27 @@ from mdit.results.collect import (
     sweep_constants,
     sweep_parameters,
 )
-from mdit.results.flux_scale import FluxDevCosts
 from mdit.results.no_runs import MAKE_CONFIG, MAKE_TARGETS, NoResults
 from mdit.results.table import build_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
 TOPIQ_REASON = "judges.topiq_home is not set: put cfanet_nr_koniq_res50-9a73138b.pth in <TORCH_HOME>/hub/pyiqa/"
-FAKE_FLUX = FluxDevCosts(
+
+
+@dataclass(frozen=True)
+class FixedCosts:
+    """FLUX.1-dev-scale costs fixed per attention at the paper's setting (the interface of ScaledCosts)."""
+
+    variants: dict[str, dict[str, float]]
+    none_total_tflops: float
+
+    def of(self, attention, stride=1, readers="image_text", steps=None) -> dict[str, float]:
+        paper_setting = (stride, readers, steps or 28) == (1, "image_text", 28)
+        return dict(self.variants.get(attention or "", {})) if paper_setting else {}
+
+
+FAKE_FLUX = FixedCosts(
     {
         "none": {"delta_tflops": 0.0, "delta_paper": 0.0},
         "holistic": {"delta_tflops": 447.61, "delta_paper": 185.08},
@@ -164,28 +178,35 @@ def test_sweep_file_parameters(tmp_path: Path) -> None:
     assert sweep_constants(path) == {"eval.mode": "text", "data.resolution": 32}
 
 
-def test_flux_dev_costs_come_from_the_flops_report(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`mdit flops` at the paper's Table 4 setting, counted once per process; `none` adds nothing."""
+def test_flux_dev_costs_count_each_setting_once_at_any_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mdit flops`'s count on FLUX.1-dev at the paper's setting (512 px, 512 text tokens, 28 steps unless a row
+    says its own): each setting counted once per process, as once per sample + steps x per step."""
     from mdit.cost import report
     from mdit.results import flux_scale
 
-    calls = []
+    tera = 1e12
+    per_setting = {"none": (0, 10), "holistic": (0, 30), "improved_decoupled": (40, 12)}  # (static, step) TFLOPs
+    counted = []
 
-    def fake_report(name: str, resolution: int, text_tokens: int, steps: int, cfg: Any = None) -> dict[str, Any]:
-        calls.append((name, resolution, text_tokens, steps))
-        variant = {"total_tflops": 1049.68, "delta_tflops": 447.61, "delta_paper": 185.08}
-        return {"none_total_tflops": 602.07, "variants": {"holistic": variant}}
+    def fake_parts(model, shape):
+        counted.append((model.strategy.name, model.mask_token_stride, shape.image_tokens, shape.text_tokens))
+        static, step = per_setting[model.strategy.name]
+        return static * tera, step * tera
 
-    monkeypatch.setattr(report, "flops_report", fake_report)
+    monkeypatch.setattr(report, "generation_parts", fake_parts)
     flux_scale.flux_dev_costs.cache_clear()
     try:
         costs, again = flux_scale.flux_dev_costs(), flux_scale.flux_dev_costs()
+        assert again is costs
+        assert costs.of("holistic")["delta_tflops"] == pytest.approx(28 * 20)
+        assert costs.of("holistic", steps=4)["delta_tflops"] == pytest.approx(4 * 20)
+        assert costs.of("improved_decoupled", steps=4)["delta_tflops"] == pytest.approx(40 + 4 * 2)
+        assert costs.of("holistic")["delta_paper"] == pytest.approx(185.08, rel=1e-3)  # the real convention
+        assert costs.of("none") == {"delta_tflops": 0.0, "delta_paper": 0.0} and costs.of(None) == {}
+        assert costs.none_total_tflops == pytest.approx(280)
     finally:
         flux_scale.flux_dev_costs.cache_clear()
-    assert calls == [("flux-dev", 512, 512, 28)] and again is costs
-    assert costs.of("holistic") == {"delta_tflops": 447.61, "delta_paper": 185.08}
-    assert costs.of("none") == {"delta_tflops": 0.0, "delta_paper": 0.0} and costs.of("concat") == {}
-    assert costs.none_total_tflops == 602.07
+    assert sorted(counted) == [("holistic", 1, 1024, 512), ("improved_decoupled", 1, 1024, 512), ("none", 1, 1024, 512)]
 
 
 def test_numbers_mean_std_and_na(sweep: Path) -> None:

@@ -4,7 +4,8 @@
   every matrix multiply, attention included, 1 multiply-add = 2 FLOPs. CPU attention is counted
   too: torch has no formula for its CPU flash kernel and would silently count 0 there.
 - paper: the multiply-adds of the linear layers that the *extra* tokens pass through (the mask
-  tokens at every step for `holistic`; the static [T_s;M] tokens once for the decoupled variants),
+  tokens at every step for `holistic`; the static [T_s;M] tokens once for the decoupled variants;
+  N/s² mask tokens at stride s; who reads them is attention, which this convention leaves out),
   attention products, LoRA and per-sample modulation excluded, every block's full layer stack (the
   paper's 185.79 / 9.95 "TFLOPs" for FLUX.1-dev, 512 px, 28 steps, 512 text tokens are these
   multiply-adds, reported as FLOPs).
@@ -50,7 +51,7 @@ def flop_counter() -> FlopCounterMode:
 class GenerationShape:
     """What one generation's cost depends on: token counts, feature sizes, steps."""
 
-    image_tokens: int  # packed latent tokens per image (= mask tokens)
+    image_tokens: int  # packed latent tokens per image (= mask tokens at stride 1)
     text_tokens: int
     latent_features: int  # features of a packed latent token (4 x latent channels)
     text_dim: int
@@ -89,17 +90,23 @@ def generation_inputs(model: MDiTTransformer, shape: GenerationShape) -> tuple[C
     return cond, latents()
 
 
-def generation_flops(model: MDiTTransformer, shape: GenerationShape) -> int:
-    """FLOPs of one generation (batch 1): the static pass once + `steps` x one denoising step.
+def generation_parts(model: MDiTTransformer, shape: GenerationShape) -> tuple[int, int]:
+    """FLOPs of one generation (batch 1) as (once per sample: the static pass; per denoising step).
 
-    Every step has the same shapes, so one step is counted and multiplied (the tests check this
-    against counting the whole Euler sampler). Runs on the model's device; meta needs no memory.
+    Every step has the same shapes, so one step is counted (the tests check static + steps x step against
+    counting the whole Euler sampler). Runs on the model's device; meta needs no memory.
     """
     cond, noise = generation_inputs(model, shape)
     built = []
     static = count_flops(lambda: built.append(mdit_velocity(model, cond)))  # decoupled: the static pass, once
     t = torch.ones(1, device=noise.device)
-    return static + shape.steps * count_flops(lambda: built[0](noise, t))
+    return static, count_flops(lambda: built[0](noise, t))
+
+
+def generation_flops(model: MDiTTransformer, shape: GenerationShape) -> int:
+    """FLOPs of one generation (batch 1): the static pass once + `steps` x one denoising step."""
+    static, step = generation_parts(model, shape)
+    return static + shape.steps * step
 
 
 def sampler_flops(model: MDiTTransformer, shape: GenerationShape) -> int:
@@ -151,7 +158,8 @@ def paper_convention_macs(model: MDiTTransformer, shape: GenerationShape) -> int
     if not strategy.mask_tokens:
         return 0
     mask_token = _linear_macs([model.visual_embedder.proj]) + token_path_macs(model, "image")
+    mask_tokens = shape.image_tokens // model.mask_token_stride**2
     if not strategy.static_mask:
-        return shape.image_tokens * mask_token * shape.steps
+        return mask_tokens * mask_token * shape.steps
     text_token = _linear_macs([model.base.context_embedder]) + token_path_macs(model, "context")
-    return shape.image_tokens * mask_token + (shape.text_tokens * text_token if strategy.static_text else 0)
+    return mask_tokens * mask_token + (shape.text_tokens * text_token if strategy.static_text else 0)

@@ -2,8 +2,9 @@
 
 `block.forward` is not called: its signature changed across diffusers releases and it
 knows only two streams. Here a block runs any list of streams with one attention call
-over the concatenation of their keys, plus optional extra (cached) keys and values and
-an optional additive bias on the logits (the mask strength).
+over the concatenation of their keys, plus optional extra (cached) keys and values, an
+optional additive bias on the logits (the mask strength) and optional queries that skip
+the last keys (the text's, when only the image reads the mask).
 """
 
 from __future__ import annotations
@@ -126,18 +127,39 @@ def _attend(
     vs: Sequence[torch.Tensor],
     extra_kv: KV | None,
     bias: torch.Tensor | None = None,
+    unread: tuple[int, int] | None = None,
 ) -> list[torch.Tensor]:
-    """One attention call: all query streams over all keys (+ extra), plus `bias` on the logits (its first rows,
-    one per query); output split per query stream."""
+    """All query streams over all keys (+ extra), plus `bias` on the logits (its first rows, one per query); output
+    split per query stream. `unread` = (q, k): the first q queries do not see the last k keys, computed as two
+    attention calls (one without those keys), so that nothing is spent on logits that would be masked away."""
     if not qs:
         return []
     if extra_kv is not None:
         ks, vs = [*ks, extra_kv[0]], [*vs, extra_kv[1]]
-    q = torch.cat(list(qs), dim=1)
-    attn_mask = None if bias is None else bias[:, :, : q.shape[1]].to(q.dtype)
-    out = dispatch_attention_fn(q, torch.cat(list(ks), dim=1), torch.cat(list(vs), dim=1), attn_mask=attn_mask)
+    q, k, v = torch.cat(list(qs), dim=1), torch.cat(list(ks), dim=1), torch.cat(list(vs), dim=1)
+    bias = None if bias is None else bias[:, :, : q.shape[1]].to(q.dtype)
+    if unread is None:
+        out = dispatch_attention_fn(q, k, v, attn_mask=bias)
+    else:
+        n_q, n_k = unread
+        blind, seeing = _bias_rows(bias, n_q)
+        blind = None if blind is None else blind[..., :-n_k]
+        out = torch.cat(
+            [
+                dispatch_attention_fn(q[:, :n_q], k[:, :-n_k], v[:, :-n_k], attn_mask=blind),
+                dispatch_attention_fn(q[:, n_q:], k, v, attn_mask=seeing),
+            ],
+            dim=1,
+        )
     out = out.flatten(2, 3).to(q.dtype)
     return list(out.split([x.shape[1] for x in qs], dim=1))
+
+
+def _bias_rows(bias: torch.Tensor | None, n: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The bias of the first `n` queries and of the rest (a one-row bias is broadcast over both)."""
+    if bias is None or bias.shape[2] == 1:
+        return bias, bias
+    return bias[:, :, :n], bias[:, :, n:]
 
 
 def double_block(
@@ -147,12 +169,13 @@ def double_block(
     layers: Sequence[LoraLayer] = (),
     n_queries: int | None = None,
     bias: torch.Tensor | None = None,
+    unread: tuple[int, int] | None = None,
 ) -> tuple[list[torch.Tensor], list[KV]]:
     """FluxTransformerBlock over any streams; returns new hidden states of the first `n_queries` streams
     (default all) and every stream's (k, v). The other streams only lend keys and values.
 
     `layers` are the block's LoRA layers (precomputed once by the caller); `bias` is added to the attention
-    logits (see `mask_key_bias`).
+    logits (see `mask_key_bias`); `unread` = (q, k): the first q queries skip the last k keys (see `_attend`).
     """
     n_queries = len(streams) if n_queries is None else n_queries
     head_dim = block.attn.head_dim
@@ -170,7 +193,9 @@ def double_block(
         ks.append(k), vs.append(v), kvs.append((k, v))
 
     outs = []
-    for attn_out, (s, mods, gate_msa, shift_mlp, scale_mlp, gate_mlp) in zip(_attend(qs, ks, vs, extra_kv, bias), post):
+    for attn_out, (s, mods, gate_msa, shift_mlp, scale_mlp, gate_mlp) in zip(
+        _attend(qs, ks, vs, extra_kv, bias, unread), post
+    ):
         with active_adapters(layers, s.adapters):
             h = s.hidden + gate_msa.unsqueeze(1) * mods.to_out(attn_out.contiguous())
             normed = mods.norm2(h) * (1 + scale_mlp[:, None]) + shift_mlp[:, None]
@@ -188,9 +213,10 @@ def single_block(
     layers: Sequence[LoraLayer] = (),
     n_queries: int | None = None,
     bias: torch.Tensor | None = None,
+    unread: tuple[int, int] | None = None,
 ) -> tuple[list[torch.Tensor], list[KV]]:
     """FluxSingleTransformerBlock over any streams (shared weights, per-stream modulation and adapters);
-    `n_queries` and `bias` as in `double_block`."""
+    `n_queries`, `bias` and `unread` as in `double_block`."""
     n_queries = len(streams) if n_queries is None else n_queries
     attn = block.attn
     head_dim = attn.head_dim
@@ -208,7 +234,7 @@ def single_block(
         ks.append(k), vs.append(v), kvs.append((k, v))
 
     outs = []
-    for attn_out, (s, mlp, gate) in zip(_attend(qs, ks, vs, extra_kv, bias), post):
+    for attn_out, (s, mlp, gate) in zip(_attend(qs, ks, vs, extra_kv, bias, unread), post):
         with active_adapters(layers, s.adapters):
             h = s.hidden + gate.unsqueeze(1) * block.proj_out(torch.cat([attn_out, mlp], dim=2))
         if h.dtype == torch.float16:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 
 import torch
@@ -23,14 +23,25 @@ from torch.utils.checkpoint import checkpoint
 
 from mdit.conditioning.visual_embedder import VisualEmbedder
 from mdit.model.adapters import IMAGE_ADAPTER, MASK_ADAPTER, LoraSettings, active_adapters, inject_lora, lora_layers
-from mdit.model.blocks import KV, Stream, double_block, mask_key_bias, single_block
+from mdit.model.blocks import KV, Rope, Stream, double_block, mask_key_bias, single_block
 from mdit.model.cache import StaticKVCache
+from mdit.model.compact import group_centres, group_tokens, token_grid
 from mdit.model.widening import widen_x_embedder
-from mdit.variants import STATIC_MODULATIONS, AttentionStrategy, get_strategy
+from mdit.variants import MASK_READERS, STATIC_MODULATIONS, AttentionStrategy, get_strategy
 
 DEFAULT_LORA = LoraSettings()
 
-BlockRun = Callable[..., tuple[list[torch.Tensor], list[KV]]]  # (streams, extra_kv, layers, n_queries, bias)
+BlockRun = Callable[..., tuple[list[torch.Tensor], list[KV]]]  # (streams, extra_kv, layers, n_queries, bias, unread)
+
+
+@dataclass(frozen=True)
+class Positions:
+    """RoPE (cos, sin) of the text, image and mask tokens, and the image-token grid the mask tokens group."""
+
+    text: Rope
+    image: Rope
+    mask: Rope
+    grid: tuple[int, int]
 
 
 class MDiTTransformer(nn.Module):
@@ -48,6 +59,10 @@ class MDiTTransformer(nn.Module):
             sample caption's pooled vector) or "pooled_text" (the caption's pooled projection alone). The last
             two let the caption into the static path of the hard variant too.
         reference_t: the fixed t in [0, 1] of the "reference_t*" modulations; 0 = clean, the mask is a clean signal.
+        mask_token_stride: s; one mask token per s x s group of image tokens, at the group's centre (mask-token
+            strategies; 1 = the paper's one per image token). The static cache and the mask's attention shrink by s².
+        mask_readers: which dynamic queries attend to the mask's keys: "image_text" (the paper's) or "image" (the
+            text's queries skip them; the static pass is unchanged).
     """
 
     def __init__(
@@ -57,13 +72,26 @@ class MDiTTransformer(nn.Module):
         lora: LoraSettings | None = DEFAULT_LORA,
         static_modulation: str = "reference_t",
         reference_t: float = 0.0,
+        mask_token_stride: int = 1,
+        mask_readers: str = "image_text",
     ) -> None:
         super().__init__()
         if static_modulation not in STATIC_MODULATIONS:
             raise ValueError(f"unknown static_modulation {static_modulation!r}; valid: {', '.join(STATIC_MODULATIONS)}")
         if not 0.0 <= reference_t <= 1.0:
             raise ValueError(f"reference_t must be in [0, 1], got {reference_t}")
+        if mask_readers not in MASK_READERS:
+            raise ValueError(f"unknown mask_readers {mask_readers!r}; valid: {', '.join(MASK_READERS)}")
+        if not isinstance(mask_token_stride, int) or mask_token_stride < 1:
+            raise ValueError(f"mask_token_stride must be a positive integer, got {mask_token_stride!r}")
         self.strategy: AttentionStrategy = get_strategy(attention)
+        if (mask_token_stride != 1 or mask_readers != "image_text") and not self.strategy.mask_tokens:
+            raise ValueError(
+                f"mask_token_stride and mask_readers shape the mask's tokens; attention {attention!r} has none "
+                "(keep 1 and image_text)"
+            )
+        self.mask_token_stride = mask_token_stride
+        self.mask_readers = mask_readers
         self.static_modulation = static_modulation
         self.reference_t = reference_t
         # The empty caption's pooled embedding [1, P], for the caption-free "reference_t" modulation: set by whoever
@@ -74,11 +102,11 @@ class MDiTTransformer(nn.Module):
         self.gradient_checkpointing = False
         self.static_passes = 0  # static-path runs, for tests and profiling
         self.image_adapter_merged = False
-        self._rope_cache: list[tuple[torch.Tensor, torch.Tensor, tuple, tuple]] = []
+        self._rope_cache: list[tuple[torch.Tensor, torch.Tensor, Positions]] = []
 
         if self.strategy.mask_channels:
             widen_x_embedder(base, self.latent_channels)
-        self.visual_embedder = VisualEmbedder(base.x_embedder) if self.strategy.mask_tokens else None
+        self.visual_embedder = VisualEmbedder(base.x_embedder, mask_token_stride) if self.strategy.mask_tokens else None
         adapt_image = lora is not None and self.strategy.uses_mask and lora.image_stream
         adapt_mask = lora is not None and self.strategy.mask_tokens
         if adapt_image:  # the image tokens learn to read the mask (its channels, or its tokens' K/V)
@@ -146,36 +174,43 @@ class MDiTTransformer(nn.Module):
         x = base.x_embedder(hidden_states)
         temb = self._time_embedding(timestep, guidance, pooled_projections, x.dtype)
         txt = base.context_embedder(encoder_hidden_states)
-        rope_t, rope_x = self._ropes(txt_ids, img_ids)
+        pos = self._positions(txt_ids, img_ids)
         n_txt = txt.shape[1]
         # Like a FLUX LoRA, the image adapter is on the image-side modules, which single blocks share with text.
         adapters = self._adapters(self._image_adapters)
-        streams = [Stream(txt, temb, rope_t, "context", adapters), Stream(x, temb, rope_x, "image", adapters)]
+        streams = [Stream(txt, temb, pos.text, "context", adapters), Stream(x, temb, pos.image, "image", adapters)]
 
         mask_kv: list[KV] | None = None
+        n_mask = 0
         if reading:
             mask_kv = static_cache.load()
         elif mask is not None and strategy.static_mask:
-            mask_kv = self._static_pass(mask, txt, pooled_projections, guidance, rope_t, rope_x)
+            mask_kv = self._static_pass(mask, txt, pooled_projections, guidance, pos)
             if static_cache is not None:
                 static_cache.store(mask_kv)
         elif mask is not None:  # holistic: M is a dynamic stream like X
             mask_adapters = self._adapters((MASK_ADAPTER,))
+            m = self._embed_mask(mask, pos.grid)
+            n_mask = m.shape[1]
             if self._live(mask_adapters) == self._live(adapters) and static_cache is None:
                 # No adapter tells M from X (none trained, or full fine-tuning): one stream [X; M], which is FLUX
-                # itself on twice the image tokens, with no cost of composition.
-                rope = tuple(torch.cat([r, r], dim=0) for r in rope_x)
-                streams[1] = replace(streams[1], hidden=torch.cat([x, self._embed_mask(mask)], dim=1), rope=rope)
+                # itself on the image and mask tokens, with no cost of composition.
+                rope = tuple(torch.cat([r, r_m], dim=0) for r, r_m in zip(pos.image, pos.mask))
+                streams[1] = replace(streams[1], hidden=torch.cat([x, m], dim=1), rope=rope)
             else:
-                streams.append(Stream(self._embed_mask(mask), temb, rope_x, "image", mask_adapters, final=False))
+                streams.append(Stream(m, temb, pos.mask, "image", mask_adapters, final=False))
+        if mask_kv is not None:
+            n_mask = mask_kv[0][0].shape[1]
 
         bias = None
-        if mask_strength != 1.0 and (mask_kv is not None or mask is not None):  # the static pass gets no bias
-            n_mask = mask_kv[0][0].shape[1] if mask_kv is not None else mask.shape[1]
+        if mask_strength != 1.0 and n_mask:  # the static pass gets no bias
             dtype = torch.promote_types(x.dtype, torch.float32)  # cast to the queries' dtype in the attention
             bias = mask_key_bias(n_txt + x.shape[1], n_mask, mask_strength, mask_kv is None, x.device, dtype)
+        # The text's queries come first and the mask's keys last (the cache's extra keys, the last stream, or the end
+        # of one [X; M] stream), in every block: `unread` is a count of each.
+        unread = (n_txt, n_mask) if self.mask_readers == "image" and n_mask else None
         record = static_cache is not None and not reading and len(streams) == 3
-        streams, recorded = self._run_blocks(streams, mask_kv, record=record, bias=bias)
+        streams, recorded = self._run_blocks(streams, mask_kv, record=record, bias=bias, unread=unread)
         if record:  # frozen holistic K/V: only the negative control of the cache tests does this
             static_cache.store(recorded)
         n_img = hidden_states.shape[1]  # the final streams are [T;X] (or T, X; or [T;X;M] from one [X; M] stream)
@@ -195,9 +230,10 @@ class MDiTTransformer(nn.Module):
         if not self.strategy.static_mask:
             raise ValueError(f"attention {self.strategy.name!r} has no static path to cache")
         txt = self.base.context_embedder(encoder_hidden_states) if self.strategy.static_text else None
-        rope_t, rope_x = self._ropes(txt_ids, img_ids)
         cache = StaticKVCache()
-        cache.store(self._static_pass(mask_hidden_states, txt, pooled_projections, guidance, rope_t, rope_x))
+        cache.store(
+            self._static_pass(mask_hidden_states, txt, pooled_projections, guidance, self._positions(txt_ids, img_ids))
+        )
         return cache
 
     def merge_image_adapter(self) -> None:
@@ -248,20 +284,26 @@ class MDiTTransformer(nn.Module):
             return tuple(a for a in wanted if a != IMAGE_ADAPTER)
         return (*wanted, IMAGE_ADAPTER)
 
-    def _ropes(self, txt_ids: torch.Tensor, img_ids: torch.Tensor) -> tuple[tuple, tuple]:
-        """RoPE (cos, sin) of the text and image positions; mask tokens share the image positions.
+    def _positions(self, txt_ids: torch.Tensor, img_ids: torch.Tensor) -> Positions:
+        """RoPE of the text, image and mask positions; mask tokens sit at their groups' centres (stride 1: the
+        image positions themselves).
 
         Kept for the last two (txt_ids, img_ids) pairs: a sampler passes the same id tensors at every step, once
         per classifier-free guidance branch.
         """
-        for cached_txt, cached_img, rope_t, rope_x in self._rope_cache:
+        for cached_txt, cached_img, pos in self._rope_cache:
             if cached_txt is txt_ids and cached_img is img_ids:
-                return rope_t, rope_x
-        cos, sin = self.base.pos_embed(torch.cat([txt_ids, img_ids], dim=0))
-        n_txt = txt_ids.shape[0]
-        rope_t, rope_x = (cos[:n_txt], sin[:n_txt]), (cos[n_txt:], sin[n_txt:])
-        self._rope_cache = [*self._rope_cache[-1:], (txt_ids, img_ids, rope_t, rope_x)]
-        return rope_t, rope_x
+                return pos
+        stride = self.mask_token_stride
+        grid = token_grid(img_ids) if stride != 1 else (0, 0)
+        mask_ids = [group_centres(img_ids, grid, stride)] if stride != 1 else []
+        cos, sin = self.base.pos_embed(torch.cat([txt_ids, img_ids, *mask_ids], dim=0))
+        n_txt, n_img = txt_ids.shape[0], img_ids.shape[0]
+        rope_t, rope_x = (cos[:n_txt], sin[:n_txt]), (cos[n_txt : n_txt + n_img], sin[n_txt : n_txt + n_img])
+        rope_m = (cos[n_txt + n_img :], sin[n_txt + n_img :]) if stride != 1 else rope_x
+        pos = Positions(rope_t, rope_x, rope_m, grid)
+        self._rope_cache = [*self._rope_cache[-1:], (txt_ids, img_ids, pos)]
+        return pos
 
     def _time_embedding(
         self, timestep: torch.Tensor, guidance: torch.Tensor | None, pooled: torch.Tensor, dtype: torch.dtype
@@ -295,9 +337,10 @@ class MDiTTransformer(nn.Module):
         t_ref = torch.full((pooled.shape[0],), self.reference_t, device=pooled.device)
         return self._time_embedding(t_ref, guidance, pooled, pooled.dtype)
 
-    def _embed_mask(self, mask: torch.Tensor) -> torch.Tensor:
+    def _embed_mask(self, mask: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        """Packed mask latents [B, N, C] -> mask tokens [B, N/s², D], one per s x s group of image tokens."""
         with active_adapters(self._embedder_layers, (MASK_ADAPTER,)):
-            return self.visual_embedder(mask)
+            return self.visual_embedder(group_tokens(mask, grid, self.mask_token_stride))
 
     def _static_pass(
         self,
@@ -305,24 +348,29 @@ class MDiTTransformer(nn.Module):
         txt: torch.Tensor | None,
         pooled: torch.Tensor,
         guidance: torch.Tensor | None,
-        rope_t: tuple,
-        rope_x: tuple,
+        pos: Positions,
     ) -> list[KV]:
         """The mask path, once per sample: M over M (hard: nothing of the caption, with the default modulation) or
         [T_s;M] over [T_s;M] (improved: the caption's tokens T_s, on the pretrained weights)."""
         self.static_passes += 1
         emb = self.static_embedding(pooled, guidance)
-        streams = [Stream(self._embed_mask(mask), emb, rope_x, "image", self._adapters((MASK_ADAPTER,)), final=False)]
+        m = self._embed_mask(mask, pos.grid)
+        streams = [Stream(m, emb, pos.mask, "image", self._adapters((MASK_ADAPTER,)), final=False)]
         if self.strategy.static_text:
-            streams.insert(0, Stream(txt, emb, rope_t, "context", self._adapters(()), final=False))
+            streams.insert(0, Stream(txt, emb, pos.text, "context", self._adapters(()), final=False))
         _, kv = self._run_blocks(streams, None, record=True)
         return kv
 
     def _run_blocks(
-        self, streams: list[Stream], extra_kv: Sequence[KV] | None, record: bool, bias: torch.Tensor | None = None
+        self,
+        streams: list[Stream],
+        extra_kv: Sequence[KV] | None,
+        record: bool,
+        bias: torch.Tensor | None = None,
+        unread: tuple[int, int] | None = None,
     ) -> tuple[list[Stream], list[KV]]:
         """All double then single blocks; `record` collects the last stream's (k, v) per block; `bias` is added to
-        every attention's logits.
+        every attention's logits; `unread` = (q, k): the first q queries skip the last k keys.
 
         In the last block, streams that are not `final` only lend keys and values (their outputs
         would never be read); with no final stream (the static pass) only the recorded one runs.
@@ -341,9 +389,9 @@ class MDiTTransformer(nn.Module):
                 streams, n_queries = finals + lenders, len(finals)
             extra = extra_kv[i] if extra_kv is not None else None
             if self.gradient_checkpointing and torch.is_grad_enabled():
-                hiddens, kvs = checkpoint(run, streams, extra, layers, n_queries, bias, use_reentrant=False)
+                hiddens, kvs = checkpoint(run, streams, extra, layers, n_queries, bias, unread, use_reentrant=False)
             else:
-                hiddens, kvs = run(streams, extra, layers, n_queries, bias)
+                hiddens, kvs = run(streams, extra, layers, n_queries, bias, unread)
             if record:
                 recorded.append(kvs[-1])
             streams = [replace(s, hidden=h) for s, h in zip(streams, hiddens)]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from mdit.paper import PAPER_LABEL, paper_numbers
 from mdit.results.columns import COSTS, QUALITY, SAMPLING_COSTS, Column, fixed
-from mdit.results.flux_scale import FluxDevCosts
+from mdit.results.flux_scale import ScaledCosts
 from mdit.results.intervals import DIGITS
 from mdit.results.paired import ALPHA, PairedTable
 from mdit.results.rows import Row, Stat
@@ -59,7 +59,7 @@ class Table:
     name: str
     source: str
     rows: list[Row]
-    flux: FluxDevCosts | None
+    flux: ScaledCosts | None
     sections: list[Section] = field(default_factory=list)
     footnotes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -124,7 +124,7 @@ def quality_section(table: Table, frechet_kinds: set[str]) -> Section:
     cells = []
     for row in table.rows:
         n = len(row.finished)
-        published = paper_numbers(row.attention, row.evaluation)
+        published = paper_numbers(row.paper_attention, row.evaluation)
         cells.append(
             [
                 Cell(row.label),
@@ -152,8 +152,8 @@ def cost_section(table: Table) -> Section:
     cells = []
     for row in table.rows:
         n = len(row.finished)
-        flux = table.flux.of(row.attention) if table.flux else {}
-        published = paper_numbers(row.attention, row.evaluation)
+        flux = table.flux.of(*row.cost_setting) if table.flux else {}
+        published = paper_numbers(row.paper_attention, row.evaluation)
         cells.append(
             [
                 Cell(row.label),

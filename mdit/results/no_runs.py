@@ -15,6 +15,7 @@ from mdit.sweep.profiles import DEFAULT
 # The Makefile's ablation targets (`$(call ablation,<sweep stem>)`) and the config they pass (its CONFIG ?=).
 MAKE_TARGETS = {
     "ablation_attention": "ablation-attention",
+    "ablation_efficiency": "ablation-efficiency",
     "ablation_tokenization": "ablation-tokenization",
     "unimodal": "ablation-unimodal",
     "dropout": "ablation-dropout",

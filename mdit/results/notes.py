@@ -11,7 +11,7 @@ from typing import Any
 from mdit.paper import PAPER_LABEL, PAPER_SOURCES
 from mdit.results.collect import DATA_SPLIT, Run
 from mdit.results.columns import COST, EVAL, MEASURED
-from mdit.results.flux_scale import SETTING_TEXT, FluxDevCosts
+from mdit.results.flux_scale import SETTING_TEXT, ScaledCosts
 from mdit.results.rows import SPLIT_KEY, Row, describe_split
 from mdit.variants import STATIC_MODULATIONS, STRATEGIES
 
@@ -124,7 +124,7 @@ def _scale(rows: list[Row]) -> str:
     return f"{'/'.join(values('data.resolution'))} px, {'/'.join(values('eval.steps'))} steps"
 
 
-def cost_notes(rows: list[Row], flux: FluxDevCosts | None) -> list[str]:
+def cost_notes(rows: list[Row], flux: ScaledCosts | None) -> list[str]:
     notes = [
         f"Cost per generated image, extra over `none` (text only), at each run's own scale ({_scale(rows)}), in "
         "GFLOPs: 'counted' = every matrix multiply incl. attention, 2 FLOPs per multiply-add, static pass once + every "

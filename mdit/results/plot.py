@@ -82,7 +82,7 @@ def mask_accuracy_panel(ax: Axes, table: Table, x: np.ndarray) -> None:
     rows = table.rows
     stats = [row.stats["mask_accuracy"] for row in rows]
     ceiling = [row.stats["real_mask_accuracy"].mean for row in rows]
-    paper = [paper_numbers(row.attention, row.evaluation).get("mask_accuracy") for row in rows]
+    paper = [paper_numbers(row.paper_attention, row.evaluation).get("mask_accuracy") for row in rows]
     _bars(ax, x - 0.2, [s.mean for s in stats], 0.4, color=OURS_COLOR, label="ours (mean over seeds)")
     _error_bars(ax, x - 0.2, rows, "mask_accuracy")
     _significance(ax, x - 0.2, table, "mask_accuracy")
@@ -101,10 +101,10 @@ def mask_accuracy_panel(ax: Axes, table: Table, x: np.ndarray) -> None:
 
 def cost_panel(ax: Axes, table: Table, x: np.ndarray) -> None:
     rows = table.rows
-    paper = [paper_numbers(row.attention, row.evaluation).get("delta_tflops") for row in rows]
+    paper = [paper_numbers(row.paper_attention, row.evaluation).get("delta_tflops") for row in rows]
     if table.flux is not None:
-        counted = [table.flux.of(r.attention).get("delta_tflops") for r in rows]
-        convention = [table.flux.of(r.attention).get("delta_paper") for r in rows]
+        counted = [table.flux.of(*r.cost_setting).get("delta_tflops") for r in rows]
+        convention = [table.flux.of(*r.cost_setting).get("delta_paper") for r in rows]
         _bars(ax, x - 0.27, counted, 0.27, color=FLUX_COLORS[0], label="FLUX.1-dev scale, counted")
         _bars(ax, x, convention, 0.27, color=FLUX_COLORS[1], label="FLUX.1-dev scale, paper convention")
         _bars(ax, x + 0.27, paper, 0.27, color=PAPER_COLOR, hatch="//", label=f"{PAPER_LABEL}, Table 4")
@@ -141,7 +141,8 @@ def figure(table: Table) -> Figure:
     """Three bar panels, one group of bars per setting, under the table's title."""
     rows = table.rows
     x = np.arange(len(rows), dtype=float)
-    fig = Figure(figsize=(max(12, 2.2 * len(rows) * 3 / 2), 4.8), layout="constrained")
+    width = min(max(12, 3.3 * len(rows)), 40)  # at most 40 inches: the efficiency table has 48 rows
+    fig = Figure(figsize=(width, 4.8), layout="constrained")
     axes = fig.subplots(1, 3)
     mask_accuracy_panel(axes[0], table, x)
     cost_panel(axes[1], table, x)

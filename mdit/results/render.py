@@ -137,10 +137,10 @@ def write_csv(table: Table, path: Path) -> Path:
             )
         record.update(_interval_record(row))
         record.update(_paired_record(table, row))
-        flux = table.flux.of(row.attention) if table.flux else {}
+        flux = table.flux.of(*row.cost_setting) if table.flux else {}
         record["flux_dev_delta_tflops"] = csv_number(flux.get("delta_tflops"))
         record["flux_dev_delta_paper"] = csv_number(flux.get("delta_paper"))
-        published = paper_numbers(row.attention, row.evaluation)
+        published = paper_numbers(row.paper_attention, row.evaluation)
         record.update({f"paper_{k}": csv_number(published.get(k)) for k in PAPER_KEYS})
         record["na_reasons"] = "; ".join(f"{c.key}: {r}" for c in MEASURED for r in row.stats[c.key].na)
         records.append(record)

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from mdit.results.intervals import CellInterval
 
 ATTENTION_KEY, MODE_KEY, DEFAULT_MODE = "model.attention", "eval.mode", EvalConfig().mode
+STRIDE_KEY, READERS_KEY, STEPS_KEY = "model.mask_token_stride", "model.mask_readers", "eval.steps"
+PAPER_STRIDE, PAPER_READERS = 1, "image_text"  # the paper's mask tokens (runs saved before the options had these)
 EVAL_DEFAULTS = dataclasses.asdict(EvalConfig())  # for runs saved before a key joined the eval section
 SPLIT_KEY, UNRECORDED = DATA_SPLIT, "?"  # the row parameter of the split, when the runs used several
 
@@ -65,6 +67,19 @@ class Row:
     missing: dict[str, list[str]] = field(default_factory=dict)  # column -> finished runs without a value
     intervals: dict[str, CellInterval] = field(default_factory=dict)  # column -> its 95 % interval, if it has one
     no_interval: dict[str, dict[str, str]] = field(default_factory=dict)  # column -> {run: why it has no interval}
+    stride: int = PAPER_STRIDE  # model.mask_token_stride
+    readers: str = PAPER_READERS  # model.mask_readers
+    steps: int | None = None  # the sampling steps, where the sweep varies them (else the cost's default)
+
+    @property
+    def cost_setting(self) -> tuple[str | None, int, str, int | None]:
+        """What a row's extra cost depends on: (attention, stride, readers, steps)."""
+        return self.attention, self.stride, self.readers, self.steps
+
+    @property
+    def paper_attention(self) -> str | None:
+        """The strategy whose published numbers this row may stand beside: only the paper's mask tokens."""
+        return self.attention if (self.stride, self.readers) == (PAPER_STRIDE, PAPER_READERS) else None
 
     @property
     def finished(self) -> list[Run]:
@@ -158,9 +173,13 @@ def run_evaluations(run: Run, evaluated: dict[str, list[Any] | None]) -> list[Ev
 
 def make_row(params: dict[str, Any], runs: list[Run], evaluation: Evaluation, group: str) -> Row:
     """A Row with its per-column Stats, read from eval[key] of each run's metrics."""
-    attention = params.get(ATTENTION_KEY, runs[0].config.get(ATTENTION_KEY))
+    config = runs[0].config
+    attention = params.get(ATTENTION_KEY, config.get(ATTENTION_KEY))
     label = setting_label(params, group)
     row = Row(label, params, runs, attention, evaluation.mode, evaluation.key, evaluation.args)
+    row.stride = params.get(STRIDE_KEY, config.get(STRIDE_KEY, PAPER_STRIDE))
+    row.readers = params.get(READERS_KEY, config.get(READERS_KEY, PAPER_READERS))
+    row.steps = evaluation.values.get(STEPS_KEY)
     for column in MEASURED + SAMPLING_COSTS:
         values = [column.value(r.metrics, evaluation.key) for r in row.finished]
         row.stats[column.key] = summarise(values)

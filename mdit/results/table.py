@@ -18,7 +18,8 @@ from mdit import atomic
 from mdit.results.collect import Run, collect_local, collect_wandb, sweep_constants, sweep_parameters
 from mdit.results.conflict import SET_KEY, conflict_table, settings, write_conflict_csv
 from mdit.results.curves import curves, write_curves_csv, write_curves_png
-from mdit.results.flux_scale import FluxDevCosts, flux_dev_costs
+from mdit.results.flux_scale import ScaledCosts, flux_dev_costs
+from mdit.results.frontier import frontier_points, frontier_section, has_frontier, run_scale_costs, write_frontier_png
 from mdit.results.intervals import attach_intervals
 from mdit.results.layout import Table, cost_section, paired_section, quality_section
 from mdit.results.no_runs import NoResults, local_remedy, nothing_found, wandb_remedy
@@ -76,7 +77,7 @@ def make_table(
     source_line: str,
     runs: list[Run],
     swept: dict,
-    flux: FluxDevCosts | None,
+    flux: ScaledCosts | None,
     group_dir: str | None = None,
     fixed: dict | None = None,
     profile: str | None = None,
@@ -152,6 +153,15 @@ def build_table(
     table = make_table(name, source_line, runs, swept, flux, group_dir, fixed, profile, chosen)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    frontier = frontier_points(table.rows, flux, run_scale_costs(table.rows)) if has_frontier(swept) else None
+    if frontier is not None:
+        table.sections.append(frontier_section(frontier))
+        table.notes.append(
+            f"Frontier: `{name}_frontier.png` beside this table (mask accuracy against the extra cost counted at the "
+            "run's scale and at FLUX.1-dev scale, each at the row's sampling steps, and against the measured s/img); a "
+            "row is on a front when no other has at least its mean accuracy at no more cost: a front of means, where "
+            "overlapping intervals are not told apart."
+        )
     learning = curves(table.rows)
     if learning:
         table.notes.append(
@@ -171,6 +181,8 @@ def build_table(
     write_runs_csv(table, out / f"{name}_runs.csv")
     atomic.write_text(paths["tex"], latex(table))
     write_png(table, paths["png"])
+    if frontier is not None:
+        paths["frontier"] = write_frontier_png(frontier, table.title, out / f"{name}_frontier.png")
     if learning:
         paths["curves"] = write_curves_png(learning, f"{table.title}: learning curves", out / f"{name}_curves.png")
         write_curves_csv(learning, out / f"{name}_curves.csv")
