@@ -47,7 +47,7 @@ def test_the_pareto_front_is_the_points_nothing_beats_on_both():
 
 
 def _row(text: str, title: str, label: str) -> list[str]:
-    sections = [s for s in text.split("### ")[1:]]
+    sections = text.split("### ")[1:]
     index = next(i for i, s in enumerate(sections) if s.startswith(title))
     return md_row(text, label, index)
 

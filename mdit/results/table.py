@@ -153,8 +153,15 @@ def build_table(
     table = make_table(name, source_line, runs, swept, flux, group_dir, fixed, profile, chosen)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    frontier = frontier_points(table.rows, flux, run_scale_costs(table.rows)) if has_frontier(swept) else None
-    if frontier is not None:
+    frontier = None
+    if has_frontier(swept):
+        run_costs = run_scale_costs(table.rows)
+        frontier = frontier_points(table.rows, flux, run_costs)
+        if run_costs is None:
+            table.notes.append(
+                "Frontier, run scale: not counted (the runs' backbone is a FLUX folder, whose scale the FLUX.1-dev "
+                "column gives, or their config.yaml could not be read over the defaults)."
+            )
         table.sections.append(frontier_section(frontier))
         table.notes.append(
             f"Frontier: `{name}_frontier.png` beside this table (mask accuracy against the extra cost counted at the "
