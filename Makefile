@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint bench pretrain-base train ablation-attention ablation-efficiency ablation-tokenization ablation-unimodal \
+.PHONY: install test lint bench pretrain-base train ablation-attention ablation-efficiency ablation-conditions ablation-tokenization ablation-unimodal \
 	ablation-dropout ablation-guidance curves sweep-wandb sweep-agent clean
 
 install: $(STAMP)
@@ -61,6 +61,9 @@ ablation-attention: install
 
 ablation-efficiency: install
 	$(call ablation,ablation_efficiency)
+
+ablation-conditions: install
+	$(call ablation,conditions)
 
 ablation-tokenization: install
 	$(call ablation,ablation_tokenization)

@@ -21,6 +21,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
+from mdit.conditions import DEFAULT_CONDITIONS, UnknownConditionError, check_conditions
 from mdit.variants import IMAGE_STREAM_TARGETS, MASK_READERS, STATIC_MODULATIONS, WEIGHT_DTYPES, get_strategy
 
 FINETUNE_MODES = ("lora", "full")
@@ -179,6 +180,9 @@ class ModelConfig:
     mask_token_stride: int = at_least(1, default=1)
     # who attends to the mask's keys: image_text (the paper's) | image (the text's queries skip them)
     mask_readers: str = one_of(MASK_READERS, default="image_text")
+    # the spatial conditions the model reads (mdit.conditions): [mask] (the paper's), or several, e.g. [mask, sketch];
+    # each is its own token stream (its own embedder and adapter) with the image's positions, dropped independently
+    conditions: list[str] = field(default_factory=lambda: list(DEFAULT_CONDITIONS))
     lora: LoraConfig = field(default_factory=LoraConfig)
 
     @staticmethod
@@ -188,6 +192,10 @@ class ModelConfig:
             strategy = get_strategy(model.attention)
         except ValueError as err:
             raise ConfigError(f"model.attention: {err}") from None
+        try:
+            check_conditions(model.conditions)
+        except UnknownConditionError as err:
+            raise ConfigError(f"model.conditions: {err}") from None
         compact = model.mask_token_stride != 1 or model.mask_readers != "image_text"
         if compact and not strategy.mask_tokens:
             raise ConfigError(
@@ -286,6 +294,11 @@ class DataConfig:
         """The local folders a real dataset needs."""
         if data.name != "synthfaces" and not data.root:
             raise ConfigError(f"data.name={data.name} needs data.root (the dataset folder)")
+        if data.embeddings and list(cfg.model.conditions) != ["mask"]:
+            raise ConfigError(
+                f"data.embeddings=true caches the mask's latents only; model.conditions={list(cfg.model.conditions)} "
+                "needs data.embeddings=false"
+            )
         if data.name == "celebamask_hq" and not data.captions:
             raise ConfigError(
                 "data.name=celebamask_hq needs data.captions (the Multi-Modal-CelebA-HQ folder with text/)"
@@ -399,6 +412,11 @@ class JudgesConfig:
     clip_lr: float = positive(1e-3)
     clip_batch_size: int = at_least(1, default=64)
     heldout_size: int = at_least(1, default=512)  # held-out renders for the judges' own scores
+    # facexlib landmark weights file (alignment model); None = the embedded landmark regressor (keypoints' NME)
+    landmarks: str | None = None
+    landmark_width: int = at_least(1, default=32)  # channels of the embedded landmark regressor's first level
+    landmark_steps: int = at_least(1, default=1500)
+    landmark_lr: float = positive(3e-3)
 
 
 @dataclass

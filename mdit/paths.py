@@ -13,6 +13,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from mdit.keypoints import NAMES
+
 CACHE_ENV = "MDIT_CACHE"
 # The `judges` settings that change what the embedded judges are; local judge paths and the run's seed do not.
 JUDGE_RECIPE_KEYS = (
@@ -26,6 +28,8 @@ JUDGE_RECIPE_KEYS = (
     "clip_batch_size",
     "heldout_size",
 )
+# Those of the landmark judge, which has its own folder: adding it left the parser's and CLIP's folder as it was.
+LANDMARK_RECIPE_KEYS = ("landmark_width", "landmark_steps", "landmark_lr", "batch_size", "heldout_size")
 
 
 def _digest(values: dict) -> str:
@@ -69,6 +73,19 @@ def judges_dir(cfg: DictConfig) -> Path:
         "train_size": cfg.data.train_size,
     }
     return cache_root(cfg) / f"judges-{cfg.data.resolution}px-{_digest(recipe)}"
+
+
+def landmarks_dir(cfg: DictConfig) -> Path:
+    """The cache folder of this config's embedded landmark judge, keyed like `judges_dir` by resolution, its recipe,
+    `judges.seed` and the training split's size, and by the landmark names it regresses (mdit.keypoints)."""
+    recipe = {
+        "resolution": cfg.data.resolution,
+        "judges": {k: cfg.judges[k] for k in LANDMARK_RECIPE_KEYS},
+        "seed": cfg.judges.seed,
+        "train_size": cfg.data.train_size,
+        "keypoints": list(NAMES),
+    }
+    return cache_root(cfg) / f"landmarks-{cfg.data.resolution}px-{_digest(recipe)}"
 
 
 def data_cache_dir(cfg: DictConfig) -> Path:

@@ -6,15 +6,18 @@ uses `prepare` for its loss and `generate` (under its EMA weights) for samples.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from mdit.conditioning import EMPTY_CAPTION, Autoencoder, TextConditioner, encode_mask, latent_image_ids
+from mdit.conditioning import EMPTY_CAPTION, Autoencoder, TextConditioner, latent_image_ids
 from mdit.conditioning import unpack_latents as unpack
+from mdit.conditioning.spatial import encode_condition
 from mdit.config import EVAL_MODES
 from mdit.model import MDiTTransformer
+from mdit.model.mdit import ConditionLatents
 from mdit.sampling import (
     Conditions,
     euler_sample,
@@ -24,7 +27,20 @@ from mdit.sampling import (
     two_scale_guided_velocity,
 )
 
-CONDITIONS = EVAL_MODES  # what `generate` conditions on: both, text only, mask only
+CONDITIONS = EVAL_MODES  # what `generate` conditions on: both, text only, the spatial conditions only ("mask")
+Spatial = torch.Tensor | Mapping[str, torch.Tensor]  # label maps (a mask model's), or {kind: raw batch}
+
+
+def spatial_inputs(batch: Mapping[str, Any], conditions: Sequence[str]) -> dict[str, torch.Tensor]:
+    """The raw inputs of `conditions` in a collated batch (its keys are the kinds' names); a kind the batch lacks
+    is an error that says which it has."""
+    missing = [kind for kind in conditions if kind not in batch]
+    if missing:
+        held = [kind for kind in ("mask", "sketch", "keypoints") if kind in batch]
+        raise KeyError(
+            f"the batch has no {', '.join(missing)} (the model reads {', '.join(conditions)}); it has {held}"
+        )
+    return {kind: batch[kind] for kind in conditions}
 
 
 def initial_noise(n: int, shape: tuple[int, ...], seed: int | Sequence[int]) -> torch.Tensor:
@@ -57,28 +73,44 @@ class Pipeline:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    def spatial(self, spatial: Spatial | None) -> dict[str, torch.Tensor]:
+        """Raw spatial inputs by kind (a tensor: label maps, the mask's), checked against the model's conditions."""
+        if spatial is None:
+            return {}
+        if isinstance(spatial, torch.Tensor):
+            spatial = {"mask": spatial}
+        unknown = [kind for kind in spatial if kind not in self.model.conditions]
+        if unknown:
+            raise ValueError(f"the model reads {', '.join(self.model.conditions)}, not {', '.join(unknown)}")
+        return {kind: spatial[kind] for kind in self.model.conditions if spatial.get(kind) is not None}
+
     def prepare(
-        self, captions: Sequence[str], masks: torch.Tensor | None = None, mask_latents: torch.Tensor | None = None
+        self, captions: Sequence[str], spatial: Spatial | None = None, latents: ConditionLatents | None = None
     ) -> Conditions:
-        """Captions ("" = text dropped) and label maps (None = mask dropped), or the maps' cached packed latents,
-        -> transformer inputs."""
+        """Captions ("" = text dropped) and raw spatial inputs (label maps, or {kind: raw batch}; a kind left out or
+        None = dropped), or their cached packed latents, -> transformer inputs."""
         emb = self.text(list(captions))
-        mask = None
+        given: ConditionLatents | None = None
         if self.model.strategy.uses_mask:
-            if mask_latents is not None:
-                mask = mask_latents.to(emb.tokens)
-            elif masks is not None:
-                mask = encode_mask(masks, self.autoencoder)
+            if latents is not None:
+                given = latents.to(emb.tokens) if isinstance(latents, torch.Tensor) else latents
+            elif spatial is not None:
+                size = (self.resolution, self.resolution)
+                encoded = {
+                    kind: encode_condition(kind, raw, self.autoencoder, size)
+                    for kind, raw in self.spatial(spatial).items()
+                }
+                given = encoded.get(self.model.conditions[0]) if len(self.model.conditions) == 1 else encoded
         side, device = self.latent_side, self.device
         img_ids = latent_image_ids(side, side, device=device, dtype=emb.tokens.dtype)
         guidance = None
         if self.model.base.config.guidance_embeds:
             guidance = torch.full((len(captions),), self.guidance, device=device)
-        return Conditions(emb.tokens, emb.pooled, emb.ids, img_ids, mask, guidance)
+        return Conditions(emb.tokens, emb.pooled, emb.ids, img_ids, given, guidance)
 
     def generate(
         self,
-        masks: torch.Tensor,
+        spatial: Spatial,
         captions: Sequence[str],
         steps: int = 28,
         seed: int | Sequence[int] = 0,
@@ -88,7 +120,9 @@ class Pipeline:
         text_guidance_scale: float = 1.0,
         mask_strength: float = 1.0,
     ) -> torch.Tensor:
-        """Images in [-1, 1] [B, 3, H, W] for label maps [B, H, W] and captions; `conditions` drops text or mask.
+        """Images in [-1, 1] [B, 3, H, W] for label maps [B, H, W] (a mask model) or {kind: raw batch} (any subset of
+        the model's conditions; a kind left out is dropped) and captions; `conditions` drops the text ("mask") or
+        every spatial condition ("text").
 
         Guidance (docs/MODEL.md): `guidance_scale` != 1 is classifier-free guidance against both conditions
         dropped; `mask_guidance_scale` s_m and `text_guidance_scale` s_t (not with `guidance_scale`) guide the mask,
@@ -105,18 +139,18 @@ class Pipeline:
             )
         n = len(captions)
         seeds = [seed] if isinstance(seed, int) else list(seed)
-        if masks.shape[0] != n or len(seeds) != (1 if isinstance(seed, int) else n):
-            raise ValueError(f"{masks.shape[0]} masks, {n} captions and {len(seeds)} seeds: one of each per sample")
+        given = self.spatial(spatial)
+        counts = {kind: raw.shape[0] for kind, raw in given.items()}
+        if any(c != n for c in counts.values()) or len(seeds) != (1 if isinstance(seed, int) else n):
+            raise ValueError(f"{counts} spatial inputs, {n} captions and {len(seeds)} seeds: one of each per sample")
         captions = [EMPTY_CAPTION] * n if conditions == "mask" else list(captions)
-        mask = None if conditions == "text" else masks.to(self.device)
+        given = {} if conditions == "text" else {kind: raw.to(self.device) for kind, raw in given.items()}
         noise = initial_noise(n, (self.image_tokens, 4 * self.autoencoder.latent_channels), seed)
-        cond = self.prepare(captions, mask)
+        cond = self.prepare(captions, given)
         velocity = mdit_velocity(self.model, cond, mask_strength=mask_strength)
         dropped = [EMPTY_CAPTION] * n
         if two_scale and conditions == "both":  # three branches; the two with the mask have a static cache each
-            mask_only = mdit_velocity(
-                self.model, self.prepare(dropped, mask_latents=cond.mask), mask_strength=mask_strength
-            )
+            mask_only = mdit_velocity(self.model, self.prepare(dropped, latents=cond.mask), mask_strength=mask_strength)
             unconditional = mdit_velocity(self.model, self.prepare(dropped))
             velocity = two_scale_guided_velocity(
                 velocity, mask_only, unconditional, mask_guidance_scale, text_guidance_scale

@@ -11,7 +11,7 @@ import torch
 from diffusers.pipelines.flux.pipeline_flux import calculate_shift
 
 from mdit.model.cache import StaticKVCache
-from mdit.model.mdit import MDiTTransformer
+from mdit.model.mdit import ConditionLatents, MDiTTransformer
 
 Velocity = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -47,13 +47,14 @@ def euler_sample(velocity: Velocity, noise: torch.Tensor, sigmas: torch.Tensor) 
 
 @dataclass(frozen=True)
 class Conditions:
-    """Everything but the noisy latents that a forward needs; mask None = mask dropped."""
+    """Everything but the noisy latents that a forward needs; `mask` holds the spatial conditions' packed latents as
+    the model's forward takes them (one tensor for a one-condition model, else {kind: latents}); None = dropped."""
 
     text_tokens: torch.Tensor
     pooled: torch.Tensor
     txt_ids: torch.Tensor
     img_ids: torch.Tensor
-    mask: torch.Tensor | None = None
+    mask: ConditionLatents | None = None
     guidance: torch.Tensor | None = None
 
 
@@ -70,7 +71,7 @@ def mdit_velocity(
     strategy = model.strategy
     use_cache = strategy.static_mask if use_cache is None else use_cache
     cache = None
-    if use_cache and cond.mask is not None and strategy.mask_tokens:
+    if use_cache and model.condition_latents(cond.mask) and strategy.mask_tokens:
         cache = (
             model.prepare_static_cache(
                 cond.mask, cond.text_tokens, cond.pooled, cond.img_ids, cond.txt_ids, cond.guidance

@@ -17,9 +17,10 @@ INT_COLUMNS = ("sample", "sample_id", "seed", "caption_index")
 TEXT_COLUMNS = ("attribute",)
 FOLLOWING = ("follows_mask", "follows_caption")
 QUALITY_SCORES = ("mask_accuracy", "miou", "clip_t", "topiq")  # the quality columns of every table
-FLOAT_COLUMNS = (*QUALITY_SCORES, *FOLLOWING)
+CONDITION_SCORES = ("edge_f1", "chamfer", "nme")  # the sketch and keypoint judges' (n/a where the data lack them)
+FLOAT_COLUMNS = (*QUALITY_SCORES, *FOLLOWING, *CONDITION_SCORES)
 COLUMNS = INT_COLUMNS + TEXT_COLUMNS + FLOAT_COLUMNS
-OPTIONAL = TEXT_COLUMNS + FOLLOWING  # absent from files written before the conflict sets: read as n/a
+OPTIONAL = TEXT_COLUMNS + FOLLOWING + CONDITION_SCORES  # absent from files written before them: read as n/a
 
 Row = dict[str, int | float | str | None]
 

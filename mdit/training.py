@@ -7,7 +7,7 @@ run resumed from a checkpoint continues exactly as an uninterrupted one would on
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -20,9 +20,9 @@ from omegaconf import DictConfig, OmegaConf
 from torch.distributed.fsdp import FSDPModule
 
 from mdit.backbone import Backbone, backbone_of
+from mdit.condition_forwards import condition_forwards, keep_every_weight
 from mdit.conditioning import EMPTY_CAPTION, encode_image
 from mdit.ema import EMA
-from mdit.mask_forwards import keep_every_weight, mask_forwards
 from mdit.model import build_transformer
 from mdit.pipeline import Pipeline
 from mdit.sampling import shift_times
@@ -38,12 +38,21 @@ def step_generator(seed: int, step: int, stream: int = 0, shard: int = 0) -> tor
     return torch.Generator().manual_seed(int(state))
 
 
+def sample_condition_dropout(
+    batch: int, p_text: float, p_conditions: Sequence[float], generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Independent per-sample drops of the text (bool [batch]) and of each spatial condition (bool [conditions,
+    batch]), so that any subset of the conditions is seen in training and works at sampling time."""
+    u = torch.rand(1 + len(p_conditions), batch, generator=generator)
+    return u[0] < p_text, u[1:] < torch.tensor(p_conditions, dtype=u.dtype)[:, None]
+
+
 def sample_dropout(
     batch: int, p_text: float, p_mask: float, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Independent per-sample drops of the text and of the mask (bool [batch] each)."""
-    u = torch.rand(2, batch, generator=generator)
-    return u[0] < p_text, u[1] < p_mask
+    """Independent per-sample drops of the text and of the mask (bool [batch] each): one condition's draws."""
+    text, conditions = sample_condition_dropout(batch, p_text, [p_mask], generator)
+    return text, conditions[0]
 
 
 def sample_times(batch: int, image_tokens: int, mean: float, std: float, generator: torch.Generator) -> torch.Tensor:
@@ -108,26 +117,31 @@ class MDiTModule(L.LightningModule):
     def flow_matching_loss(
         self, batch: dict[str, Any], generator: torch.Generator, mask_dropout: float | None = None
     ) -> torch.Tensor:
-        """MSE between the predicted velocity and eps - x0 at x_t = (1 - t) x0 + t eps, with condition dropout
-        (`mask_dropout` overrides train.mask_dropout; the same generator draws the same t, noise and text drops)."""
+        """MSE between the predicted velocity and eps - x0 at x_t = (1 - t) x0 + t eps, with condition dropout: the
+        text and each spatial condition independently (`mask_dropout` overrides train.mask_dropout, the probability
+        of each; the same generator draws the same t, noise and text drops)."""
         cached = "latent" in batch  # `mdit cache-embeddings` latents (mdit.data.cached) instead of images and masks
         x0 = batch["latent"].float() if cached else encode_image(batch["image"], self.autoencoder)
         n = x0.shape[0]
-        p_mask = self.cfg.train.mask_dropout if mask_dropout is None else mask_dropout
-        text_drop, mask_drop = sample_dropout(n, self.cfg.train.text_dropout, p_mask, generator)
+        kinds = self.model.conditions
+        p_condition = self.cfg.train.mask_dropout if mask_dropout is None else mask_dropout
+        text_drop, drops = sample_condition_dropout(
+            n, self.cfg.train.text_dropout, [p_condition] * len(kinds), generator
+        )
         t = sample_times(n, x0.shape[1], self.cfg.train.logit_mean, self.cfg.train.logit_std, generator).to(x0)
         eps = torch.randn(x0.shape, generator=generator).to(x0)
         x_t = (1 - t[:, None, None]) * x0 + t[:, None, None] * eps
         captions = [EMPTY_CAPTION if drop else c for c, drop in zip(batch["caption"], text_drop.tolist())]
         loss = x0.new_zeros(())
-        sharded, mask_tokens = self.model.sharded, self.model.strategy.mask_tokens
-        if keep_every_weight(mask_drop, sharded, mask_tokens):
+        sharded, tokens = self.model.sharded, self.model.strategy.mask_tokens
+        if keep_every_weight(drops, sharded, tokens):
             loss = loss + 0.0 * sum(p.sum() for _, p in self.trainable_parameters())
-        for forward in mask_forwards(mask_drop, sharded, mask_tokens, self.device):  # a dropped mask has no tokens
+        for forward in condition_forwards(drops, sharded, tokens, self.device):  # a dropped condition has no tokens
             idx = forward.samples
-            masks = None if forward.mask_dropped or cached else batch["mask"][idx]
-            mask_latents = batch["mask_latent"][idx] if cached and not forward.mask_dropped else None
-            cond = self.pipeline.prepare([captions[i] for i in idx], masks, mask_latents)
+            kept = [kind for kind, dropped in zip(kinds, forward.dropped) if not dropped]
+            spatial = {kind: batch[kind][idx] for kind in kept} if kept and not cached else None
+            latents = batch["mask_latent"][idx] if cached and kept else None  # cached latents: the mask's only
+            cond = self.pipeline.prepare([captions[i] for i in idx], spatial, latents)
             v = self.model(
                 x_t[idx], cond.text_tokens, cond.pooled, t[idx], cond.img_ids, cond.txt_ids, cond.guidance, cond.mask
             )
@@ -233,7 +247,7 @@ class MDiTModule(L.LightningModule):
     @torch.no_grad()
     def generate(
         self,
-        masks: torch.Tensor,
+        spatial: torch.Tensor | Mapping[str, torch.Tensor],
         captions: Sequence[str],
         steps: int = 28,
         seed: int | Sequence[int] = 0,
@@ -244,10 +258,11 @@ class MDiTModule(L.LightningModule):
         mask_strength: float = 1.0,
     ) -> torch.Tensor:
         """`Pipeline.generate` under the EMA weights (the static path's too) and mixed precision over a bf16 base:
-        images in [-1, 1] [B, 3, H, W]; `seed` one for the batch or one per sample."""
+        images in [-1, 1] [B, 3, H, W] for label maps (a mask model) or {kind: raw batch}; `seed` one for the batch
+        or one per sample."""
         with self.ema_weights(), self.autocast():
             return self.pipeline.generate(
-                masks,
+                spatial,
                 captions,
                 steps,
                 seed,

@@ -1,12 +1,14 @@
 """PIL-only renderings of samples: mask | generated | ground truth rows with captions, plain tilings, atomic PNGs.
 
 Images are float tensors in [-1, 1] (the diffusion model's range); masks are official CelebAMask-HQ label maps
-drawn in ``mdit.labels.PALETTE`` colours, so a figure can be read against the dataset's own colour key.
+drawn in ``mdit.labels.PALETTE`` colours, so a figure can be read against the dataset's own colour key. Other
+spatial conditions (a sketch, keypoints) come as the images their renderer draws (mdit.conditioning.spatial), one
+titled column each beside the mask.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -24,7 +26,7 @@ TEXT_COLOUR = (0, 0, 0)
 GAP = 4  # pixels between cells, rows and the caption
 MARGIN = 8  # pixels around the whole figure
 MIN_CAPTION_WIDTH = 240  # a caption column narrower than this wraps to a few words per line
-COLUMN_TITLES = ("mask", "generated", "ground truth")
+MASK_TITLE, GENERATED_TITLE, TRUTH_TITLE = "mask", "generated", "ground truth"
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -117,31 +119,50 @@ def wrap_text(text: str, font: Font, width: int) -> list[str]:
 
 
 def _check_batch(
-    masks: torch.Tensor | np.ndarray,
+    masks: torch.Tensor | np.ndarray | None,
     generated: torch.Tensor,
     ground_truth: torch.Tensor | None,
     captions: Sequence[str] | None,
+    conditions: Mapping[str, torch.Tensor] | None = None,
 ) -> None:
-    """Raise ValueError unless masks, images and captions describe the same B samples at the same size."""
-    if masks.ndim != 3:
-        raise ValueError(f"masks must be [B, H, W], got shape {tuple(masks.shape)}")
+    """Raise ValueError unless masks, condition images, images and captions describe the same B samples at one size."""
     if generated.ndim != 4 or generated.shape[1] != 3:
         raise ValueError(f"generated must be [B, 3, H, W], got shape {tuple(generated.shape)}")
-    if tuple(masks.shape) != (generated.shape[0], *generated.shape[2:]):
-        raise ValueError(f"masks {tuple(masks.shape)} do not match generated images {tuple(generated.shape)}")
+    if masks is None and not conditions:
+        raise ValueError("give the masks, or the condition images (conditions={title: [B, 3, H, W]})")
+    if masks is not None:
+        if masks.ndim != 3:
+            raise ValueError(f"masks must be [B, H, W], got shape {tuple(masks.shape)}")
+        if tuple(masks.shape) != (generated.shape[0], *generated.shape[2:]):
+            raise ValueError(f"masks {tuple(masks.shape)} do not match generated images {tuple(generated.shape)}")
+    for title, images in (conditions or {}).items():
+        if tuple(images.shape) != tuple(generated.shape):
+            raise ValueError(
+                f"condition {title!r} {tuple(images.shape)} does not match generated {tuple(generated.shape)}"
+            )
     if ground_truth is not None and tuple(ground_truth.shape) != tuple(generated.shape):
         raise ValueError(f"ground_truth {tuple(ground_truth.shape)} does not match generated {tuple(generated.shape)}")
     if captions is not None and len(captions) != generated.shape[0]:
         raise ValueError(f"got {len(captions)} captions for {generated.shape[0]} samples")
 
 
-def _row_cells(
-    masks: torch.Tensor | np.ndarray, generated: torch.Tensor, ground_truth: torch.Tensor | None, scale: int
-) -> list[list[Image.Image]]:
-    """Per sample, the upscaled (nearest) cells: mask in palette colours, generated, ground truth if given."""
-    stacks = [np.stack([label_map_to_color(mask) for mask in masks]), to_uint8(generated)]
+def _columns(
+    masks: torch.Tensor | np.ndarray | None,
+    generated: torch.Tensor,
+    ground_truth: torch.Tensor | None,
+    conditions: Mapping[str, torch.Tensor] | None,
+) -> list[tuple[str, np.ndarray]]:
+    """(title, uint8 [B, H, W, 3]) per column: the mask in palette colours, each condition image, generated, truth."""
+    columns = [(MASK_TITLE, np.stack([label_map_to_color(mask) for mask in masks]))] if masks is not None else []
+    columns += [(title, to_uint8(images)) for title, images in (conditions or {}).items()]
+    columns.append((GENERATED_TITLE, to_uint8(generated)))
     if ground_truth is not None:
-        stacks.append(to_uint8(ground_truth))
+        columns.append((TRUTH_TITLE, to_uint8(ground_truth)))
+    return columns
+
+
+def _row_cells(stacks: list[np.ndarray], scale: int) -> list[list[Image.Image]]:
+    """Per sample, the cells of every column, upscaled (nearest)."""
     height, width = stacks[0].shape[1:3]
     size = (width * scale, height * scale)
     return [
@@ -158,7 +179,7 @@ def _draw_centred(draw: ImageDraw.ImageDraw, text: str, left: int, top: int, wid
 
 
 def sample_grid(
-    masks: torch.Tensor | np.ndarray,
+    masks: torch.Tensor | np.ndarray | None,
     generated: torch.Tensor,
     ground_truth: torch.Tensor | None = None,
     captions: Sequence[str] | None = None,
@@ -166,23 +187,27 @@ def sample_grid(
     *,
     caption_position: Literal["right", "below"] = "right",
     font_size: int | None = None,
+    conditions: Mapping[str, torch.Tensor] | None = None,
 ) -> Image.Image:
-    """Render one row per sample (mask | generated | ground truth, nearest-upscaled) with its wrapped caption.
+    """Render one row per sample (mask | conditions | generated | ground truth, nearest-upscaled) with its caption.
 
+    ``conditions``: more columns before the generated one, {title: images [B, 3, H, W] in [-1, 1]} (a sketch's or
+    keypoints' rendering); with them ``masks`` may be None (a model that reads no mask, or its mask among them).
     A header row names the columns. ``caption_position="right"`` puts captions in their own column (compact for
     small images); ``"below"`` wraps them to the row width under the images (better for large ones). Rows grow
     to fit long captions. ``font_size=None`` picks a size from the cell height.
     """
-    _check_batch(masks, generated, ground_truth, captions)
+    _check_batch(masks, generated, ground_truth, captions, conditions)
     if scale < 1:
         raise ValueError(f"scale must be >= 1, got {scale}")
     if caption_position not in ("right", "below"):
         raise ValueError(f"caption_position must be 'right' or 'below', got {caption_position!r}")
-    rows = _row_cells(masks, generated, ground_truth, scale)
+    columns = _columns(masks, generated, ground_truth, conditions)
+    rows = _row_cells([stack for _, stack in columns], scale)
     cell_w, cell_h = rows[0][0].size
     font = _load_font(font_size or _auto_font_size(cell_h))
     line_h = _line_height(font)
-    titles = COLUMN_TITLES[: len(rows[0])]
+    titles = [title for title, _ in columns]
     column_w = max(cell_w, *(int(font.getlength(title)) + 2 * GAP for title in titles))
     images_w = len(titles) * column_w + (len(titles) - 1) * GAP
     has_captions = captions is not None

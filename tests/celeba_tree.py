@@ -1,6 +1,7 @@
 """A tiny CelebAMask-HQ + Multi-Modal-CelebA-HQ tree on disk for the loader tests, in the layouts as released:
 small images, overlapping part PNGs in several PNG modes, one missing part, captions with mis-encoded lines under
-text/celeba-caption/ (or flattened to text/), split pickles of names without extension and a mapping file."""
+text/celeba-caption/ (or flattened to text/), split pickles of names without extension and a mapping file; on
+request (``write_sketches``) the release's sketch/ folder: one dark-on-white line drawing per id."""
 
 from __future__ import annotations
 
@@ -45,6 +46,9 @@ BAD_CAPTIONS = ("a woman with blond hair \ufffd\ufffd and a smile", "the woman\u
 CLEAN_CAPTIONS = ("a woman with blond hair and a smile", "the woman's hair is black")
 
 
+SKETCH_DIR = "sketch"  # beside text/ in the MM-CelebA-HQ release
+
+
 @dataclass(frozen=True)
 class CelebaTree:
     root: Path  # CelebAMask-HQ
@@ -74,6 +78,9 @@ class CelebaTree:
 
     def part_path(self, idx: int, part: str) -> Path:
         return self.anno_root / str(idx // 2000) / f"{idx:05d}_{part}.png"
+
+    def sketch_path(self, idx: int, suffix: str = ".png") -> Path:
+        return self.mm_root / SKETCH_DIR / f"{idx}{suffix}"
 
     def probe(self, name: str) -> tuple[tuple[int, int], int]:
         """((row, col) in part pixels, expected label) of a named probe."""
@@ -109,6 +116,25 @@ def face_image(idx: int, size: int) -> np.ndarray:
     pixels = np.dstack([ramp, np.full_like(ramp, 40 + 37 * (idx % 5)), 200 - ramp])
     pixels[size // 4 : size // 2, size * 5 // 8 : size * 7 // 8] = (250, 10, 10)
     return pixels.astype(np.uint8)
+
+
+def sketch_lines(idx: int, size: int) -> np.ndarray:
+    """bool [size, size]: a two-pixel horizontal line whose row depends on the id, and a vertical one on column
+    size // 2 (pairs of rows and columns, so a 2x area reduction keeps them whole)."""
+    lines = np.zeros((size, size), dtype=bool)
+    row = 2 * (size // 8 + idx % 3)
+    lines[row : row + 2, 2:-2] = True
+    lines[4:-4, size // 2 : size // 2 + 2] = True
+    return lines
+
+
+def write_sketches(tree: CelebaTree, size: int, ids: Sequence[int] | None = None, suffix: str = ".png") -> Path:
+    """The release's sketch/ folder: ``sketch_lines`` of each id as black lines on white, ``<id><suffix>``."""
+    for idx in tree.ids if ids is None else ids:
+        path = tree.sketch_path(idx, suffix)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.where(sketch_lines(idx, size), 0, 255).astype(np.uint8)).save(path, quality=95)
+    return tree.mm_root / SKETCH_DIR
 
 
 def caption_lines(idx: int) -> list[str]:

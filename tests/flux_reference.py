@@ -15,6 +15,8 @@ FLUX (black-forest-labs/flux, diffusers' FluxTransformer2DModel):
 Mask strength γ (OminiControl): each T and X query's unnormalised weight exp(q k / sqrt(d)) on a mask key times γ.
 Mask readers "image": each T query's weight on a mask key times 0. Mask token stride s: one mask token per s x s
 block of image tokens, its latents side by side (row-major in the block), at the block's mean position.
+Several conditions (mask, sketch, keypoints): one such stream each, with its own merged weights, all at the same
+positions, their keys after the streams' own in the conditions' order (this twin: at strength 1, both readers).
 """
 
 from __future__ import annotations
@@ -227,14 +229,15 @@ def run_blocks(
     extra: list | None = None,
     strength: float = 1.0,
     blind: int = 0,
+    record: int = 1,
 ):
-    """Every block in order; returns the final streams and, per block, the last stream's (k, v)."""
+    """Every block in order; returns the final streams and, per block, the last `record` streams' (k, v) joined."""
     recorded = []
     for i in range(n_double + n_single):
         block, index = (double_block, i) if i < n_double else (single_block, i - n_double)
         xs, kvs = block(index, streams, heads, extra[i] if extra else None, strength, blind)
         streams = [Stream(x, s.temb, s.angles, s.w, s.side) for s, x in zip(streams, xs)]
-        recorded.append(kvs[-1])
+        recorded.append(tuple(torch.cat(part, 1) for part in zip(*kvs[-record:])))
     return streams, recorded
 
 
@@ -267,23 +270,38 @@ class Reference:
     reference_t: float = 0.0
     stride: int = 1
     readers: str = "image_text"
+    conditions: tuple[str, ...] = ("mask",)
+    others: dict[str, Weights] | None = None  # the weights of each condition but the mask, its adapter merged
 
-    def mask_tokens(self, mask_latents: torch.Tensor, img_ids: torch.Tensor, temb: torch.Tensor) -> Stream:
-        """The mask's tokens through the visual embedder, at their blocks' centres."""
+    def weights(self, kind: str) -> Weights:
+        return self.mask if kind == "mask" else self.others[kind]
+
+    def given(self, latents) -> dict:
+        """{kind: latents} of the conditions given (a tensor: the one condition's), in the conditions' order."""
+        if latents is None or isinstance(latents, torch.Tensor):
+            return {} if latents is None else {self.conditions[0]: latents}
+        return {kind: latents[kind] for kind in self.conditions if latents.get(kind) is not None}
+
+    def mask_tokens(
+        self, mask_latents: torch.Tensor, img_ids: torch.Tensor, temb: torch.Tensor, kind: str = "mask"
+    ) -> Stream:
+        """A condition's tokens through its visual embedder, at their blocks' centres."""
         latents, ids = compact_mask(mask_latents.double(), img_ids, self.stride)
-        return Stream(linear(self.mask, "proj", latents), temb, rope_angles(ids, self.axes), self.mask)
+        w = self.weights(kind)
+        return Stream(linear(w, "proj", latents), temb, rope_angles(ids, self.axes), w)
 
     def static_kv(self, mask_latents, text, pooled, txt_ids, img_ids, guidance) -> list:
-        """The decoupled variants' static pass: per block, the mask tokens' (k, v)."""
-        empty = self.empty_pooled.double().expand(mask_latents.shape[0], -1)
-        t_ref = torch.full((mask_latents.shape[0],), self.reference_t, dtype=torch.float64)
+        """The decoupled variants' static pass: per block, the condition tokens' (k, v)."""
+        given = self.given(mask_latents)
+        batch = next(iter(given.values())).shape[0]
+        empty = self.empty_pooled.double().expand(batch, -1)
+        t_ref = torch.full((batch,), self.reference_t, dtype=torch.float64)
         emb = time_embedding(self.base, t_ref, guidance, empty)  # free of t and of the caption
-        m = self.mask_tokens(mask_latents, img_ids, emb)
-        streams = [m]
+        streams = [self.mask_tokens(c, img_ids, emb, kind) for kind, c in given.items()]
         if self.attention == "improved_decoupled":  # T_s: the caption's tokens on the pretrained weights
             t_s = linear(self.base, "context_embedder", text.double())
-            streams = [Stream(t_s, emb, rope_angles(txt_ids, self.axes), self.base, "context"), m]
-        return run_blocks(streams, self.n_double, self.n_single, self.heads)[1]
+            streams = [Stream(t_s, emb, rope_angles(txt_ids, self.axes), self.base, "context"), *streams]
+        return run_blocks(streams, self.n_double, self.n_single, self.heads, record=len(given))[1]
 
     def __call__(
         self, x, text, pooled, t, img_ids, txt_ids, guidance=None, mask_latents=None, mask_strength=1.0
@@ -293,8 +311,11 @@ class Reference:
         g = guidance.double() if guidance is not None else None
         temb = time_embedding(self.base, t, g, pooled)
         x = x.double()
+        given = self.given(mask_latents)
+        assert len(self.conditions) == 1 or (mask_strength == 1.0 and self.readers == "image_text")
         if self.attention == "concat":
-            x = torch.cat([x, mask_latents.double() if mask_latents is not None else torch.zeros_like(x)], dim=-1)
+            x = torch.cat([x, *(given[k].double() if k in given else torch.zeros_like(x) for k in self.conditions)], -1)
+        mask_latents = mask_latents if given else None
         # The image adapter: on X, and on the text tokens in the single blocks, which share the image-side weights
         # (the double blocks' text-side modules carry no adapter, so the `image` copy is the base there).
         txt = Stream(
@@ -307,7 +328,7 @@ class Reference:
         img = Stream(linear(self.base, "x_embedder", x), temb, rope_angles(img_ids, self.axes), self.image)
         streams, extra, strength, blind = [txt, img], None, 1.0, 0
         if mask_latents is not None and self.attention == "holistic":
-            streams.append(self.mask_tokens(mask_latents, img_ids, temb))
+            streams += [self.mask_tokens(c, img_ids, temb, kind) for kind, c in given.items()]
             strength = mask_strength
         elif mask_latents is not None and self.attention in ("hard_decoupled", "improved_decoupled"):
             extra = self.static_kv(mask_latents, text, pooled, txt_ids, img_ids, g)
@@ -325,6 +346,12 @@ def reference_of(model, scale: float, empty_pooled: torch.Tensor) -> Reference:
     mask = merged(base, "mask", scale)
     if model.visual_embedder is not None:
         mask.update(merged(model.visual_embedder, "mask", scale))
+    others = {}
+    for kind in model.conditions:
+        if kind != "mask":
+            others[kind] = merged(base, kind, scale)
+            if model.strategy.mask_tokens:
+                others[kind].update(merged(model.embedder(kind), kind, scale))
     c = base.config
     return Reference(
         model.strategy.name,
@@ -339,4 +366,6 @@ def reference_of(model, scale: float, empty_pooled: torch.Tensor) -> Reference:
         model.reference_t,
         model.mask_token_stride,
         model.mask_readers,
+        model.conditions,
+        others,
     )

@@ -117,7 +117,7 @@ def test_flops_reads_the_layered_files(layers, monkeypatch, capsys):
 
     seen = {}
 
-    def fake_report(name, resolution, text_tokens, steps, cfg=None):
+    def fake_report(name, resolution, text_tokens, steps, cfg=None, conditions=None):
         seen.update(name=name, resolution=resolution, seed=cfg.seed, group=cfg.group)
         return {"fake": True}
 

@@ -113,6 +113,8 @@ RANGE_ERRORS = {
     "train.sample_count": AT_LEAST_0,
     **dict.fromkeys(["judges.parser_lr", "judges.clip_lr"], POSITIVE),
     "judges.clip_width": AT_LEAST_1,
+    **dict.fromkeys(["judges.landmark_width", "judges.landmark_steps"], AT_LEAST_1),
+    "judges.landmark_lr": POSITIVE,
     "data.max_captions": "{key} must be >= 0 (0: every caption), got {value}",
     "data.resolution": "{key} must be a multiple of 16 in [32, 512], got {value}",
     **dict.fromkeys(["data.train_size", "data.val_size", "data.test_size", "data.batch_size"], AT_LEAST_1),

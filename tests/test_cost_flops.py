@@ -6,7 +6,14 @@ from diffusers import FluxTransformer2DModel
 from diffusers.models.attention_dispatch import dispatch_attention_fn
 from model_helpers import GRID, LATENT, TEXT_LEN, tiny_flux
 
-from mdit.cost.flops import GenerationShape, count_flops, generation_flops, paper_convention_macs, sampler_flops
+from mdit.cost.flops import (
+    GenerationShape,
+    count_flops,
+    generation_flops,
+    paper_convention_macs,
+    sampler_flops,
+    token_path_macs,
+)
 from mdit.cost.report import Setting, SettingCosts, flops_report, preset
 from mdit.model import MDiTTransformer
 from mdit.paper import PAPER_TABLE4
@@ -143,3 +150,27 @@ def test_a_flux_dev_setting_removes_95_percent_of_holistics_counted_cost():
     compact = costs.row(Setting("improved_decoupled", 2, "image_text"), 28)["reduction_vs_holistic"]
     assert 0.87 < paper < 0.89  # today's 88.0 %
     assert compact >= 0.95
+
+
+def test_a_two_condition_decoupled_model_counts_as_by_hand():
+    """improved_decoupled with [mask, sketch]: one static pass over [T_s; M; S] (two embedders, three streams'
+    modulation, the last block's k and v of both conditions), and every step `none`'s plus each block's two
+    attention products of its T and X queries with the 2N cached keys; the paper's convention counts 2N tokens."""
+    base = tiny_flux(False)
+    model = MDiTTransformer(base, "improved_decoupled", None, conditions=("mask", "sketch"))
+    model.set_empty_caption(torch.zeros(32))
+    c, d = base.config, 32
+    n_img, n_cond = GRID * GRID, 2 * GRID * GRID
+    n = TEXT_LEN + n_cond
+    static = n_cond * LATENT * d + TEXT_LEN * c.joint_attention_dim * d  # two visual embedders, context_embedder
+    static += 256 * d + d * d + c.pooled_projection_dim * d + d * d  # the static modulation
+    static += c.num_layers * (3 * 6 * d * d + n * 12 * d * d + 2 * n * n * d)  # three streams' adaLN
+    static += (c.num_single_layers - 1) * (3 * 3 * d * d + n * 12 * d * d + 2 * n * n * d)
+    static += 2 * 3 * d * d + n_cond * 2 * d * d  # the last block: both conditions' adaLN, k and v
+    blocks = c.num_layers + c.num_single_layers
+    step = analytic_none_flops(base, n_img, TEXT_LEN) + 2 * blocks * 2 * (n_img + TEXT_LEN) * n_cond * d
+    assert generation_flops(model, SHAPE) == 2 * static + SHAPE.steps * step
+    assert generation_flops(model, SHAPE) == sampler_flops(model, SHAPE)
+    token = LATENT * d + token_path_macs(model, "image")
+    text = TEXT_LEN * (c.joint_attention_dim * d + token_path_macs(model, "context"))
+    assert paper_convention_macs(model, SHAPE) == n_cond * token + text

@@ -14,7 +14,7 @@ from mdit.data.synthfaces import render
 from mdit.data.synthfaces.dataset import SynthFacesDataset
 from mdit.labels import MaskError, flip_label_map
 
-SAMPLE_KEYS = {"image", "mask", "caption", "id", "caption_index", "source"}
+SAMPLE_KEYS = {"image", "mask", "sketch", "keypoints", "caption", "id", "caption_index", "source"}
 
 
 def test_sample_format() -> None:

@@ -37,6 +37,8 @@ JUDGES = [
     "judges.clip_width=32",
     "judges.clip_steps=2",
     "judges.clip_batch_size=4",
+    "judges.landmark_width=8",
+    "judges.landmark_steps=2",
 ]
 TINY = [*JUDGES, "eval.count=4", "eval.batch_size=4", "eval.steps=2"]
 NUMBERS = ("mask_accuracy", "miou", "clip_t", "topiq", "frechet")
@@ -102,6 +104,54 @@ def _check_scores(run: Path, mode: str, results: dict, test_set) -> None:
     for key in ("mask_accuracy", "miou", "clip_t"):
         assert sum(row[key] for row in rows) / 4 == pytest.approx(results[key], abs=1e-4), (mode, key)
     assert all(row["topiq"] is None for row in rows)  # n/a: empty, not 0
+
+
+def test_the_conditions_judges_score_generated_and_real_images(run, monkeypatch):
+    """SynthFaces' test faces hold sketches and keypoints: edge F1, chamfer and NME of every sample, generated and
+    real (the judges' own scores, the references), with each sample's row; the conflict pairs hold neither: n/a."""
+    from mdit.evaluation import scoring
+
+    rows: list[dict] = []
+    monkeypatch.setattr(scoring, "write_scores", lambda path, written: rows.extend(written))
+    results = evaluate(run, TINY, log=lambda _: None)
+    judges = results["judges"]
+    assert judges["sketch"] == {"kind": "canny", "tolerance_px": 1}
+    assert judges["landmarks"]["kind"] == "embedded" and math.isfinite(judges["landmarks"]["heldout_nme"])
+    for numbers in (results, results["real_images"]):
+        assert 0 <= numbers["edge_f1"] <= 100 and 0 <= numbers["chamfer"] and 0 < numbers["nme"]
+        assert numbers["nme_skipped"] == 0
+    assert len(rows) == 4
+    for key in ("edge_f1", "chamfer", "nme"):
+        assert sum(row[key] for row in rows) / 4 == pytest.approx(results[key], abs=1e-4), key
+
+
+class WithoutConditions(torch.utils.data.Dataset):
+    """A data set's samples without their sketches and keypoints, as a real data set without them serves them."""
+
+    def __init__(self, samples) -> None:
+        self.samples = samples
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict:
+        return {k: v for k, v in self.samples[index].items() if k not in ("sketch", "keypoints")}
+
+
+def test_a_data_set_without_sketches_or_keypoints_has_them_na_with_the_reason(run, monkeypatch):
+    from mdit.evaluation import judges, scoring
+
+    rows: list[dict] = []
+    monkeypatch.setattr(scoring, "write_scores", lambda path, written: rows.extend(written))
+    for module in (judges, scoring):
+        monkeypatch.setattr(module, "eval_split", lambda cfg, count: WithoutConditions(eval_split(cfg, count)))
+    results = evaluate(run, TINY, log=lambda _: None)
+    for numbers in (results, results["real_images"]):
+        assert numbers["edge_f1"] is None and numbers["chamfer"] is None and numbers["nme"] is None
+    assert results["judges"]["sketch"] == {"kind": "n/a", "reason": "data set has no sketches"}
+    assert results["judges"]["landmarks"] == {"kind": "n/a", "reason": "data set has no keypoints"}
+    assert len(rows) == 4 and all(row["edge_f1"] is None and row["nme"] is None for row in rows)
+    assert math.isfinite(results["mask_accuracy"])  # the rest is scored as ever
 
 
 def test_two_evals_agree_and_batch_size_does_not_matter(run):
@@ -265,7 +315,7 @@ def test_wandb_offline_summary_lands_in_the_runs_id(tmp_path):
     (saved,) = log.parent.glob("files/media/table/eval/both/samples_*.table.json")  # the samples as a wandb.Table
     assert json.loads(saved.read_text()) == {
         "columns": list(COLUMNS),
-        "data": [[0, 1, 1, 1, 1, 1, 1, 1, None, 1, 1], [1, *[2.5] * (len(COLUMNS) - 1)]],
+        "data": [[0, 1, 1, 1, 1, 1, 1, 1, None, 1, 1, 1, 1, 1], [1, *[2.5] * (len(COLUMNS) - 1)]],
     }
     assert not update_wandb_summary(tiny_config(tmp_path), tmp_path, {"x": 1})  # W&B disabled: nothing written
 

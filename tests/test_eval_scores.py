@@ -13,8 +13,9 @@ ROWS = [
     {"sample": 1, "sample_id": 27001, "seed": 42, "caption_index": 1, "mask_accuracy": 68.75,
      "miou": 100 * (11 / 16) / 3, "clip_t": -3.5, "topiq": float("nan")},
 ]  # fmt: skip
-NOT_CONFLICT = {"attribute": None, "follows_mask": None, "follows_caption": None}  # a test-set sample's
-CONFLICT_ROW = {**ROWS[0], "attribute": "hat", "follows_mask": 0.0, "follows_caption": 1.0}
+NO_CONDITIONS = {"edge_f1": None, "chamfer": None, "nme": None}  # a data set without sketches and keypoints
+NOT_CONFLICT = {"attribute": None, "follows_mask": None, "follows_caption": None, **NO_CONDITIONS}  # a test sample's
+CONFLICT_ROW = {**ROWS[0], "attribute": "hat", "follows_mask": 0.0, "follows_caption": 1.0, **NO_CONDITIONS}
 
 
 def test_the_scores_lie_beside_the_grid_one_file_per_mode(tmp_path):
@@ -25,7 +26,7 @@ def test_the_scores_lie_beside_the_grid_one_file_per_mode(tmp_path):
 def test_rows_read_back_typed_exact_and_na_as_none(tmp_path):
     path = write_scores(scores_path(tmp_path, "both"), ROWS)
     assert path.read_text().splitlines()[0] == ",".join(COLUMNS)
-    assert path.read_text().splitlines()[2].endswith(",-3.5,,,")  # NaN TOPIQ: an empty cell, never a number
+    assert path.read_text().splitlines()[2].endswith(",-3.5,,,,,,")  # NaN TOPIQ: an empty cell, never a number
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # atomic: no temporary file left
     rows = read_scores(tmp_path, "both")
     assert rows[0] == {**ROWS[0], **NOT_CONFLICT}  # floats in their shortest exact form: equal, not just close
@@ -64,5 +65,20 @@ def test_a_missing_column_is_an_error_naming_it(tmp_path):
 def test_the_table_has_the_file_columns_in_order():
     columns, data = scores_table([{**ROWS[0]}, {**ROWS[1], "topiq": None}])
     assert columns == list(COLUMNS)
-    assert data[0] == [0, 27000, 123456789, 0, None, 81.25, ROWS[0]["miou"], 0.1 + 0.2, None, None, None]
+    assert data[0] == [
+        0,
+        27000,
+        123456789,
+        0,
+        None,
+        81.25,
+        ROWS[0]["miou"],
+        0.1 + 0.2,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+    ]
     assert data[1][COLUMNS.index("topiq")] is None

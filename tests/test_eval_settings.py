@@ -25,6 +25,8 @@ def run(tmp_path_factory):
     cfg = tiny_config(
         tmp_path_factory.mktemp("eval_settings"),
         *TINY_JUDGES,
+        "judges.landmark_width=8",
+        "judges.landmark_steps=2",
         "data.test_size=10",
         "train.max_steps=4",
         "train.checkpoint_every=2",

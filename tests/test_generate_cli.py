@@ -100,3 +100,70 @@ def test_guidance_and_mask_strength_flags_are_the_modules_own(run, tmp_path):
     assert np.array_equal(np.asarray(Image.open(out)), to_uint8(expected)[0])
     plain = module.generate(read_mask(mask, 32)[None], ["a man."], steps=2)
     assert not np.array_equal(to_uint8(plain), to_uint8(expected))
+
+
+@pytest.fixture(scope="module")
+def conditions_run(tmp_path_factory):
+    cfg = tiny_config(
+        tmp_path_factory.mktemp("generate-conditions"), "model.conditions=[mask,sketch,keypoints]", "train.max_steps=2"
+    )
+    fit(cfg, load_backbone(backbone_dir(cfg)))
+    return run_dir(cfg)
+
+
+def _condition_files(folder) -> dict[str, str]:
+    """A SynthFaces face's mask PNG, its sketch as published (dark lines on white) and its keypoints JSON."""
+    import json
+
+    face = render(7, 32)
+    sketch = folder / "sketch.png"
+    Image.fromarray(((1 - face.sketch) * 255).astype(np.uint8)).save(sketch)
+    keypoints = folder / "keypoints.json"
+    keypoints.write_text(json.dumps({"keypoints": face.keypoints.tolist(), "size": [32, 32]}))
+    return {
+        "--mask": str(write_mask(folder / "mask.png", face.mask)),
+        "--sketch": str(sketch),
+        "--keypoints": str(keypoints),
+    }
+
+
+def test_any_subset_of_the_conditions_from_files(conditions_run, tmp_path):
+    """Each subset of --mask / --sketch / --keypoints is the image MDiTModule.generate gives for the same raw inputs
+    (read independently here), and the subsets give different images."""
+    import torch
+
+    from mdit.run import load_run
+    from mdit.visualize import to_uint8
+
+    files, face = _condition_files(tmp_path), render(7, 32)
+    raw = {
+        "--mask": ("mask", torch.from_numpy(face.mask)),
+        "--sketch": ("sketch", torch.from_numpy(face.sketch)),
+        "--keypoints": ("keypoints", torch.from_numpy(face.keypoints)),
+    }
+    module = load_run(conditions_run, for_sampling=True)
+    seen = []
+    for subset in (("--sketch",), ("--keypoints",), ("--mask", "--keypoints"), ("--mask", "--sketch", "--keypoints")):
+        out = tmp_path / f"{len(seen)}.png"
+        flags = [x for flag in subset for x in (flag, files[flag])]
+        assert (
+            main(["generate", str(conditions_run), *flags, "--caption", "a man.", "--out", str(out), "--steps", "2"])
+            == 0
+        )
+        expected = module.generate({raw[f][0]: raw[f][1][None] for f in subset}, ["a man."], steps=2)
+        image = np.asarray(Image.open(out))
+        assert np.array_equal(image, to_uint8(expected)[0])
+        seen.append(image)
+    assert all(not np.array_equal(a, b) for i, a in enumerate(seen) for b in seen[i + 1 :])
+
+
+def test_a_condition_the_run_does_not_read_is_a_clean_error(run, conditions_run, tmp_path, capsys):
+    files = _condition_files(tmp_path)
+    out = str(tmp_path / "o.png")
+    assert main(["generate", str(run), "--sketch", files["--sketch"], "--caption", "x", "--out", out]) == 2
+    assert "the model reads mask, not sketch" in capsys.readouterr().err
+    assert main(["generate", str(conditions_run), "--sketch", files["--sketch"], "--out", out]) == 2
+    assert "--caption" in capsys.readouterr().err
+    out_grid = tmp_path / "grid.png"
+    assert main(["generate", str(conditions_run), "--from-dataset", "2", "--out", str(out_grid), "--steps", "2"]) == 0
+    assert Image.open(out_grid).width > 5 * 32  # mask | sketch | keypoints | generated | ground truth

@@ -202,7 +202,7 @@ def test_strength_multiplies_each_mask_keys_weight_before_normalisation(gamma):
 
     # Decoupled: the mask's K/V come from the cache, every query is T or X.
     cached = mask_key_bias(8, 4, gamma, mask_queries=False, dtype=torch.float64)
-    out = torch.cat(_attend([t, x], [k_t, k_x], [v_t, v_x], (k_m, v_m), cached), dim=1)
+    out = torch.cat(_attend([t, x], [k_t, k_x], [v_t, v_x], ((k_m, v_m),), cached), dim=1)
     assert (out - _explicit_attention(q, k, v, 8, 4, gamma)).abs().max().item() <= 1e-12
     # Holistic: M's own queries follow and are not weighted; in the last block they are absent.
     live = mask_key_bias(8, 4, gamma, mask_queries=True, dtype=torch.float64)

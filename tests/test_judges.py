@@ -55,6 +55,10 @@ def test_missing_judge_names_the_file(tmp_path):
 
 
 def test_judges_cli(tmp_path, capsys):
-    cfg_args = [f"cache_dir={tmp_path / 'cache'}", "data.resolution=32", *TINY_JUDGES]
+    landmarks = ["judges.landmark_width=8", "judges.landmark_steps=2"]
+    cfg_args = [f"cache_dir={tmp_path / 'cache'}", "data.resolution=32", *TINY_JUDGES, *landmarks]
     assert main(["judges", "train", *cfg_args]) == 0
-    assert "held-out pixel accuracy" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "held-out pixel accuracy" in out and "landmarks: held-out NME" in out and "trained in" in out
+    assert main(["judges", "train", *cfg_args]) == 0  # cached: nothing trains
+    assert "(cached)" in capsys.readouterr().out

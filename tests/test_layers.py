@@ -23,7 +23,7 @@ LAYERS = [
     ["mdit.run"],
     ["mdit.pretraining"],
     ["mdit.trainer"],
-    ["mdit.training", "mdit.ema", "mdit.callbacks", "mdit.checkpoint_io", "mdit.mask_forwards"],
+    ["mdit.training", "mdit.ema", "mdit.callbacks", "mdit.checkpoint_io", "mdit.condition_forwards"],
     ["mdit.cost", "mdit.metrics", "mdit.judges", "mdit.backbone"],
     ["mdit.sampling", "mdit.pipeline"],
     ["mdit.model"],

@@ -50,7 +50,7 @@ def test_cache_is_written_once_and_read_every_step(attention):
     euler_sample(lambda x, t: run(model, x, cond, t, mask=False, cache=cache), noise, sigmas)
     assert cache.writes == model.num_blocks and cache.reads == model.num_blocks * STEPS
     assert cache.nbytes == model.num_blocks * 2 * noise.shape[0] * noise.shape[1] * model.base.inner_dim * 4
-    with pytest.raises(ValueError, match="takes no mask"):  # read mode cannot recompute by construction
+    with pytest.raises(ValueError, match="takes no conditions"):  # read mode cannot recompute by construction
         run(model, noise, cond, 0.5, mask=True, cache=cache)
     with pytest.raises(RuntimeError, match="already written"):
         cache.store([])
@@ -66,7 +66,7 @@ def test_static_path_does_not_change_with_t_or_the_noisy_image(attention):
     for t, x in ((0.05, noise), (0.95, noise), (0.5, torch.randn_like(noise))):
         cache = StaticKVCache()
         run(model, x, cond, t, cache=cache)  # write mode: the forward fills the cache
-        entries.append(cache.load())
+        entries.append(cache.entries("mask"))
     for other in entries[1:]:
         for (k0, v0), (k1, v1) in zip(entries[0], other):
             assert torch.equal(k0, k1) and torch.equal(v0, v1)

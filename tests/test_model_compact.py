@@ -109,7 +109,7 @@ def test_the_static_cache_shrinks_by_the_stride_squared(stride):
         cond.mask, cond.text_tokens, cond.pooled, cond.img_ids, cond.txt_ids, cond.guidance
     )
     tokens = GRID * GRID // stride**2
-    assert cache.load()[0][0].shape[1] == tokens
+    assert cache.entries("mask")[0][0].shape[1] == tokens
     # blocks x (k, v) x batch x tokens/s² x hidden x 4 bytes (float32)
     assert cache.nbytes == model.num_blocks * 2 * 2 * tokens * model.base.inner_dim * 4
 

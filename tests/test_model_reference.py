@@ -92,7 +92,7 @@ def test_cached_sampling_equals_the_reference_sampler(attention):
 
 def _static_kv(model, cond, text_tokens, pooled):
     cache = model.prepare_static_cache(cond.mask, text_tokens, pooled, cond.img_ids, cond.txt_ids, cond.guidance)
-    return cache.load()
+    return cache.entries("mask")
 
 
 @pytest.mark.parametrize("static_modulation", ["reference_t", "reference_t_caption", "pooled_text"])

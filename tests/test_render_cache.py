@@ -3,6 +3,7 @@ file or a full disk makes the dataset render again, never return something else.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import os
@@ -50,7 +51,7 @@ def test_cached_faces_are_the_rendered_ones_and_are_not_rendered_again(tmp_path,
 def test_a_slot_read_for_another_seed_or_size_is_missing(tmp_path):
     face = render(0, 32)
     cache = RenderCache(tmp_path, 32, 0, 4)
-    cache.put(1, face.image, face.mask, face.captions)
+    cache.put(1, face)
     with open(cache.path, "r+b") as f:  # face 1's slot copied into face 2's place
         f.seek(2 * cache.slot)
         f.write(os.pread(cache._descriptor(), cache.slot, cache.slot))
@@ -130,17 +131,18 @@ def _unbatch(batch: dict) -> list[dict]:
 def test_faces_whose_captions_overflow_their_room_stay_uncached(tmp_path):
     face = render(0, 32)
     cache = RenderCache(tmp_path, 32, 0, 2)
-    cache.put(0, face.image, face.mask, ("x" * (CAPTION_BYTES + 1),))
+    cache.put(0, dataclasses.replace(face, captions=("x" * (CAPTION_BYTES + 1),)))
     assert cache.get(0) is None
-    cache.put(1, face.image, face.mask, face.captions)
-    image, mask, captions = cache.get(1)
-    assert np.array_equal(image, face.image) and np.array_equal(mask, face.mask) and captions == face.captions
+    cache.put(1, face)
+    held = cache.get(1)
+    assert np.array_equal(held.image, face.image) and np.array_equal(held.mask, face.mask)
+    assert held.captions == face.captions
     with pytest.raises(IndexError, match=r"seed 2 is outside this cache's range \[0, 2\)"):
         cache.get(2)
 
 
 def test_the_config_caches_each_split_that_fits_its_limit(tmp_path):
-    limit = ["data.render_cache_gib=0.001", "data.train_size=200", "data.test_size=100"]  # 1 MiB: 127 faces
+    limit = ["data.render_cache_gib=0.001", "data.train_size=200", "data.test_size=100"]  # 1 MiB: 110 faces
     train, val, test = build_splits(tiny_config(tmp_path, *limit))
     assert train.cache is None and val.cache is not None and test.cache is not None
     assert str(val.cache.path).startswith(str(tmp_path / "cache" / "data"))

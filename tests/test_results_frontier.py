@@ -29,7 +29,7 @@ class HandCosts:
 
     none_total_tflops: float = 100.0
 
-    def of(self, attention, stride=1, readers="image_text", steps=None) -> dict[str, float]:
+    def of(self, attention, stride=1, readers="image_text", steps=None, conditions=("mask",)) -> dict[str, float]:
         static, step = PARTS[attention, stride]
         return {"delta_tflops": static + (steps or 28) * step, "delta_paper": static}
 

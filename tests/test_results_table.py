@@ -39,8 +39,8 @@ class FixedCosts:
     variants: dict[str, dict[str, float]]
     none_total_tflops: float
 
-    def of(self, attention, stride=1, readers="image_text", steps=None) -> dict[str, float]:
-        paper_setting = (stride, readers, steps or 28) == (1, "image_text", 28)
+    def of(self, attention, stride=1, readers="image_text", steps=None, conditions=("mask",)) -> dict[str, float]:
+        paper_setting = (stride, readers, steps or 28, tuple(conditions)) == (1, "image_text", 28, ("mask",))
         return dict(self.variants.get(attention or "", {})) if paper_setting else {}
 
 
@@ -561,3 +561,42 @@ def test_the_make_targets_named_are_the_makefiles() -> None:
     targets = dict(re.findall(r"^([\w-]+): install\n\t\$\(call ablation,(\w+)\)", makefile, re.MULTILINE))
     assert {sweep: target for target, sweep in targets.items()} == MAKE_TARGETS
     assert re.search(rf"^CONFIG \?= {re.escape(MAKE_CONFIG)}$", makefile, re.MULTILINE)
+
+
+def test_the_conditions_section_where_runs_have_its_numbers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs scored on sketches and keypoints get a section of their own (the judges on real images beside them); a
+    judge without its condition is n/a with the reason; runs from before these judges get no section (above)."""
+    monkeypatch.setattr(table_module, "flux_dev_costs", lambda: FAKE_FLUX)
+    no_keypoints = {"kind": "n/a", "reason": "data set has no keypoints"}
+    for attention in ("improved_decoupled", "holistic"):
+        for seed in (0, 1):
+            folder = write_run(tmp_path / "runs" / "ablation_attention", attention, seed)
+            metrics = json.loads((folder / METRICS_FILE).read_text())
+            entry = metrics["eval"]["both"]
+            nme = 12.0 + seed if attention == "improved_decoupled" else None
+            entry.update({"edge_f1": 40.0 + 2 * seed, "chamfer": 1.5 + seed, "nme": nme})
+            entry["real_images"].update({"edge_f1": 80.0, "chamfer": 0.25, "nme": 3.0 if nme else None})
+            entry["judges"]["sketch"] = {"kind": "canny", "tolerance_px": 1}
+            entry["judges"]["landmarks"] = {"kind": "embedded", "path": "/l"} if nme else no_keypoints
+            (folder / METRICS_FILE).write_text(json.dumps(metrics))
+    paths, text = build(write_sweep(tmp_path))
+    assert md_headers(text, 1) == [
+        "setting",
+        "n",
+        "edge F1 (%) ↑",
+        "real edge F1 (%)",
+        "chamfer (px) ↓",
+        "real chamfer (px)",
+        "NME (%) ↓",
+        "landmarks on real NME (%)",
+    ]
+    sketch = ["41.00 ± 1.41", "80.00 ± 0.00", "2.000 ± 0.707", "0.250 ± 0.000"]
+    assert md_row(text, "improved_decoupled", 1) == ["improved_decoupled", "2", *sketch, "12.50 ± 0.71", "3.00 ± 0.00"]
+    assert md_row(text, "holistic", 1) == ["holistic", "2", *sketch, "n/a²", "n/a²"]  # ¹ is TOPIQ's
+    assert "- ² n/a: `keypoints: data set has no keypoints`" in text
+    assert md_headers(text, 2)[2] == "ΔGFLOPs counted"  # the cost section follows
+    rows = {r["setting"]: r for r in csv.DictReader(paths["csv"].open())}
+    assert float(rows["holistic"]["chamfer_mean"]) == 2.0 and rows["holistic"]["nme_mean"] == ""
+    assert "nme: keypoints: data set has no keypoints" in rows["holistic"]["na_reasons"]
+    tex = paths["tex"].read_text()
+    assert r"edge F1 (\%) $\uparrow$" in tex and r"NME (\%) $\downarrow$" in tex

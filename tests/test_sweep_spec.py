@@ -10,7 +10,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from mdit.cli import main
-from mdit.config import load_config
+from mdit.config import ConfigError, load_config
 from mdit.evaluation.results import METRICS
 from mdit.model import STRATEGIES
 from mdit.sweep.engine import grid_points, run_count
@@ -251,3 +251,26 @@ def test_smoke_profile_is_small_and_default_profile_adds_nothing(monkeypatch):
     assert smoke.judges.parser_steps <= 10 and smoke.judges.clip_steps <= 10 and smoke.eval.latency_repeats == 1
     with pytest.raises(FileNotFoundError, match="available: default"):
         profile_files("huge")
+
+
+def test_the_conditions_sweep_names_each_set_and_its_text_only_row_is_none():
+    """`conditions=mask+sketch` trains model.conditions=[mask,sketch]; `conditions=text` is model.attention=none
+    whatever strategy the grid pairs it with and in whatever order the agent writes the keys."""
+    points = grid_points(load_sweep(ROOT / "sweeps" / "conditions.yaml"))
+    values = {p["conditions"] for p in points}
+    assert values == {"text", "mask", "sketch", "keypoints", "mask+sketch", "mask+keypoints"}
+    defaults = load_config(BASE)
+    for order in (
+        ["conditions=text", "model.attention=improved_decoupled"],
+        ["model.attention=holistic", "conditions=text"],
+    ):
+        trial = plan_trial([*order, "seed=0"], [], defaults)
+        assert trial.name == "none-s0" and "model.attention=none" in trial.train_overrides
+        assert not any(
+            item.startswith("model.attention=") and item != "model.attention=none" for item in trial.train_overrides
+        )
+    trial = plan_trial(["model.attention=improved_decoupled", "conditions=mask+sketch", "seed=1"], [], defaults)
+    assert trial.name == "improved_decoupled-conditionsmask+sketch-s1"
+    assert "model.conditions=[mask,sketch]" in trial.train_overrides
+    with pytest.raises(ConfigError, match="valid: mask, sketch, keypoints"):
+        plan_trial(["conditions=mask+depth"], [], defaults)

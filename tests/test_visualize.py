@@ -110,3 +110,24 @@ def test_save_png_failure_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(OSError, match="disk full"):
         save_png(Broken(), tmp_path / "out.png")
     assert os.listdir(tmp_path) == []
+
+
+def test_condition_columns_beside_the_mask() -> None:
+    """Each condition image is a titled column of its own, before the generated one, drawn as given."""
+    masks, images = _batch(2, 32)
+    sketch = torch.full((2, 3, 32, 32), -1.0)
+    sketch[1, :, 5, :] = 1.0  # sample 1: a white line on row 5
+    plain = sample_grid(masks, images, images, captions=["a", "b"], scale=3)
+    grid = sample_grid(masks, images, images, captions=["a", "b"], scale=3, conditions={"sketch": sketch})
+    assert grid.width == plain.width + 96 + GAP and grid.height == plain.height
+    pixels = np.asarray(grid)
+    header_h = pixels.shape[0] - 2 * MARGIN - 2 * 96 - GAP
+    top, left = MARGIN + header_h + 96 + GAP, MARGIN + 96 + GAP  # second row, second column
+    assert tuple(pixels[top + 3 * 5 + 1, left + 10]) == (255, 255, 255)
+    assert tuple(pixels[top + 3 * 6 + 1, left + 10]) == (0, 0, 0)
+    only = sample_grid(None, images, conditions={"sketch": sketch})  # a model that reads no mask
+    assert only.width == sample_grid(masks, images).width
+    with pytest.raises(ValueError, match="give the masks, or the condition images"):
+        sample_grid(None, images)
+    with pytest.raises(ValueError, match="condition 'sketch'"):
+        sample_grid(masks, images, conditions={"sketch": sketch[:, :, :16]})

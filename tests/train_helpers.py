@@ -58,6 +58,8 @@ TINY_JUDGES = [
     "judges.clip_width=32",
     "judges.clip_steps=2",
     "judges.clip_batch_size=4",
+    "judges.landmark_width=8",
+    "judges.landmark_steps=3",
     "data.train_size=16",
 ]
 

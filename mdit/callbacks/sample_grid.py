@@ -1,4 +1,5 @@
-"""A fixed grid of validation samples (mask | generated | ground truth, with captions), saved and logged."""
+"""A fixed grid of validation samples (the conditions the model reads | generated | ground truth, with captions), saved
+and logged."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.loggers import WandbLogger
 
+from mdit.conditioning.spatial import render_condition
+from mdit.pipeline import spatial_inputs
 from mdit.visualize import sample_grid, save_png
 
 
@@ -34,9 +37,11 @@ class SampleGrid(L.Callback):
     def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if self.batch is None or trainer.sanity_checking:
             return
-        masks, captions = self.batch["mask"], list(self.batch["caption"])
-        images = module.generate(masks, captions, steps=self.steps, seed=self.seed)
-        grid = sample_grid(masks.cpu(), images.cpu(), self.batch["image"].cpu(), captions)
+        spatial, captions = spatial_inputs(self.batch, module.model.conditions), list(self.batch["caption"])
+        images = module.generate(spatial, captions, steps=self.steps, seed=self.seed)
+        size = tuple(images.shape[-2:])
+        shown = {kind: render_condition(kind, raw.cpu(), size) for kind, raw in spatial.items()}
+        grid = sample_grid(None, images.cpu(), self.batch["image"].cpu(), captions, conditions=shown)
         self.last_path = save_png(grid, self.folder / f"step_{trainer.global_step:06d}.png")
         if isinstance(trainer.logger, WandbLogger):
             trainer.logger.log_image(key="val/samples", images=[str(self.last_path)], step=trainer.global_step)

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from mdit.cli import evaluate, flops, generate, info, sweeps, train
+from mdit.cli import data, evaluate, flops, generate, info, sweeps, train
 from mdit.cli.common import HelpFormatter
 
 try:
@@ -20,7 +20,7 @@ try:
 except PackageNotFoundError:  # a source tree that was never installed
     __version__ = "unknown"
 
-VERB_MODULES = (info, train, generate, evaluate, flops, sweeps)
+VERB_MODULES = (info, train, data, generate, evaluate, flops, sweeps)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -61,17 +61,32 @@ def add_eval(verbs) -> None:
 
 
 def run_judges_train(args: argparse.Namespace) -> int:
-    from mdit.judges.training import ensure_judges, load_embedded_clip, load_parser
+    import time
 
-    folder = ensure_judges(config_from(args))
+    from mdit.judges.landmark_training import LANDMARKS_CARD, ensure_landmark_judge, load_landmark_judge
+    from mdit.judges.training import ensure_judges, load_embedded_clip, load_parser
+    from mdit.paths import landmarks_dir
+
+    cfg = config_from(args)
+    folder = ensure_judges(cfg)
+    cached = (landmarks_dir(cfg) / LANDMARKS_CARD).is_file()
+    started = time.perf_counter()
+    landmarks = ensure_landmark_judge(cfg)
+    built = "cached" if cached else f"trained in {time.perf_counter() - started:.0f} s"
     _, parser_card = load_parser(folder)
     _, clip_card = load_embedded_clip(folder)
+    _, landmark_card = load_landmark_judge(landmarks)
     print(f"embedded judges: {folder}")
     accuracy = parser_card["heldout_pixel_accuracy"]
     print(f"parser: held-out pixel accuracy {accuracy:.2f} % (the ceiling of mask accuracy)")
     print(
         f"clip: held-out image->caption retrieval top-1 {clip_card['heldout_retrieval_top1']:.2f} % "
         f"among {clip_card['heldout_size']} (chance {100 / clip_card['heldout_size']:.2f} %)"
+    )
+    print(f"landmark judge: {landmarks} ({built})")
+    print(
+        f"landmarks: held-out NME {landmark_card['heldout_nme']:.2f} % of the inter-ocular distance on "
+        f"{landmark_card['heldout_size']} renders (the floor of the keypoint error)"
     )
     return 0
 
@@ -82,7 +97,7 @@ def add_judges(verbs) -> None:
     train = add_verb(
         judge_verbs,
         "train",
-        "train and cache the embedded judges (once; their seed is judges.seed, not seed)",
+        "train and cache the embedded judges, the landmark judge included (once; their seed is judges.seed, not seed)",
         run_judges_train,
     )
     add_config_args(

@@ -11,12 +11,14 @@ from mdit.cli.common import add_config_args, add_verb, config_from
 def run_flops(args: argparse.Namespace) -> int:
     import json
 
+    from mdit.conditions import parse_conditions
     from mdit.cost.report import flops_report
     from mdit.paper import PAPER_TABLE4
 
     cfg = config_from(args) if args.preset == "embedded" else None
     resolution = args.resolution or (cfg.data.resolution if cfg is not None else 512)
-    report = flops_report(args.preset, resolution, args.text_tokens, args.steps, cfg)
+    conditions = parse_conditions(args.conditions) if args.conditions else None
+    report = flops_report(args.preset, resolution, args.text_tokens, args.steps, cfg, conditions)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -39,6 +41,17 @@ def run_flops(args: argparse.Namespace) -> int:
             f"{name:<34}{row['delta_tflops']:>14.2f}{row['reduction_vs_holistic']:>9.1%}"
             f"{row['delta_paper']:>13.2f}{row['reduction_vs_holistic_paper']:>9.1%}"
         )
+    if conditions is not None:
+        chosen = report["condition_set"]
+        names = "+".join(chosen["conditions"])
+        print(f"\nconditions {names} (saved = vs holistic with them; extra = over the mask alone)")
+        print(f"{'variant':<20}{'delta TFLOPs':>14}{'saved':>9}{'extra':>9}{'paper conv.':>13}{'saved':>9}{'extra':>9}")
+        for name, row in chosen["variants"].items():
+            print(
+                f"{name:<20}{row['delta_tflops']:>14.2f}{row['reduction_vs_holistic']:>9.1%}"
+                f"{row['extra_vs_mask_tflops']:>9.2f}{row['delta_paper']:>13.2f}"
+                f"{row['reduction_vs_holistic_paper']:>9.1%}{row['extra_vs_mask_paper']:>9.2f}"
+            )
     for key, text in report["conventions"].items():
         print(f"  {key}: {text}")
     return 0
@@ -58,6 +71,11 @@ def add_flops(verbs) -> None:
     parser.add_argument("--steps", type=int, default=28, help="denoising steps per generation")
     parser.add_argument("--text-tokens", type=int, default=512, help="caption tokens")
     parser.add_argument("--json", action="store_true", help="print the JSON report")
+    parser.add_argument(
+        "--conditions",
+        default="",
+        help="also each variant's cost with these spatial conditions, comma-separated (e.g. mask,sketch)",
+    )
     add_config_args(
         parser,
         "the embedded preset's config",

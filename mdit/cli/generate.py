@@ -1,4 +1,5 @@
-"""`mdit generate`: sample from a trained run, from a mask PNG and a caption or from the test samples."""
+"""`mdit generate`: sample from a trained run, from any subset of its spatial conditions (mask PNG, sketch PNG,
+keypoints JSON or PNG) and a caption, or from the test samples."""
 
 from __future__ import annotations
 
@@ -7,8 +8,24 @@ import argparse
 from mdit.cli.common import add_overrides, add_verb
 
 
-def run_generate(args: argparse.Namespace) -> int:
+def spatial_files(args: argparse.Namespace, resolution: int) -> dict:
+    """The condition files given on the command line, read at the run's resolution: {kind: raw batch of one}."""
+    import torch
+
+    from mdit.data.condition_files import read_keypoints, read_sketch
     from mdit.masks import read_mask
+
+    size = (resolution, resolution)
+    readers = {
+        "mask": lambda path: read_mask(path, resolution),
+        "sketch": lambda path: torch.from_numpy(read_sketch(path, size)),
+        "keypoints": lambda path: torch.from_numpy(read_keypoints(path, size)),
+    }
+    return {kind: read(path)[None] for kind, read in readers.items() if (path := getattr(args, kind)) is not None}
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from mdit.pipeline import spatial_inputs
     from mdit.run import load_run
     from mdit.visualize import sample_grid, save_png, to_uint8
 
@@ -27,16 +44,22 @@ def run_generate(args: argparse.Namespace) -> int:
         from torch.utils.data import default_collate
 
         from mdit.data.registry import build_splits
+        from mdit.evaluation.scoring import condition_images
 
         test_set = build_splits(module.cfg)[2]
         batch = default_collate([test_set[i] for i in range(min(args.from_dataset, len(test_set)))])
-        images = module.generate(batch["mask"], batch["caption"], **common)
-        path = save_png(sample_grid(batch["mask"], images, batch["image"], batch["caption"]), args.out)
+        spatial = spatial_inputs(batch, module.model.conditions)
+        images = module.generate(spatial, batch["caption"], **common)
+        shown = condition_images({k: v for k, v in spatial.items() if k != "mask"}, (resolution, resolution))
+        grid = sample_grid(spatial.get("mask"), images, batch["image"], batch["caption"], conditions=shown)
+        path = save_png(grid, args.out)
     else:
-        if args.mask is None or args.caption is None:
-            raise ValueError("pass --mask PNG and --caption TEXT, or --from-dataset N")
-        mask = read_mask(args.mask, resolution)
-        images = module.generate(mask[None], [args.caption], **common)
+        if args.caption is None:
+            raise ValueError(
+                "pass --caption TEXT ('' = text dropped) with any of --mask PNG, --sketch PNG, --keypoints "
+                "JSON|PNG (those the run reads; none = text only), or --from-dataset N"
+            )
+        images = module.generate(spatial_files(args, resolution), [args.caption], **common)
         from PIL import Image
 
         path = save_png(Image.fromarray(to_uint8(images)[0]), args.out)
@@ -46,9 +69,18 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def add_generate(verbs) -> None:
-    parser = add_verb(verbs, "generate", "sample from a trained run: mask PNG + caption, or test samples", run_generate)
+    parser = add_verb(
+        verbs, "generate", "sample from a trained run: conditions + caption, or test samples", run_generate
+    )
     parser.add_argument("run_dir", metavar="RUN", help="run folder written by `mdit train` (runs/<group>/<name>)")
     parser.add_argument("--mask", help="PNG of official label ids or palette colours, at the run's resolution")
+    parser.add_argument(
+        "--sketch", help="line-drawing PNG or JPG: dark lines on white (MM-CelebA-HQ's), resized to the run's size"
+    )
+    parser.add_argument(
+        "--keypoints",
+        help='JSON {"keypoints": [[x, y, visible] x 20], "size": [W, H]} or a point-image PNG (docs/DATA.md)',
+    )
     parser.add_argument("--caption", help="the text condition; '' = text dropped")
     parser.add_argument(
         "--from-dataset", type=int, default=0, metavar="N", help="grid of the first N test samples (0: use --mask)"
@@ -62,7 +94,10 @@ def add_generate(verbs) -> None:
     parser.add_argument("--steps", type=int, default=28, help="Euler steps of FLUX's schedule")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial noise")
     parser.add_argument(
-        "--conditions", default="both", choices=["both", "text", "mask"], help="conditions given to the model"
+        "--conditions",
+        default="both",
+        choices=["both", "text", "mask"],
+        help="what is given: both, the text only, or the spatial conditions only (mask)",
     )
     parser.add_argument(
         "--guidance-scale", type=float, default=1.0, help="classifier-free guidance over dropped conditions"

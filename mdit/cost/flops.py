@@ -1,11 +1,13 @@
-"""The cost of the mask condition in FLOPs, under two conventions, for one whole generation.
+"""The cost of the spatial conditions (the mask, and any others) in FLOPs, under two conventions, for one whole
+generation.
 
 - counted: torch's FlopCounterMode over the sampler's work (static pass once + every Euler step),
   every matrix multiply, attention included, 1 multiply-add = 2 FLOPs. CPU attention is counted
   too: torch has no formula for its CPU flash kernel and would silently count 0 there.
 - paper: the multiply-adds of the linear layers that the *extra* tokens pass through (the mask
   tokens at every step for `holistic`; the static [T_s;M] tokens once for the decoupled variants;
-  N/s² mask tokens at stride s; who reads them is attention, which this convention leaves out),
+  N/s² mask tokens at stride s; N/s² more per extra condition; who reads them is attention, which this
+  convention leaves out),
   attention products, LoRA and per-sample modulation excluded, every block's full layer stack (the
   paper's 185.79 / 9.95 "TFLOPs" for FLUX.1-dev, 512 px, 28 steps, 512 text tokens are these
   multiply-adds, reported as FLOPs).
@@ -69,7 +71,7 @@ def count_flops(fn: Callable[[], object]) -> int:
 
 def generation_inputs(model: MDiTTransformer, shape: GenerationShape) -> tuple[Conditions, torch.Tensor]:
     """Random conditions and noise of batch 1 with the generation's shapes, on the model's device
-    (the mask only for variants that use one)."""
+    (every spatial condition of the model, for variants that use them)."""
     device = next(model.parameters()).device
     side = int(round(shape.image_tokens**0.5))
     if side * side != shape.image_tokens:
@@ -84,10 +86,17 @@ def generation_inputs(model: MDiTTransformer, shape: GenerationShape) -> tuple[C
         pooled=torch.randn(1, shape.pooled_dim, device=device),
         txt_ids=text_ids(shape.text_tokens, device=device),
         img_ids=latent_image_ids(2 * side, 2 * side, device=device),
-        mask=latents() if model.strategy.uses_mask else None,
+        mask=_condition_latents(model, latents) if model.strategy.uses_mask else None,
         guidance=guidance,
     )
     return cond, latents()
+
+
+def _condition_latents(model: MDiTTransformer, latents: Callable[[], torch.Tensor]) -> object:
+    """One condition's latents as a tensor (the one-condition model's input), several as {kind: latents}."""
+    if len(model.conditions) == 1:
+        return latents()
+    return {kind: latents() for kind in model.conditions}
 
 
 def generation_parts(model: MDiTTransformer, shape: GenerationShape) -> tuple[int, int]:
@@ -153,12 +162,14 @@ def token_path_macs(model: MDiTTransformer, side: str) -> int:
 def paper_convention_macs(model: MDiTTransformer, shape: GenerationShape) -> int:
     """The extra tokens' linear multiply-adds over one generation (see the module docstring)."""
     strategy = model.strategy
+    n_conditions = len(model.conditions)
     if strategy.mask_channels:  # only the widened input projection's new columns
-        return shape.image_tokens * shape.latent_features * model.base.x_embedder.out_features * shape.steps
+        columns = n_conditions * shape.latent_features
+        return shape.image_tokens * columns * model.base.x_embedder.out_features * shape.steps
     if not strategy.mask_tokens:
         return 0
-    mask_token = _linear_macs([model.visual_embedder.proj]) + token_path_macs(model, "image")
-    mask_tokens = shape.image_tokens // model.mask_token_stride**2
+    mask_token = _linear_macs([model.embedder(model.conditions[0]).proj]) + token_path_macs(model, "image")
+    mask_tokens = n_conditions * shape.image_tokens // model.mask_token_stride**2  # every condition, same embedder size
     if not strategy.static_mask:
         return mask_tokens * mask_token * shape.steps
     text_token = _linear_macs([model.base.context_embedder]) + token_path_macs(model, "context")

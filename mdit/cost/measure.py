@@ -16,6 +16,7 @@ from diffusers import FluxTransformer2DModel
 from omegaconf import DictConfig
 
 from mdit.conditioning import EMPTY_CAPTION
+from mdit.conditioning.spatial import blank_conditions
 from mdit.cost.flops import TERA, GenerationShape, generation_flops, paper_convention_macs
 from mdit.model import MDiTTransformer, build_transformer
 from mdit.pipeline import Pipeline
@@ -96,18 +97,19 @@ def seconds_per_image(generate: Any, batch: int, repeats: int) -> float:
 def measure_cost(module: Sampler, steps: int, repeats: int) -> dict[str, float]:
     """FLOPs (variant, delta vs `none`, paper convention) and latency (s/image, ratio vs `none`) of a module, where
     it is. The latency baseline is the same model with the mask dropped, timed in the same process: for the
-    mask-token variants exactly the base FLUX forward (the parity tests prove it); `concat` keeps its zero mask
+    mask-token variants exactly the base FLUX forward (every condition of the model given, blank: the cost does not
+    depend on what a condition shows) (the parity tests prove it); `concat` keeps its zero mask
     channels and image adapter. The caption is the empty prompt: every text encoder and cache has it, and text is
     padded to its full length anyway."""
     results = variant_flops(module, steps)
     side = module.cfg.data.resolution
-    masks = torch.zeros(1, side, side, dtype=torch.long, device=module.device)
+    spatial = blank_conditions(module.model.conditions, 1, (side, side), module.device)
     caption = [EMPTY_CAPTION]
     was_training = module.training
     module.eval()
     latency = {}
     for key, conditions in (("variant", "both"), ("none", "text")):
-        run = lambda c=conditions: module.generate(masks, caption, steps=steps, conditions=c)  # noqa: E731
+        run = lambda c=conditions: module.generate(spatial, caption, steps=steps, conditions=c)  # noqa: E731
         latency[key] = seconds_per_image(run, 1, repeats)
     module.train(was_training)
     results["seconds_per_image"] = round(latency["variant"], 4)

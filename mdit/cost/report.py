@@ -1,5 +1,5 @@
-"""`mdit flops`: the mask condition's extra cost per variant and per frontier setting (stride x readers), on
-weightless (meta-device) models.
+"""`mdit flops`: the spatial conditions' extra cost per variant, per frontier setting (stride x readers) and per
+condition set (`--conditions mask,sketch`), on weightless (meta-device) models.
 
 Presets: `flux-dev` (diffusers' FluxTransformer2DModel defaults + guidance embedding = FLUX.1-dev,
 VAE x8, T5 4096, pooled CLIP 768) and `embedded` (the config's tiny backbone, pixel-space autoencoder).
@@ -16,6 +16,7 @@ from diffusers import FluxTransformer2DModel
 from omegaconf import DictConfig
 
 from mdit.backbone import embedded_transformer_kwargs
+from mdit.conditions import DEFAULT_CONDITIONS
 from mdit.cost.flops import TERA, GenerationShape, generation_parts, paper_convention_macs
 from mdit.model import STRATEGIES, LoraSettings, MDiTTransformer
 from mdit.model.mdit import DEFAULT_LORA
@@ -56,16 +57,19 @@ def preset(
 
 @dataclass(frozen=True)
 class Setting:
-    """One mask-token setting of the cost-quality frontier: a strategy, its stride and who reads its keys."""
+    """One setting of the cost-quality frontier: a strategy, its stride, who reads its keys, the conditions read."""
 
     attention: str
     stride: int = 1
     readers: str = "image_text"
+    conditions: tuple[str, ...] = DEFAULT_CONDITIONS
 
     @property
     def label(self) -> str:
-        """`improved_decoupled-s2-image`: the key of `mdit flops --json`'s settings."""
-        return f"{self.attention}-s{self.stride}-{self.readers}"
+        """`improved_decoupled-s2-image` (`...-mask+sketch` with other conditions): the key of `mdit flops --json`'s
+        settings."""
+        conditions = "" if self.conditions == DEFAULT_CONDITIONS else "-" + "+".join(self.conditions)
+        return f"{self.attention}-s{self.stride}-{self.readers}{conditions}"
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,7 @@ class SettingCosts:
                     self.lora,
                     mask_token_stride=setting.stride,
                     mask_readers=setting.readers,
+                    conditions=setting.conditions,
                 )
                 model.set_empty_caption(torch.zeros(self.shape.pooled_dim))  # weightless: any value counts the same
             static, step = generation_parts(model, self.shape)
@@ -123,8 +128,10 @@ class SettingCosts:
         return self._parts[setting]
 
     def row(self, setting: Setting, steps: int) -> dict[str, float]:
-        """Total and extra (vs `none`) TFLOPs at `steps`, both conventions, and the reductions vs stride-1 holistic."""
-        none, holistic = self.parts(Setting("none")).counted(steps), self.parts(Setting("holistic"))
+        """Total and extra (vs `none`) TFLOPs at `steps`, both conventions, and the reductions vs stride-1 holistic
+        with the same conditions."""
+        none = self.parts(Setting("none")).counted(steps)
+        holistic = self.parts(Setting("holistic", conditions=setting.conditions))
         parts = self.parts(setting)
         delta, delta_paper = parts.counted(steps) - none, parts.paper(steps)
         return {
@@ -136,12 +143,35 @@ class SettingCosts:
         }
 
 
-def flops_report(name: str, resolution: int, text_tokens: int, steps: int, cfg: DictConfig | None = None) -> dict:
+def condition_costs(costs: SettingCosts, conditions: tuple[str, ...], steps: int) -> dict:
+    """Per variant (stride 1, image_text) with `conditions`: its row, and what the conditions beyond the mask add
+    to the same variant with the mask alone (TFLOPs counted and in the paper's convention)."""
+    rows = {}
+    for attention in STRATEGIES:
+        if attention == "none":
+            continue
+        row = costs.row(Setting(attention, conditions=conditions), steps)
+        alone = costs.row(Setting(attention), steps)
+        row["extra_vs_mask_tflops"] = row["delta_tflops"] - alone["delta_tflops"]
+        row["extra_vs_mask_paper"] = row["delta_paper"] - alone["delta_paper"]
+        rows[attention] = row
+    return {"conditions": list(conditions), "variants": rows}
+
+
+def flops_report(
+    name: str,
+    resolution: int,
+    text_tokens: int,
+    steps: int,
+    cfg: DictConfig | None = None,
+    conditions: tuple[str, ...] | None = None,
+) -> dict:
     """Per variant (the paper's setting: stride 1, image_text) and per frontier setting: total and extra (vs
-    `none`) TFLOPs counted, the paper convention, and the reductions vs stride-1 holistic in both."""
+    `none`) TFLOPs counted, the paper convention, and the reductions vs stride-1 holistic in both; with
+    `conditions`, the same per variant for that condition set (`condition_costs`)."""
     costs = SettingCosts(*preset(name, resolution, text_tokens, steps, cfg))
     settings = frontier_settings(costs.shape.image_tokens)
-    return {
+    report = {
         "preset": name,
         "resolution": resolution,
         "steps": steps,
@@ -167,5 +197,10 @@ def flops_report(name: str, resolution: int, text_tokens: int, steps: int, cfg: 
             "reductions": "vs holistic at stride 1 with image_text readers (the paper's holistic)",
             "settings": "<attention>-s<model.mask_token_stride>-<model.mask_readers>; `variants` are the "
             "paper's setting (s1, image_text) of every strategy",
+            "condition_set": "`variants` with model.conditions as given; reductions vs holistic with the same "
+            "conditions; extra_vs_mask = its delta minus the same variant's with the mask alone",
         },
     }
+    if conditions is not None:
+        report["condition_set"] = condition_costs(costs, conditions, steps)
+    return report

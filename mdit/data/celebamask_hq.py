@@ -3,6 +3,8 @@
 Layout under ``root`` (see REFERENCE.md): ``CelebA-HQ-img/{idx}.jpg`` (1024x1024), ``CelebAMask-HQ-mask-anno/
 {idx // 2000}/{idx:05d}_{part}.png`` (512x512, 0/255 per part) and ``CelebA-HQ-to-CelebA-mapping.txt``. The image
 helpers and the base class ``FaceFilesDataset`` are in ``face_files.py``, shared with the face-folder loader.
+Sketches come from MM-CelebA-HQ's ``sketch/`` folder (mm_celeba.py) when it is there, else from `mdit
+cache-conditions`, like the keypoints.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from mdit import atomic
 from mdit.labels import LABELS, NUM_CLASSES, MaskError
 
 from .checks import Problems, listing
-from .face_files import DECODE_ERRORS, FaceFilesDataset, load_rgb, strict_decoding
-from .mm_celeba import Captions
+from .condition_sources import ConditionSource
+from .decoding import DECODE_ERRORS, strict_decoding
+from .face_files import FaceFilesDataset, load_rgb
+from .mm_celeba import Captions, sketch_source
 
 IMAGE_DIR = "CelebA-HQ-img"
 ANNO_DIR = "CelebAMask-HQ-mask-anno"
@@ -154,6 +158,8 @@ class CelebAMaskHQDataset(FaceFilesDataset):
     ``captions`` None gives caption "". At construction every face's image, part PNGs and caption file are checked
     (``on_missing`` "skip" / "error", see checks.py) and, with ``on_corrupt`` "skip" / "error", its image decoded
     (None: no scan, a bad image raises when read). ``mask_cache`` (a folder) keeps merged maps and the verdicts.
+    ``conditions`` (model.conditions) must be served: sketches from ``sketches`` (default: the ``sketch/`` folder
+    of the MM-CelebA-HQ release holding the captions), else, like keypoints, from ``derived_dir``.
     """
 
     source = "celebamask_hq"
@@ -169,6 +175,9 @@ class CelebAMaskHQDataset(FaceFilesDataset):
         mask_cache: str | Path | None = None,
         on_corrupt: str | None = "skip",
         on_missing: str = "skip",
+        conditions: Sequence[str] = (),
+        derived_dir: str | Path | None = None,
+        sketches: ConditionSource | None = None,
     ) -> None:
         super().__init__(resolution, caption_mode, flip_p)
         self.root = Path(root)
@@ -177,15 +186,20 @@ class CelebAMaskHQDataset(FaceFilesDataset):
         if negative:
             raise ValueError(f"CelebAMask-HQ ids are >= 0, got {negative[:10]}")
         self.captions = captions
+        self.sketches = sketches if sketches is not None else sketch_source(captions.root) if captions else None
         self.mask_cache = MergedMaskCache(mask_cache) if mask_cache is not None else None
+        self.use_conditions(conditions, derived_dir)
         self.select(ids, on_missing, on_corrupt, Path(mask_cache) if mask_cache is not None else None)
 
     def image_path(self, id_: int) -> Path:
         """The image file of ``id_``."""
         return self.image_root / f"{id_}.jpg"
 
-    def caption_key(self, id_: int) -> str:
+    def face_key(self, id_: int) -> str:
         return str(id_)
+
+    def published_source(self, kind: str) -> ConditionSource | None:
+        return self.sketches if kind == "sketch" else None
 
     def missing_files(self, ids: Sequence[int]) -> Problems:
         images = listing(self.image_root)

@@ -3,7 +3,9 @@
 Every face needs its image, its mask (CelebAMask-HQ: at least one part PNG) and, with captions, a caption file that
 holds at least one caption after cleanup; a file with fewer than ``FULL_CAPTIONS`` captions is a warning. One policy
 for every loader (``data.on_missing``): "skip" leaves the faces that fail out with one logged warning naming the
-first few, "error" raises one error naming all of them. Folders are listed once each (os.scandir) rather than one
+first few, "error" raises one error naming all of them. A sketch or keypoints kind that model.conditions needs is
+checked the same way, per face, and a data set with no files of it at all is an error naming where it looked and
+the command that derives them (``missing_conditions_error``). Folders are listed once each (os.scandir) rather than one
 stat per file; the caption files are read once, their verdicts cached by file name, size and mtime like the image
 scan's (``cached_verdicts``), so a changed file is read again.
 """
@@ -19,6 +21,7 @@ from typing import Any
 
 from mdit import atomic
 
+from .condition_sources import ConditionSource, how_to_get
 from .mm_celeba import Captions, caption_count
 
 logger = logging.getLogger(__name__)
@@ -33,6 +36,10 @@ Problems = dict[int, list[str]]  # face id -> what is missing, each naming the f
 
 class MissingFilesError(FileNotFoundError):
     """Faces whose image, mask or caption file is missing or empty, under data.on_missing=error."""
+
+
+class MissingConditionsError(FileNotFoundError):
+    """model.conditions names a kind (sketch, keypoints) that the data set has no files of."""
 
 
 def listing(folder: Path) -> set[str]:
@@ -114,6 +121,34 @@ def caption_problems(captions: Captions, keys: Mapping[int, str], cache_dir: Pat
     if short:
         logger.warning("%d caption file(s) hold fewer than %d captions: %s", len(short), FULL_CAPTIONS, _shown(short))
     return problems
+
+
+# ---------------------------------------------------------------------------------------------------- conditions
+
+
+def missing_conditions_error(source: str, kind: str, places: Sequence[ConditionSource]) -> MissingConditionsError:
+    """The error for a ``kind`` that model.conditions needs and none of ``places`` holds: every place looked at
+    and the command that derives it."""
+    looked = "; ".join(f"{place.what} {place.pattern()}" for place in places) or "nowhere (no data cache given)"
+    return MissingConditionsError(
+        f"model.conditions needs {kind}, but the {source} data set has no {kind} files: looked for {looked}. "
+        f"{how_to_get(kind)[0].upper()}{how_to_get(kind)[1:]}, or drop {kind} from model.conditions"
+    )
+
+
+def condition_files(source: ConditionSource, keys: Mapping[int, str]) -> tuple[dict[int, Path], Problems]:
+    """({face id: its file}, {face id: what is missing}) of one condition source, from one listing of its folder."""
+    names = listing(source.folder)
+    found: dict[int, Path] = {}
+    problems: Problems = {}
+    for id_, key in keys.items():
+        name = source.file_name(key, names)
+        if name is not None:
+            found[id_] = source.folder / name
+        else:
+            fix = f"; {how_to_get(source.kind)}" if source.derived else ""
+            problems[id_] = [f"no {source.kind} file {source.pattern().replace('<key>', key)}{fix}"]
+    return found, problems
 
 
 # ---------------------------------------------------------------------------------------------------- the policy

@@ -1,19 +1,22 @@
-"""Faces stored as files: strict image decoding, the corrupt-image scan, square fitting, and FaceFilesDataset,
-the base of the CelebAMask-HQ and face-folder datasets (every face's files checked when the dataset is built)."""
+"""Faces stored as files: full decoding, the corrupt-image scan, square fitting, and FaceFilesDataset, the base of
+the CelebAMask-HQ and face-folder datasets (every face's files checked when the dataset is built; its sketches and
+keypoints served through face_conditions.py)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile
+from PIL import Image
 
 from mdit.labels import MaskError
 
 from .checks import Problems, cached_verdicts, caption_problems, keep_complete
+from .condition_sources import FILE_KINDS, ConditionSource, derived_source
+from .decoding import DECODE_ERRORS, strict_decoding
+from .face_conditions import FaceConditions
 from .faces import FaceDataset
 from .mm_celeba import Captions
 
@@ -21,7 +24,6 @@ logger = logging.getLogger(__name__)
 
 SCAN_CACHE_NAME = "image_scan.json"
 ON_CORRUPT = ("skip", "error")
-DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
 
 
 class CorruptImageError(ValueError):
@@ -29,18 +31,6 @@ class CorruptImageError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------------------- decoding
-
-
-@contextmanager
-def strict_decoding() -> Iterator[None]:
-    """Make PIL raise on truncated files even where a library set ``ImageFile.LOAD_TRUNCATED_IMAGES`` (pyiqa's AVA
-    loader does at import): a truncated file must never load as a grey-filled image. Process-global while active."""
-    previous = ImageFile.LOAD_TRUNCATED_IMAGES
-    ImageFile.LOAD_TRUNCATED_IMAGES = False
-    try:
-        yield
-    finally:
-        ImageFile.LOAD_TRUNCATED_IMAGES = previous
 
 
 def load_rgb(path: str | Path) -> Image.Image:
@@ -130,7 +120,8 @@ class FaceFilesDataset(FaceDataset):
     """Faces stored as files, by sample id, fitted to ``resolution`` squares; FaceDataset draws captions and flips.
 
     Subclasses set ``source`` and ``captions`` (None: caption "") and implement ``image_path(id)``,
-    ``caption_key(id)``, ``missing_files(ids)`` and ``read(id) -> (RGB image, label map, name for errors)``; they call
+    ``face_key(id)``, ``missing_files(ids)`` and ``read(id) -> (RGB image, label map, name for errors)``, and
+    ``published_source(kind)`` where the data set ships sketches or keypoints; they call ``use_conditions`` and then
     ``select`` once with their ids.
     """
 
@@ -142,6 +133,7 @@ class FaceFilesDataset(FaceDataset):
             raise ValueError(f"resolution must be positive, got {resolution}")
         self.resolution = resolution
         self.ids: list[int] = []
+        self.conditions = FaceConditions(type(self).__name__, {})
 
     def image_path(self, id_: int) -> Path:
         raise NotImplementedError
@@ -149,17 +141,45 @@ class FaceFilesDataset(FaceDataset):
     def read(self, id_: int) -> tuple[Image.Image, np.ndarray, str]:
         raise NotImplementedError
 
+    def face_key(self, id_: int) -> str:
+        """The name of face ``id_``'s files without their extension: a CelebA-HQ id, a folder's image name."""
+        raise NotImplementedError
+
     def caption_key(self, id_: int) -> str:
         """The name of face ``id_``'s caption file, without ``.txt``."""
-        raise NotImplementedError
+        return self.face_key(id_)
+
+    def published_source(self, kind: str) -> ConditionSource | None:
+        """Where the data set itself keeps ``kind`` ("sketch", "keypoints") files, if it may have them."""
+        return None
+
+    def use_conditions(self, conditions: Sequence[str], derived_dir: str | Path | None) -> None:
+        """Serve sketches and keypoints from the published folders, else from ``derived_dir`` (`mdit
+        cache-conditions`; None: none); each kind of ``conditions`` (model.conditions) must have one
+        (MissingConditionsError naming the folders and the command). Call before ``select``."""
+        places = {}
+        for kind in FILE_KINDS:
+            published = self.published_source(kind)
+            derived = derived_source(kind, derived_dir) if derived_dir is not None else None
+            places[kind] = [place for place in (published, derived) if place is not None]
+        self.conditions = FaceConditions(self.source, places, conditions)
+
+    def published_conditions(self) -> tuple[str, ...]:
+        """The kinds the data set ships files of (their folder exists): `mdit cache-conditions` derives the others."""
+        return tuple(
+            kind for kind in FILE_KINDS if (place := self.published_source(kind)) is not None and place.folder.is_dir()
+        )
 
     def missing_files(self, ids: Sequence[int]) -> Problems:
         """What is missing among the image and mask files of each face id."""
         raise NotImplementedError
 
     def _problems(self, ids: Sequence[int], cache_dir: Path | None) -> Problems:
-        """``missing_files`` and, with captions, what is wrong with each face's caption file."""
+        """``missing_files``, what required condition files each face lacks and, with captions, what is wrong with
+        each face's caption file."""
         problems = self.missing_files(ids)
+        for id_, found in self.conditions.problems({id_: self.face_key(id_) for id_ in ids}).items():
+            problems.setdefault(id_, []).extend(found)
         if self.captions is not None:
             keys = {id_: self.caption_key(id_) for id_ in ids}
             for id_, found in caption_problems(self.captions, keys, cache_dir).items():
@@ -176,6 +196,7 @@ class FaceFilesDataset(FaceDataset):
             ids = usable_ids(ids, self.image_path, on_corrupt, cache_dir / SCAN_CACHE_NAME if cache_dir else None)
         if not ids:
             raise ValueError(f"{type(self).__name__}: no sample ids (empty split, or every face skipped)")
+        self.conditions.keep_covering(ids)
         self.ids = ids
 
     def captions_of(self, index: int) -> list[str]:
@@ -190,3 +211,15 @@ class FaceFilesDataset(FaceDataset):
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image, mask, name = self.read(self.sample_id(index))
         return fit_square(image, mask, self.resolution, name)
+
+    def image_size(self, id_: int) -> tuple[int, int]:
+        """(width, height) of face ``id_``'s image file, from its header."""
+        with Image.open(self.image_path(id_)) as image:
+            return image.size
+
+    def load_conditions(self, index: int) -> dict[str, np.ndarray]:
+        """The face's sketch (float32 [R, R], 1 = line) and keypoints (float32 [20, 3]) that this data set serves
+        (``conditions.kinds``), unflipped, fitted to its square as its image is."""
+        id_ = self.sample_id(index)
+        published = any(not self.conditions.sources[kind].derived for kind in self.conditions.kinds)
+        return self.conditions.read(id_, self.image_size(id_) if published else None, self.resolution)

@@ -2,8 +2,10 @@
 
 Layout under ``root``: ``images/<name>.{jpg,jpeg,png,webp}``, ``masks/<name>.png`` (label ids or palette colours,
 any size with the image's aspect ratio), ``captions/<name>.txt`` (one caption a line) and optionally
-``splits/{train,val,test}.txt`` (one name a line). A sample's id is the position of its name in the sorted list of
-all image names, so ids do not depend on the split.
+``splits/{train,val,test}.txt`` (one name a line), ``sketches/<name>.{png,jpg,jpeg}`` (line drawings with the
+image's aspect ratio, dark on white or white on black: condition_files.py) and ``keypoints/<name>.json`` (the 20
+landmarks in the image's pixels, ``{"keypoints": [[x, y, visible], ...], "size": [W, H]}``). A sample's id is the
+position of its name in the sorted list of all image names, so ids do not depend on the split.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from PIL import Image
 from mdit.masks import read_mask
 
 from .checks import Problems, listing
+from .condition_sources import ConditionSource
 from .face_files import FaceFilesDataset, load_rgb
 from .mm_celeba import Captions
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 FOLDER_SPLITS = ("train", "val", "test")
+SKETCH_SUFFIXES = (".png", ".jpg", ".jpeg")  # sketches/<name><suffix>: the first found is read
 
 
 def image_files(root: str | Path) -> dict[str, Path]:
@@ -90,6 +94,8 @@ class FolderDataset(FaceFilesDataset):
 
     At construction every selected image's mask and (with ``use_captions``) caption file are checked (``on_missing``
     "skip" / "error", see checks.py); ``on_corrupt`` as CelebAMaskHQDataset; ``cache_dir`` keeps the verdicts.
+    ``conditions`` (model.conditions) must be served: from ``sketches/`` and ``keypoints/``, else from
+    ``derived_dir`` (`mdit cache-conditions`).
     """
 
     source = "folder"
@@ -105,6 +111,8 @@ class FolderDataset(FaceFilesDataset):
         cache_dir: str | Path | None = None,
         use_captions: bool = True,
         on_missing: str = "skip",
+        conditions: Sequence[str] = (),
+        derived_dir: str | Path | None = None,
     ) -> None:
         super().__init__(resolution, caption_mode, flip_p)
         self.root = Path(root)
@@ -123,6 +131,7 @@ class FolderDataset(FaceFilesDataset):
             raise FileNotFoundError(f"mask folder not found: {masks} (it should hold <name>.png per image)")
         self.captions = Captions(self.root / "captions") if use_captions else None
         cache = Path(cache_dir) if cache_dir is not None else None
+        self.use_conditions(conditions, derived_dir)
         self.select([position[name] for name in names], on_missing, on_corrupt, cache)
 
     def image_path(self, id_: int) -> Path:
@@ -133,8 +142,13 @@ class FolderDataset(FaceFilesDataset):
         """The mask file of image ``name``."""
         return self.root / "masks" / f"{name}.png"
 
-    def caption_key(self, id_: int) -> str:
+    def face_key(self, id_: int) -> str:
         return self.all_names[id_]
+
+    def published_source(self, kind: str) -> ConditionSource | None:
+        if kind == "sketch":
+            return ConditionSource(kind, self.root / "sketches", SKETCH_SUFFIXES, False, "the folder's sketches/")
+        return ConditionSource(kind, self.root / "keypoints", (".json",), False, "the folder's keypoints/")
 
     def missing_files(self, ids: Sequence[int]) -> Problems:
         masks = listing(self.root / "masks")

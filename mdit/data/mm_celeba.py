@@ -1,9 +1,15 @@
-"""Multi-Modal-CelebA-HQ text: caption files (``<id>.txt``, one caption a line), where they are, and the split.
+"""Multi-Modal-CelebA-HQ text and sketches: caption files (``<id>.txt``, one caption a line), where they are, the
+split, and the release's sketch folder.
 
 The release unpacks its captions to ``text/celeba-caption/<id>.txt`` (some copies are flattened to ``text/<id>.txt``)
 and its split to ``train/filenames.pickle`` and ``test/filenames.pickle`` (lists of names without extension). By the
 maintainers train is ids 0..23999 and test 24000..29999, but the pickles have been found swapped and other
 partitions have been reported: ``data.split_source`` says which to use (``mm_celeba_ids``).
+
+The release's sketches (``sketch/`` beside ``text/``; made with DeepFaceDrawing's pipeline: Photoshop's Photocopy
+filter, then sketch simplification) are dark lines on white, one per face, named by the CelebA-HQ id: ``<id>.png``
+in the release's listing, ``<id>.jpg`` where the authors' TediGAN code reads them, ``<id>_edges.jpg`` as their
+create_sketch.py writes them; all three are accepted (``sketch_source``).
 
 Caption lines are cleaned once, the same way for every data set: ftfy repairs mojibake (``womanâ€™s`` -> ``woman's``),
 every run of U+FFFD (what undecodable bytes become) is one space, whitespace is collapsed and empty lines dropped.
@@ -22,6 +28,8 @@ from pathlib import Path
 
 import ftfy
 
+from .condition_sources import ConditionSource
+
 logger = logging.getLogger(__name__)
 
 MM_TRAIN_IDS = range(0, 24_000)  # by the maintainers; the published pickles have been found swapped
@@ -33,6 +41,8 @@ PICKLE_NAME = "filenames.pickle"
 # folder, or the caption folder itself.
 CAPTION_LAYOUTS = ("text/celeba-caption", "celeba-caption", "text", ".")
 _REPLACEMENT_RUN = re.compile("\ufffd+")
+SKETCH_DIR = "sketch"  # beside text/ in the release
+SKETCH_SUFFIXES = (".png", ".jpg", "_edges.jpg", "_edges.png")  # after the id; the first found is read
 
 
 def clean_caption(line: str) -> str:
@@ -88,6 +98,21 @@ def caption_folder(captions: str | Path) -> Path:
             return place
     looked = ", ".join(str(place / "<id>.txt") for place in places)
     raise FileNotFoundError(f"no caption files for data.captions={root}: looked for {looked}")
+
+
+def release_root(caption_dir: str | Path) -> Path:
+    """The Multi-Modal-CelebA-HQ root above a caption folder: ``<root>/text/celeba-caption``, ``<root>/celeba-caption``
+    and ``<root>/text`` give ``<root>``; any other folder is its own root."""
+    root = Path(caption_dir).expanduser()
+    if root.name == "celeba-caption":
+        root = root.parent
+    return root.parent if root.name == "text" else root
+
+
+def sketch_source(caption_dir: str | Path) -> ConditionSource:
+    """The release's sketch folder (``<root>/sketch/``, ``<root>`` the release root above ``caption_dir``)."""
+    folder = release_root(caption_dir) / SKETCH_DIR
+    return ConditionSource("sketch", folder, SKETCH_SUFFIXES, False, "MM-CelebA-HQ's sketch folder")
 
 
 class Captions:

@@ -15,6 +15,7 @@ from mdit.embeddings.latents import CachedLatentsDataset
 from mdit.paths import data_cache_dir, embeddings_dir, render_cache_dir
 
 from .celebamask_hq import MAPPING_FILE, CelebAMaskHQDataset, celeba_split
+from .condition_sources import derived_conditions_dir
 from .datamodule import FaceDataModule
 from .faces import FaceDataset
 from .folder import FolderDataset, folder_split
@@ -62,6 +63,8 @@ def _celebamask_hq(cfg: DictConfig) -> Chosen:
             cache,
             d.on_corrupt,
             d.on_missing,
+            conditions=cfg.model.conditions,
+            derived_dir=derived_conditions_dir(data_cache_dir(cfg), d.resolution),
         )
 
     return (split("train"), split("val"), split("test")), source
@@ -86,6 +89,8 @@ def _folder(cfg: DictConfig) -> Chosen:
             d.on_corrupt,
             data_cache_dir(cfg),
             on_missing=d.on_missing,
+            conditions=cfg.model.conditions,
+            derived_dir=derived_conditions_dir(data_cache_dir(cfg), d.resolution),
         )
 
     source = "splits/ files" if (root / "splits").is_dir() else "sorted names"

@@ -26,6 +26,7 @@ from mdit.evaluation.judges import load_judges
 from mdit.evaluation.results import format_table, merge_into_metrics, summary_values, update_wandb_summary
 from mdit.evaluation.samples import eval_split
 from mdit.evaluation.scoring import sampling, score
+from mdit.pipeline import spatial_inputs
 from mdit.run import load_run
 from mdit.runs import EVAL_KEY, LAST_CHECKPOINT, evaluation_key, load_run_config
 from mdit.scores import EVAL_DIR, evaluation_dir, read_scores, scores_path, scores_table
@@ -58,9 +59,10 @@ def sampling_latency(module: MDiTModule, cfg: DictConfig, plain: DictConfig) -> 
     (two or three forwards per step) and the mask strength cost, measured side by side."""
     e = cfg.eval
     sample = eval_split(cfg, 1)[0]
-    masks, captions = sample["mask"][None], [sample["caption"]]
+    spatial = {kind: raw[None] for kind, raw in spatial_inputs(sample, module.model.conditions).items()}
+    captions = [sample["caption"]]
     runs = {
-        name: (lambda s=settings: module.generate(masks, captions, seed=0, conditions=e.mode, **sampling(s)))
+        name: (lambda s=settings: module.generate(spatial, captions, seed=0, conditions=e.mode, **sampling(s)))
         for name, settings in (("this", e), ("plain", plain))
     }
     times: dict[str, list[float]] = {name: [] for name in runs}

@@ -17,6 +17,9 @@ METRICS = (
     ("clip_t", "CLIP-T"),
     ("topiq", "TOPIQ"),
     ("frechet", "Fréchet distance"),
+    ("edge_f1", "edge F1 (%)"),
+    ("chamfer", "chamfer (px)"),
+    ("nme", "NME (%)"),
 )
 
 
@@ -58,6 +61,7 @@ def summary_values(key: str, results: dict[str, Any]) -> dict[str, float | int |
 
 
 JUDGE_OF = {"mask_accuracy": "parser", "miou": "parser", "clip_t": "clip", "topiq": "topiq", "frechet": "frechet"}
+JUDGE_OF |= {"edge_f1": "sketch", "chamfer": "sketch", "nme": "landmarks"}
 JUDGE_OF |= {name: "parser" for name, _ in FOLLOWING}
 
 Table = tuple[list[str], list[list[Any]]]  # (columns, rows)
@@ -113,6 +117,10 @@ def _judge(info: dict[str, Any]) -> str:
             f"embedded open_clip, held-out retrieval top-1 {info['heldout_retrieval_top1']:.2f} % "
             f"of {info['heldout_size']}"
         )
+    if "heldout_nme" in info:
+        return f"embedded landmark judge, held-out NME {info['heldout_nme']:.2f} % of {info['heldout_size']}"
+    if kind == "canny":
+        return f"Canny edges (scikit-image) against the sketch, tolerance {info['tolerance_px']} px"
     if kind == "embedded_parser":
         return "embedded parser features"
     return f"{kind} {info.get('model', '')} {info['path']}".replace("  ", " ")

@@ -2,7 +2,7 @@
 
 `block.forward` is not called: its signature changed across diffusers releases and it
 knows only two streams. Here a block runs any list of streams with one attention call
-over the concatenation of their keys, plus optional extra (cached) keys and values, an
+over the concatenation of their keys, plus optional extra (cached) keys and values of the condition streams, an
 optional additive bias on the logits (the mask strength) and optional queries that skip
 the last keys (the text's, when only the image reads the mask).
 """
@@ -23,6 +23,7 @@ from mdit.model.adapters import active_adapters
 
 KV = tuple[torch.Tensor, torch.Tensor]
 Rope = tuple[torch.Tensor, torch.Tensor]
+Extra = tuple[KV, ...]  # cached (k, v) of one block, one per condition stream, attended after the streams' own keys
 
 
 @dataclass
@@ -39,7 +40,8 @@ class Stream:
     rope: Rope
     weights: str = "image"
     adapters: tuple[str, ...] = ()
-    final: bool = True  # its hidden states are wanted after the last block (False for mask streams)
+    final: bool = True  # its hidden states are wanted after the last block (False for condition streams)
+    condition: str | None = None  # the spatial condition these tokens carry (mask, sketch, keypoints); None: T or X
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ def _attend(
     qs: Sequence[torch.Tensor],
     ks: Sequence[torch.Tensor],
     vs: Sequence[torch.Tensor],
-    extra_kv: KV | None,
+    extra_kv: Extra | None,
     bias: torch.Tensor | None = None,
     unread: tuple[int, int] | None = None,
 ) -> list[torch.Tensor]:
@@ -134,8 +136,8 @@ def _attend(
     attention calls (one without those keys), so that nothing is spent on logits that would be masked away."""
     if not qs:
         return []
-    if extra_kv is not None:
-        ks, vs = [*ks, extra_kv[0]], [*vs, extra_kv[1]]
+    if extra_kv:
+        ks, vs = [*ks, *(k for k, _ in extra_kv)], [*vs, *(v for _, v in extra_kv)]
     q, k, v = torch.cat(list(qs), dim=1), torch.cat(list(ks), dim=1), torch.cat(list(vs), dim=1)
     bias = None if bias is None else bias[:, :, : q.shape[1]].to(q.dtype)
     if unread is None:
@@ -165,7 +167,7 @@ def _bias_rows(bias: torch.Tensor | None, n: int) -> tuple[torch.Tensor | None, 
 def double_block(
     block: nn.Module,
     streams: Sequence[Stream],
-    extra_kv: KV | None = None,
+    extra_kv: Extra | None = None,
     layers: Sequence[LoraLayer] = (),
     n_queries: int | None = None,
     bias: torch.Tensor | None = None,
@@ -209,7 +211,7 @@ def double_block(
 def single_block(
     block: nn.Module,
     streams: Sequence[Stream],
-    extra_kv: KV | None = None,
+    extra_kv: Extra | None = None,
     layers: Sequence[LoraLayer] = (),
     n_queries: int | None = None,
     bias: torch.Tensor | None = None,

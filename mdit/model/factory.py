@@ -16,8 +16,8 @@ def lora_settings(lora: DictConfig) -> LoraSettings:
 
 def build_transformer(base: FluxTransformer2DModel, model: DictConfig) -> MDiTTransformer:
     """The variant `model.attention` over `base`: adapters as `model.lora` says under finetune=lora, none under
-    finetune=full; the static modulation of `model.static_modulation` at `model.reference_t`; the mask tokens
-    `model.mask_token_stride` and their readers `model.mask_readers`."""
+    finetune=full; the static modulation of `model.static_modulation` at `model.reference_t`; the condition tokens
+    `model.mask_token_stride` and their readers `model.mask_readers`, for the conditions `model.conditions`."""
     lora = lora_settings(model.lora) if model.finetune == "lora" else None
     return MDiTTransformer(
         base,
@@ -27,4 +27,5 @@ def build_transformer(base: FluxTransformer2DModel, model: DictConfig) -> MDiTTr
         model.reference_t,
         model.mask_token_stride,
         model.mask_readers,
+        tuple(model.conditions),
     )

@@ -1,16 +1,17 @@
 """The MDiT transformer: diffusers' FluxTransformer2DModel, untouched, driven by a multi-stream forward.
 
-Streams: T (text), X (noisy image), M (mask). The strategy (see `strategies.py`) decides
-whether M exists, whether it is static (computed once per sample, K/V cached) and which
-tokens attend to which. With the mask absent and adapters at zero, every strategy is
-exactly the base FLUX forward.
+Streams: T (text), X (noisy image) and one per spatial condition (M the mask; S a sketch, K keypoints: see
+`mdit.conditions`), each condition with its own embedder and adapter and the image's positions. The strategy (see
+`mdit.variants`) decides whether condition streams exist, whether they are static (computed once per sample, K/V
+cached, one entry per condition) and which tokens attend to which. With every condition absent and adapters at
+zero, every strategy is exactly the base FLUX forward.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -22,9 +23,10 @@ from torch.distributed.fsdp import fully_shard, register_fsdp_forward_method
 from torch.utils.checkpoint import checkpoint
 
 from mdit.conditioning.visual_embedder import VisualEmbedder
-from mdit.model.adapters import IMAGE_ADAPTER, MASK_ADAPTER, LoraSettings, active_adapters, inject_lora, lora_layers
-from mdit.model.blocks import KV, Rope, Stream, double_block, mask_key_bias, single_block
-from mdit.model.cache import StaticKVCache
+from mdit.conditions import DEFAULT_CONDITIONS, check_conditions
+from mdit.model.adapters import IMAGE_ADAPTER, LoraSettings, active_adapters, inject_lora, lora_layers
+from mdit.model.blocks import KV, Extra, Rope, Stream, double_block, mask_key_bias, single_block
+from mdit.model.cache import StaticKVCache, per_block
 from mdit.model.compact import group_centres, group_tokens, token_grid
 from mdit.model.widening import widen_x_embedder
 from mdit.variants import MASK_READERS, STATIC_MODULATIONS, AttentionStrategy, get_strategy
@@ -32,11 +34,19 @@ from mdit.variants import MASK_READERS, STATIC_MODULATIONS, AttentionStrategy, g
 DEFAULT_LORA = LoraSettings()
 
 BlockRun = Callable[..., tuple[list[torch.Tensor], list[KV]]]  # (streams, extra_kv, layers, n_queries, bias, unread)
+ConditionLatents = torch.Tensor | Mapping[str, torch.Tensor | None]  # one condition's latents, or {kind: latents}
+
+
+def embedder_attribute(kind: str) -> str:
+    """The attribute holding a condition's visual embedder: the mask's keeps its name of the one-condition model
+    (`visual_embedder`), so its checkpoints load unchanged."""
+    return "visual_embedder" if kind == "mask" else f"{kind}_embedder"
 
 
 @dataclass(frozen=True)
 class Positions:
-    """RoPE (cos, sin) of the text, image and mask tokens, and the image-token grid the mask tokens group."""
+    """RoPE (cos, sin) of the text, image and condition tokens, and the image-token grid the condition tokens group
+    (every condition has the same positions: the image's, or its groups' centres)."""
 
     text: Rope
     image: Rope
@@ -45,7 +55,7 @@ class Positions:
 
 
 class MDiTTransformer(nn.Module):
-    """Mask + text conditioned FLUX transformer with one attention strategy.
+    """Spatial-condition (mask, sketch, keypoints) + text conditioned FLUX transformer with one attention strategy.
 
     Args:
         base: a FluxTransformer2DModel (from `from_pretrained` or the constructor); composed, not copied.
@@ -63,6 +73,9 @@ class MDiTTransformer(nn.Module):
             strategies; 1 = the paper's one per image token). The static cache and the mask's attention shrink by s².
         mask_readers: which dynamic queries attend to the mask's keys: "image_text" (the paper's) or "image" (the
             text's queries skip them; the static pass is unchanged).
+        conditions: the spatial conditions read (`mdit.conditions`), in stream order: ("mask",) is the paper's model.
+            Each has its own visual embedder and its own adapter, named like the kind (the mask's is "mask");
+            stride and readers apply to all of them; `concat` stacks their channels in this order.
     """
 
     def __init__(
@@ -74,8 +87,10 @@ class MDiTTransformer(nn.Module):
         reference_t: float = 0.0,
         mask_token_stride: int = 1,
         mask_readers: str = "image_text",
+        conditions: Sequence[str] = DEFAULT_CONDITIONS,
     ) -> None:
         super().__init__()
+        self.conditions = check_conditions(conditions)
         if static_modulation not in STATIC_MODULATIONS:
             raise ValueError(f"unknown static_modulation {static_modulation!r}; valid: {', '.join(STATIC_MODULATIONS)}")
         if not 0.0 <= reference_t <= 1.0:
@@ -105,26 +120,56 @@ class MDiTTransformer(nn.Module):
         self._rope_cache: list[tuple[torch.Tensor, torch.Tensor, Positions]] = []
 
         if self.strategy.mask_channels:
-            widen_x_embedder(base, self.latent_channels)
-        self.visual_embedder = VisualEmbedder(base.x_embedder, mask_token_stride) if self.strategy.mask_tokens else None
+            widen_x_embedder(base, self.latent_channels * len(self.conditions))
+        if "mask" not in self.conditions or not self.strategy.mask_tokens:
+            self.visual_embedder = None
+        if self.strategy.mask_tokens:
+            for kind in self.conditions:
+                setattr(self, embedder_attribute(kind), VisualEmbedder(base.x_embedder, mask_token_stride))
         adapt_image = lora is not None and self.strategy.uses_mask and lora.image_stream
-        adapt_mask = lora is not None and self.strategy.mask_tokens
-        if adapt_image:  # the image tokens learn to read the mask (its channels, or its tokens' K/V)
+        adapt_conditions = lora is not None and self.strategy.mask_tokens
+        if adapt_image:  # the image tokens learn to read the conditions (their channels, or their tokens' K/V)
             inject_lora(base, lora, IMAGE_ADAPTER)
-        if adapt_mask:
-            inject_lora(base, lora, MASK_ADAPTER, exclude=_unread_on_mask_tokens(base))
-            inject_lora(self.visual_embedder, replace(lora, targets=("proj",)), MASK_ADAPTER)
+        if adapt_conditions:
+            for kind in self.conditions:
+                inject_lora(base, lora, kind, exclude=_unread_on_mask_tokens(base))
+                inject_lora(self.embedder(kind), replace(lora, targets=("proj",)), kind)
         self._image_adapters = (IMAGE_ADAPTER,) if adapt_image else ()
-        self._injected = {*self._image_adapters, *((MASK_ADAPTER,) if adapt_mask else ())}
+        self._injected = {*self._image_adapters, *(self.conditions if adapt_conditions else ())}
         self._blocks: list[tuple[BlockRun, nn.Module, list]] = [
             (partial(double_block, b), b, lora_layers(b)) for b in base.transformer_blocks
         ] + [(partial(single_block, b), b, lora_layers(b)) for b in base.single_transformer_blocks]
         self.sharded = False
-        self._embedder_layers = lora_layers(self.visual_embedder) if self.visual_embedder is not None else []
+        self._embedder_layers = (
+            {kind: lora_layers(self.embedder(kind)) for kind in self.conditions} if self.strategy.mask_tokens else {}
+        )
 
     @property
     def num_blocks(self) -> int:
         return len(self._blocks)
+
+    def embedder(self, kind: str) -> VisualEmbedder:
+        """The visual embedder of one condition's tokens (condition-token strategies)."""
+        if kind not in self.conditions or not self.strategy.mask_tokens:
+            raise KeyError(f"this {self.strategy.name} model has no {kind!r} tokens; it reads {list(self.conditions)}")
+        return getattr(self, embedder_attribute(kind))
+
+    def condition_latents(self, given: ConditionLatents | None) -> dict[str, torch.Tensor]:
+        """The given conditions' packed latents by kind, in stream order; a tensor is the one condition's, a
+        missing or None kind is dropped, an unknown kind is an error that names the model's."""
+        if given is None:
+            return {}
+        if isinstance(given, torch.Tensor):
+            if len(self.conditions) != 1:
+                raise ValueError(
+                    f"this model reads {len(self.conditions)} conditions ({', '.join(self.conditions)}): pass "
+                    "{kind: latents}, not one tensor"
+                )
+            return {self.conditions[0]: given}
+        unknown = [kind for kind in given if kind not in self.conditions]
+        if unknown:
+            raise ValueError(f"conditions {unknown} are not read by this model; it reads {', '.join(self.conditions)}")
+        return {kind: given[kind] for kind in self.conditions if given.get(kind) is not None}
 
     def forward(
         self,
@@ -135,17 +180,18 @@ class MDiTTransformer(nn.Module):
         img_ids: torch.Tensor,
         txt_ids: torch.Tensor,
         guidance: torch.Tensor | None = None,
-        mask_hidden_states: torch.Tensor | None = None,
+        mask_hidden_states: ConditionLatents | None = None,
         static_cache: StaticKVCache | None = None,
         mask_strength: float = 1.0,
     ) -> torch.Tensor:
         """Velocity for packed latents `hidden_states` [B, N, C]; FLUX's argument names and units (t in [0, 1]).
 
-        `mask_hidden_states` are the packed mask latents [B, N, C] (None = mask dropped; ignored
-        by `none`). `static_cache`: in write mode the forward fills it with the mask's per-block
-        K/V; in read mode it takes no mask and attends to the cached K/V instead. `mask_strength`
-        γ multiplies the attention weight of the text and image queries on every mask key by γ
-        (log γ on their logits; mask-token strategies only; 1 = no bias at all).
+        `mask_hidden_states` are the packed condition latents [B, N, C]: one tensor for a one-condition model, or
+        {kind: latents} (a missing or None kind = that condition dropped; None = all dropped; ignored by `none`).
+        `static_cache`: in write mode the forward fills it with each condition's per-block K/V; in read mode it
+        takes no conditions and attends to the cached K/V instead. `mask_strength` γ multiplies the attention
+        weight of the text and image queries on every condition key by γ (log γ on their logits; condition-token
+        strategies only; 1 = no bias at all).
         """
         strategy = self.strategy
         if mask_strength != 1.0 and not strategy.mask_tokens:
@@ -154,21 +200,24 @@ class MDiTTransformer(nn.Module):
             )
         if not 0.0 < mask_strength < math.inf:
             raise ValueError(f"mask_strength must be in (0, inf), got {mask_strength}")
-        mask = mask_hidden_states if strategy.uses_mask else None
+        conditions = self.condition_latents(mask_hidden_states) if strategy.uses_mask else {}
         reading = static_cache is not None and static_cache.mode == "read"
-        if reading and mask is not None:
-            raise ValueError("a read-mode static cache takes no mask: its static path is already cached")
-        if mask is not None and mask.shape[:2] != hidden_states.shape[:2]:
-            raise ValueError(f"mask tokens {tuple(mask.shape)} do not match image tokens {tuple(hidden_states.shape)}")
+        if reading and conditions:
+            raise ValueError("a read-mode static cache takes no conditions: its static path is already cached")
+        for kind, latents in conditions.items():
+            if latents.shape[:2] != hidden_states.shape[:2]:
+                raise ValueError(
+                    f"{kind} tokens {tuple(latents.shape)} do not match image tokens {tuple(hidden_states.shape)}"
+                )
         if self.base.config.guidance_embeds and guidance is None:
             raise ValueError("this backbone has a guidance embedding (FLUX.1-dev style): pass `guidance`")
         if self.image_adapter_merged and torch.is_grad_enabled():
             raise RuntimeError("the image adapter is merged for sampling (merge_image_adapter): it cannot train")
 
-        if strategy.mask_channels:
-            if mask is None:  # dropped mask = zero mask channels
-                mask = hidden_states.new_zeros(*hidden_states.shape[:2], self.latent_channels)
-            hidden_states, mask = torch.cat([hidden_states, mask], dim=-1), None
+        if strategy.mask_channels:  # a dropped condition = zero channels
+            zeros = hidden_states.new_zeros(*hidden_states.shape[:2], self.latent_channels)
+            channels = [conditions.get(kind, zeros) for kind in self.conditions]
+            hidden_states, conditions = torch.cat([hidden_states, *channels], dim=-1), {}
 
         base = self.base
         x = base.x_embedder(hidden_states)
@@ -180,60 +229,63 @@ class MDiTTransformer(nn.Module):
         adapters = self._adapters(self._image_adapters)
         streams = [Stream(txt, temb, pos.text, "context", adapters), Stream(x, temb, pos.image, "image", adapters)]
 
-        mask_kv: list[KV] | None = None
-        n_mask = 0
+        cached: list[Extra] | None = None
+        n_mask = 0  # condition keys, all streams together
         if reading:
-            mask_kv = static_cache.load()
-        elif mask is not None and strategy.static_mask:
-            mask_kv = self._static_pass(mask, txt, pooled_projections, guidance, pos)
+            cached = static_cache.load()
+        elif conditions and strategy.static_mask:
+            entries = self._static_pass(conditions, txt, pooled_projections, guidance, pos)
             if static_cache is not None:
-                static_cache.store(mask_kv)
-        elif mask is not None:  # holistic: M is a dynamic stream like X
-            mask_adapters = self._adapters((MASK_ADAPTER,))
-            m = self._embed_mask(mask, pos.grid)
-            n_mask = m.shape[1]
-            if self._live(mask_adapters) == self._live(adapters) and static_cache is None:
-                # No adapter tells M from X (none trained, or full fine-tuning): one stream [X; M], which is FLUX
-                # itself on the image and mask tokens, with no cost of composition.
-                rope = tuple(torch.cat([r, r_m], dim=0) for r, r_m in zip(pos.image, pos.mask))
-                streams[1] = replace(streams[1], hidden=torch.cat([x, m], dim=1), rope=rope)
+                static_cache.store(entries)
+            cached = per_block(entries)
+        elif conditions:  # holistic: each condition is a dynamic stream like X
+            extra = [self._condition_stream(kind, c, temb, pos) for kind, c in conditions.items()]
+            n_mask = sum(c.hidden.shape[1] for c in extra)
+            if all(self._live(c.adapters) == self._live(adapters) for c in extra) and static_cache is None:
+                # No adapter tells a condition from X (none trained, or full fine-tuning): one stream [X; M; ...],
+                # which is FLUX itself on the image and condition tokens, with no cost of composition.
+                rope = tuple(torch.cat([r, *[r_m] * len(extra)], dim=0) for r, r_m in zip(pos.image, pos.mask))
+                hidden = torch.cat([x, *(c.hidden for c in extra)], dim=1)
+                streams[1] = replace(streams[1], hidden=hidden, rope=rope)
             else:
-                streams.append(Stream(m, temb, pos.mask, "image", mask_adapters, final=False))
-        if mask_kv is not None:
-            n_mask = mask_kv[0][0].shape[1]
+                streams += extra
+        if cached is not None:
+            n_mask = sum(k.shape[1] for k, _ in cached[0])
 
         bias = None
         if mask_strength != 1.0 and n_mask:  # the static pass gets no bias
             dtype = torch.promote_types(x.dtype, torch.float32)  # cast to the queries' dtype in the attention
-            bias = mask_key_bias(n_txt + x.shape[1], n_mask, mask_strength, mask_kv is None, x.device, dtype)
-        # The text's queries come first and the mask's keys last (the cache's extra keys, the last stream, or the end
-        # of one [X; M] stream), in every block: `unread` is a count of each.
+            bias = mask_key_bias(n_txt + x.shape[1], n_mask, mask_strength, cached is None, x.device, dtype)
+        # The text's queries come first and the conditions' keys last (the cache's extra keys, the last streams, or the
+        # end of one [X; M; ...] stream), in every block: `unread` is a count of each.
         unread = (n_txt, n_mask) if self.mask_readers == "image" and n_mask else None
-        record = static_cache is not None and not reading and len(streams) == 3
-        streams, recorded = self._run_blocks(streams, mask_kv, record=record, bias=bias, unread=unread)
+        record = static_cache is not None and not reading and len(streams) > 2
+        streams, recorded = self._run_blocks(streams, cached, record=record, bias=bias, unread=unread)
         if record:  # frozen holistic K/V: only the negative control of the cache tests does this
             static_cache.store(recorded)
-        n_img = hidden_states.shape[1]  # the final streams are [T;X] (or T, X; or [T;X;M] from one [X; M] stream)
+        n_img = hidden_states.shape[1]  # the final streams are [T;X] (or T, X; or [T;X;M;...] from one [X; M] stream)
         x = torch.cat([s.hidden for s in streams], dim=1)[:, n_txt : n_txt + n_img]
         return base.proj_out(base.norm_out(x, temb))
 
     def prepare_static_cache(
         self,
-        mask_hidden_states: torch.Tensor,
+        mask_hidden_states: ConditionLatents,
         encoder_hidden_states: torch.Tensor,
         pooled_projections: torch.Tensor,
         img_ids: torch.Tensor,
         txt_ids: torch.Tensor,
         guidance: torch.Tensor | None = None,
     ) -> StaticKVCache:
-        """Run the static path once (decoupled strategies) and return the filled, read-mode cache."""
+        """Run the static path once over the given conditions (decoupled strategies) and return the filled,
+        read-mode cache: one entry per condition stream."""
         if not self.strategy.static_mask:
             raise ValueError(f"attention {self.strategy.name!r} has no static path to cache")
+        conditions = self.condition_latents(mask_hidden_states)
+        if not conditions:
+            raise ValueError(f"no condition to cache: give at least one of {', '.join(self.conditions)}")
         txt = self.base.context_embedder(encoder_hidden_states) if self.strategy.static_text else None
         cache = StaticKVCache()
-        cache.store(
-            self._static_pass(mask_hidden_states, txt, pooled_projections, guidance, self._positions(txt_ids, img_ids))
-        )
+        cache.store(self._static_pass(conditions, txt, pooled_projections, guidance, self._positions(txt_ids, img_ids)))
         return cache
 
     def merge_image_adapter(self) -> None:
@@ -337,25 +389,27 @@ class MDiTTransformer(nn.Module):
         t_ref = torch.full((pooled.shape[0],), self.reference_t, device=pooled.device)
         return self._time_embedding(t_ref, guidance, pooled, pooled.dtype)
 
-    def _embed_mask(self, mask: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
-        """Packed mask latents [B, N, C] -> mask tokens [B, N/s², D], one per s x s group of image tokens."""
-        with active_adapters(self._embedder_layers, (MASK_ADAPTER,)):
-            return self.visual_embedder(group_tokens(mask, grid, self.mask_token_stride))
+    def _condition_stream(self, kind: str, latents: torch.Tensor, emb: torch.Tensor, pos: Positions) -> Stream:
+        """Packed latents [B, N, C] of one condition -> its stream of tokens [B, N/s², D], one per s x s group of
+        image tokens, through its own embedder and with its own adapter."""
+        with active_adapters(self._embedder_layers[kind], (kind,)):
+            tokens = self.embedder(kind)(group_tokens(latents, pos.grid, self.mask_token_stride))
+        return Stream(tokens, emb, pos.mask, "image", self._adapters((kind,)), final=False, condition=kind)
 
     def _static_pass(
         self,
-        mask: torch.Tensor,
+        conditions: Mapping[str, torch.Tensor],
         txt: torch.Tensor | None,
         pooled: torch.Tensor,
         guidance: torch.Tensor | None,
         pos: Positions,
-    ) -> list[KV]:
-        """The mask path, once per sample: M over M (hard: nothing of the caption, with the default modulation) or
-        [T_s;M] over [T_s;M] (improved: the caption's tokens T_s, on the pretrained weights)."""
+    ) -> dict[str, list[KV]]:
+        """The conditions' path, once per sample: [M; S; ...] over itself (hard: nothing of the caption, with the
+        default modulation) or [T_s; M; S; ...] over itself (improved: the caption's tokens T_s, on the pretrained
+        weights); each condition's per-block K/V."""
         self.static_passes += 1
         emb = self.static_embedding(pooled, guidance)
-        m = self._embed_mask(mask, pos.grid)
-        streams = [Stream(m, emb, pos.mask, "image", self._adapters((MASK_ADAPTER,)), final=False)]
+        streams = [self._condition_stream(kind, c, emb, pos) for kind, c in conditions.items()]
         if self.strategy.static_text:
             streams.insert(0, Stream(txt, emb, pos.text, "context", self._adapters(()), final=False))
         _, kv = self._run_blocks(streams, None, record=True)
@@ -364,18 +418,18 @@ class MDiTTransformer(nn.Module):
     def _run_blocks(
         self,
         streams: list[Stream],
-        extra_kv: Sequence[KV] | None,
+        extra_kv: Sequence[Extra] | None,
         record: bool,
         bias: torch.Tensor | None = None,
         unread: tuple[int, int] | None = None,
-    ) -> tuple[list[Stream], list[KV]]:
-        """All double then single blocks; `record` collects the last stream's (k, v) per block; `bias` is added to
-        every attention's logits; `unread` = (q, k): the first q queries skip the last k keys.
+    ) -> tuple[list[Stream], dict[str, list[KV]]]:
+        """All double then single blocks; `record` collects each condition stream's (k, v) per block; `bias` is added
+        to every attention's logits; `unread` = (q, k): the first q queries skip the last k keys.
 
         In the last block, streams that are not `final` only lend keys and values (their outputs
-        would never be read); with no final stream (the static pass) only the recorded one runs.
+        would never be read); with no final stream (the static pass) only the recorded ones run.
         """
-        recorded: list[KV] = []
+        recorded: dict[str, list[KV]] = {}
         n_double, last = len(self.base.transformer_blocks), len(self._blocks) - 1
         for i, (run, _, layers) in enumerate(self._blocks):
             if i == n_double:
@@ -384,8 +438,8 @@ class MDiTTransformer(nn.Module):
             if i == last:
                 finals = [s for s in streams if s.final]
                 lenders = [s for s in streams if not s.final]
-                if not finals:  # nobody queries: only the recorded stream's K/V are needed
-                    lenders = lenders[-1:] if record else []
+                if not finals:  # nobody queries: only the recorded streams' K/V are needed
+                    lenders = [s for s in lenders if s.condition] if record else []
                 streams, n_queries = finals + lenders, len(finals)
             extra = extra_kv[i] if extra_kv is not None else None
             if self.gradient_checkpointing and torch.is_grad_enabled():
@@ -393,7 +447,9 @@ class MDiTTransformer(nn.Module):
             else:
                 hiddens, kvs = run(streams, extra, layers, n_queries, bias, unread)
             if record:
-                recorded.append(kvs[-1])
+                for s, kv in zip(streams, kvs):
+                    if s.condition:
+                        recorded.setdefault(s.condition, []).append(kv)
             streams = [replace(s, hidden=h) for s, h in zip(streams, hiddens)]
         return _merge_shared(streams), recorded
 
@@ -419,7 +475,7 @@ def _merge_shared(streams: list[Stream]) -> list[Stream]:
 
 
 def _unread_on_mask_tokens(base: FluxTransformer2DModel) -> list[str]:
-    """The last block's modules whose outputs on mask tokens are never read (only its K/V are):
+    """The last block's modules whose outputs on condition tokens are never read (only its K/V are):
     an adapter there would be a dead parameter."""
     if len(base.single_transformer_blocks):
         last = f"single_transformer_blocks.{len(base.single_transformer_blocks) - 1}."

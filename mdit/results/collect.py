@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from mdit.runs import CONFIG_FILE, METRICS_FILE
-from mdit.sweep.params import ALIASES
+from mdit.sweep.params import ALIASES, CONDITIONS, TEXT_ONLY
 
 SEED_KEY = "seed"
 DATA_SPLIT = "data_split"  # metrics.json: how the data split was chosen and its id ranges (mdit.data.registry)
@@ -99,9 +99,15 @@ def sweep_constants(sweep_file: str | Path) -> dict[str, Any]:
 
 
 def config_value(config: Mapping[str, Any], key: str) -> Any:
-    """A run's value of a swept key; an alias of several config keys (`dropout`) reads its first key."""
+    """A run's value of a swept key; an alias of several config keys (`dropout`) reads its first key; the
+    `conditions` parameter reads `text` for a text-only run, else its model.conditions joined by `+`."""
     if key in config:
         return config[key]
+    if key == CONDITIONS:
+        if config.get("model.attention") == "none":
+            return TEXT_ONLY
+        conditions = config.get("model.conditions")
+        return "+".join(conditions) if conditions is not None else None
 
     targets = ALIASES.get(key, ())
     return config.get(targets[0]) if targets else None

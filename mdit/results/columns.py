@@ -67,11 +67,18 @@ class Column:
         return MISSING
 
 
+# The judges whose n/a reason `mdit eval` records, by column (their key in its "judges" record, and their name).
+NA_JUDGES = {"topiq": ("topiq", "TOPIQ")}
+NA_JUDGES |= {key: ("sketch", "sketch") for key in ("edge_f1", "real_edge_f1", "chamfer", "real_chamfer")}
+NA_JUDGES |= {key: ("landmarks", "keypoints") for key in ("nme", "real_nme")}
+
+
 def na_reason(key: str, entry: dict[str, Any]) -> str:
     """Why an eval metric is null: the judge's own reason where `mdit eval` recorded one."""
-    info = entry.get("judges", {}).get("topiq", {}) if key == "topiq" else {}
+    judge, name = NA_JUDGES.get(key, (None, None))
+    info = entry.get("judges", {}).get(judge, {}) if judge else {}
     if isinstance(info, dict) and info.get("reason"):
-        return f"TOPIQ: {info['reason']}"
+        return f"{name}: {info['reason']}"
     return f"{key} is null in metrics.json (not a finite number)"
 
 
@@ -83,6 +90,17 @@ QUALITY = (
     Column("clip_t", "CLIP-T", EVAL, fixed(2), ("clip_t",)),
     Column("topiq", "TOPIQ", EVAL, fixed(4), ("topiq",)),
     Column("frechet", "FD", EVAL, significant(4), ("frechet",)),
+)
+# The spatial conditions' judges (mdit.evaluation.scoring): how well the images follow a sketch and the keypoints,
+# and the same judges on the real images. Their own section, shown where a row has them (a mask-only data set has
+# no sketches); arrows say which way is better.
+CONDITIONS = (
+    Column("edge_f1", "edge F1 (%) ↑", EVAL, fixed(2), ("edge_f1",)),
+    Column("real_edge_f1", "real edge F1 (%)", EVAL, fixed(2), ("real_images", "edge_f1")),
+    Column("chamfer", "chamfer (px) ↓", EVAL, fixed(3), ("chamfer",)),
+    Column("real_chamfer", "real chamfer (px)", EVAL, fixed(3), ("real_images", "chamfer")),
+    Column("nme", "NME (%) ↓", EVAL, fixed(2), ("nme",)),
+    Column("real_nme", "landmarks on real NME (%)", EVAL, fixed(2), ("real_images", "nme")),
 )
 # The embedded runs' FLOPs are tiny: shown in GFLOPs (metrics.json and the CSV keep TFLOPs).
 COSTS = (

@@ -27,7 +27,12 @@ class ScaledCosts:
     steps: int
 
     def of(
-        self, attention: str | None, stride: int = 1, readers: str = "image_text", steps: int | None = None
+        self,
+        attention: str | None,
+        stride: int = 1,
+        readers: str = "image_text",
+        steps: int | None = None,
+        conditions: tuple[str, ...] = ("mask",),
     ) -> dict[str, float]:
         from mdit.cost.report import Setting
 
@@ -35,7 +40,7 @@ class ScaledCosts:
             return {}
         if attention == "none":
             return {"delta_tflops": 0.0, "delta_paper": 0.0}
-        row = self.costs.row(Setting(attention, stride, readers), steps or self.steps)
+        row = self.costs.row(Setting(attention, stride, readers, tuple(conditions)), steps or self.steps)
         return {"delta_tflops": row["delta_tflops"], "delta_paper": row["delta_paper"]}
 
     @property

@@ -11,14 +11,17 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-from mdit.results.columns import QUALITY
+from mdit.results.columns import CONDITIONS, QUALITY
 from mdit.results.rows import Row
 from mdit.results.samples import PER_SAMPLE, ScoreBook
 from mdit.results.stats import Interval, format_interval, mean_interval, over_seeds
+from mdit.scores import CONDITION_SCORES
 
 SAMPLES, SEEDS = "samples", "seeds"  # what an interval is over
 DIGITS = {"mask_accuracy": 2, "miou": 2, "clip_t": 2, "topiq": 4}  # decimals, as the plain cells of QUALITY
+DIGITS |= {"edge_f1": 2, "chamfer": 3, "nme": 2}  # and of CONDITIONS
 COLUMNS = {column.key: column for column in QUALITY if column.key in PER_SAMPLE}
+COLUMNS |= {column.key: column for column in CONDITIONS if column.key in CONDITION_SCORES}
 
 
 @dataclass(frozen=True)

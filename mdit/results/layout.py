@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mdit.paper import PAPER_LABEL, paper_numbers
-from mdit.results.columns import COSTS, QUALITY, SAMPLING_COSTS, Column, fixed
+from mdit.results.columns import CONDITIONS, COSTS, QUALITY, SAMPLING_COSTS, Column, fixed
 from mdit.results.flux_scale import ScaledCosts
 from mdit.results.intervals import DIGITS
 from mdit.results.paired import ALPHA, PairedTable
@@ -135,6 +135,21 @@ def quality_section(table: Table, frechet_kinds: set[str]) -> Section:
         )
     title = f"Quality (eval mode: {', '.join(sorted({r.mode for r in table.rows}))})"
     return Section(title, headers, cells, "quality")
+
+
+def condition_section(table: Table) -> Section | None:
+    """The spatial conditions' columns (sketch fidelity, keypoint error) that some row has a number or an n/a for;
+    None when no row has any (runs evaluated before they existed)."""
+    shown = [c for c in CONDITIONS if any(row.stats[c.key].n or row.stats[c.key].na for row in table.rows)]
+    if not shown:
+        return None
+    headers = [Header("", "setting"), Header("", "n"), *(Header(OURS, c.label) for c in shown)]
+    cells = []
+    for row in table.rows:
+        n = len(row.finished)
+        cells.append([Cell(row.label), Cell(str(n)), *(quality_cell(table, row, c, n) for c in shown)])
+    title = f"Spatial conditions (eval mode: {', '.join(sorted({r.mode for r in table.rows}))})"
+    return Section(title, headers, cells, "conditions")
 
 
 def cost_section(table: Table) -> Section:

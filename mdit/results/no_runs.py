@@ -16,6 +16,7 @@ from mdit.sweep.profiles import DEFAULT
 MAKE_TARGETS = {
     "ablation_attention": "ablation-attention",
     "ablation_efficiency": "ablation-efficiency",
+    "conditions": "ablation-conditions",
     "ablation_tokenization": "ablation-tokenization",
     "unimodal": "ablation-unimodal",
     "dropout": "ablation-dropout",

@@ -15,7 +15,7 @@ from typing import Any
 
 from mdit import atomic
 from mdit.paper import PAPER_LABEL, paper_numbers
-from mdit.results.columns import MEASURED, SAMPLING_COSTS
+from mdit.results.columns import CONDITIONS, MEASURED, SAMPLING_COSTS
 from mdit.results.layout import FLUX_GROUP, OURS, Cell, Section, Table
 from mdit.results.rows import Row
 from mdit.results.samples import PER_SAMPLE
@@ -114,7 +114,7 @@ def write_csv(table: Table, path: Path) -> Path:
     a smoke table's `profile` column)."""
     params = _params(table)
     fields = [*_profile(table), "setting", *params, "eval_mode", "evaluation", "attention", "n", "runs"]
-    fields += [f"{c.key}_{s}" for c in MEASURED + SAMPLING_COSTS for s in ("mean", "std", "n")]
+    fields += [f"{c.key}_{s}" for c in MEASURED + SAMPLING_COSTS + CONDITIONS for s in ("mean", "std", "n")]
     fields += [f"{key}_{s}" for key in PER_SAMPLE for s in INTERVAL_FIELDS]
     fields += ["reference", *(f"{key}_{s}" for key in PER_SAMPLE for s in PAIRED_FIELDS), "not_paired"]
     fields += ["flux_dev_delta_tflops", "flux_dev_delta_paper", *(f"paper_{k}" for k in PAPER_KEYS), "na_reasons"]
@@ -130,7 +130,7 @@ def write_csv(table: Table, path: Path) -> Path:
             "n": len(row.finished),
             "runs": ";".join(r.name for r in row.finished),
         }
-        for c in MEASURED + SAMPLING_COSTS:
+        for c in MEASURED + SAMPLING_COSTS + CONDITIONS:
             stat = row.stats[c.key]
             record.update(
                 {f"{c.key}_mean": csv_number(stat.mean), f"{c.key}_std": csv_number(stat.std), f"{c.key}_n": stat.n}
@@ -142,7 +142,7 @@ def write_csv(table: Table, path: Path) -> Path:
         record["flux_dev_delta_paper"] = csv_number(flux.get("delta_paper"))
         published = paper_numbers(row.paper_attention, row.evaluation)
         record.update({f"paper_{k}": csv_number(published.get(k)) for k in PAPER_KEYS})
-        record["na_reasons"] = "; ".join(f"{c.key}: {r}" for c in MEASURED for r in row.stats[c.key].na)
+        record["na_reasons"] = "; ".join(f"{c.key}: {r}" for c in MEASURED + CONDITIONS for r in row.stats[c.key].na)
         records.append(record)
     return write_records(path, fields, records)
 
@@ -158,13 +158,13 @@ def write_runs_csv(table: Table, path: Path) -> Path:
         *params,
         "eval_mode",
         "evaluation",
-        *(c.key for c in MEASURED),
+        *(c.key for c in MEASURED + CONDITIONS),
     ]
     fields += ["problem", "na_reasons"]
     records = []
     for row in table.rows:
         for run in row.runs:
-            values = {c.key: c.value(run.metrics, row.evaluation) for c in MEASURED}
+            values = {c.key: c.value(run.metrics, row.evaluation) for c in MEASURED + CONDITIONS}
             records.append(
                 {
                     **_profile(table),
@@ -215,6 +215,8 @@ TEX_SPECIAL = {
     "±": r"$\pm$",
     "Δ": r"$\Delta$",
     "×": r"$\times$",
+    "↑": r"$\uparrow$",
+    "↓": r"$\downarrow$",
     "÷": r"$\div$",
     "—": "---",
 }

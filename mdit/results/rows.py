@@ -15,9 +15,10 @@ import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mdit.conditions import DEFAULT_CONDITIONS
 from mdit.config import EvalConfig
 from mdit.results.collect import DATA_SPLIT, Run, config_value
-from mdit.results.columns import MEASURED, SAMPLING_COSTS, Value
+from mdit.results.columns import CONDITIONS, MEASURED, SAMPLING_COSTS, Value
 from mdit.runs import evaluation_key
 from mdit.sweep.params import EVALUATED, is_evaluated
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 ATTENTION_KEY, MODE_KEY, DEFAULT_MODE = "model.attention", "eval.mode", EvalConfig().mode
 STRIDE_KEY, READERS_KEY, STEPS_KEY = "model.mask_token_stride", "model.mask_readers", "eval.steps"
+CONDITIONS_KEY = "model.conditions"
 PAPER_STRIDE, PAPER_READERS = 1, "image_text"  # the paper's mask tokens (runs saved before the options had these)
 EVAL_DEFAULTS = dataclasses.asdict(EvalConfig())  # for runs saved before a key joined the eval section
 SPLIT_KEY, UNRECORDED = DATA_SPLIT, "?"  # the row parameter of the split, when the runs used several
@@ -70,16 +72,18 @@ class Row:
     stride: int = PAPER_STRIDE  # model.mask_token_stride
     readers: str = PAPER_READERS  # model.mask_readers
     steps: int | None = None  # the sampling steps, where the sweep varies them (else the cost's default)
+    conditions: tuple[str, ...] = DEFAULT_CONDITIONS  # model.conditions
 
     @property
-    def cost_setting(self) -> tuple[str | None, int, str, int | None]:
-        """What a row's extra cost depends on: (attention, stride, readers, steps)."""
-        return self.attention, self.stride, self.readers, self.steps
+    def cost_setting(self) -> tuple[str | None, int, str, int | None, tuple[str, ...]]:
+        """What a row's extra cost depends on: (attention, stride, readers, steps, conditions)."""
+        return self.attention, self.stride, self.readers, self.steps, self.conditions
 
     @property
     def paper_attention(self) -> str | None:
         """The strategy whose published numbers this row may stand beside: only the paper's mask tokens."""
-        return self.attention if (self.stride, self.readers) == (PAPER_STRIDE, PAPER_READERS) else None
+        paper = (self.stride, self.readers, self.conditions) == (PAPER_STRIDE, PAPER_READERS, DEFAULT_CONDITIONS)
+        return self.attention if paper else None
 
     @property
     def finished(self) -> list[Run]:
@@ -180,7 +184,8 @@ def make_row(params: dict[str, Any], runs: list[Run], evaluation: Evaluation, gr
     row.stride = params.get(STRIDE_KEY, config.get(STRIDE_KEY, PAPER_STRIDE))
     row.readers = params.get(READERS_KEY, config.get(READERS_KEY, PAPER_READERS))
     row.steps = evaluation.values.get(STEPS_KEY)
-    for column in MEASURED + SAMPLING_COSTS:
+    row.conditions = tuple(config.get(CONDITIONS_KEY) or DEFAULT_CONDITIONS)
+    for column in MEASURED + SAMPLING_COSTS + CONDITIONS:
         values = [column.value(r.metrics, evaluation.key) for r in row.finished]
         row.stats[column.key] = summarise(values)
         row.missing[column.key] = [r.name for r, v in zip(row.finished, values) if v.number is None and not v.na]

@@ -3,13 +3,13 @@ how the paired differences against the reference row were computed (or why a row
 
 from __future__ import annotations
 
-from mdit.results.columns import QUALITY
+from mdit.results.columns import CONDITIONS, QUALITY
 from mdit.results.intervals import COLUMNS, SAMPLES, SEEDS
 from mdit.results.paired import ALPHA, PAIRED_RESAMPLES, PairedTable
 from mdit.results.rows import Row
 from mdit.results.stats import CONFIDENCE, RESAMPLES
 
-LABELS = {column.key: column.label for column in QUALITY}
+LABELS = {column.key: column.label for column in (*QUALITY, *CONDITIONS)}
 PLAIN = (
     "mean ± sample standard deviation over seeds (± only with 2 or more); n = finished runs of the setting; "
     "(n=k): only k of them have that number."

@@ -21,7 +21,7 @@ from mdit.results.curves import curves, write_curves_csv, write_curves_png
 from mdit.results.flux_scale import ScaledCosts, flux_dev_costs
 from mdit.results.frontier import frontier_points, frontier_section, has_frontier, run_scale_costs, write_frontier_png
 from mdit.results.intervals import attach_intervals
-from mdit.results.layout import Table, cost_section, paired_section, quality_section
+from mdit.results.layout import Table, condition_section, cost_section, paired_section, quality_section
 from mdit.results.no_runs import NoResults, local_remedy, nothing_found, wandb_remedy
 from mdit.results.notes import (
     cost_notes,
@@ -94,8 +94,9 @@ def make_table(
     attach_intervals(rows, book)
     table.paired, no_reference = paired_with(rows, reference, book)
     kinds = frechet_kinds(rows)
-    paired = paired_section(table)
-    table.sections = [quality_section(table, kinds), *([paired] if paired else []), cost_section(table)]
+    quality = quality_section(table, kinds)  # first: its n/a reasons are the first footnotes
+    paired, conditions = paired_section(table), condition_section(table)
+    table.sections = [quality, *(s for s in (conditions, paired) if s), cost_section(table)]
     table.notes = [
         cells_note(rows),
         *interval_notes(rows),

@@ -12,11 +12,15 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from mdit.conditions import UnknownConditionError, check_conditions
 from mdit.config import ConfigError
 from mdit.runs import evaluation_key
 
 # One sweep value for several config keys: a W&B grid cannot tie two parameters together.
 ALIASES: dict[str, tuple[str, ...]] = {"dropout": ("train.text_dropout", "train.mask_dropout")}
+# `conditions=mask+sketch`: one sweep value for model.conditions; `conditions=text` is the text-only row
+# (model.attention=none), so one grid holds every condition set and its reference.
+CONDITIONS, TEXT_ONLY = "conditions", "text"
 # eval.* parameters are evaluated, not trained: runs that differ only there (the mode, the set, the sampling) share
 # one training, and each is one evaluation of it.
 EVALUATED = "eval."
@@ -65,7 +69,7 @@ def plan_trial(args: Sequence[str], fixed: Sequence[str], defaults: DictConfig) 
     Swept eval.* parameters are left out of the training config and of the name (one training serves every
     evaluation); aliases expand to their keys; the tags are the group unless given.
     """
-    params, fixed_params = parse_args(args), parse_args(fixed)
+    params, fixed_params = expand_conditions(parse_args(args)), expand_conditions(parse_args(fixed))
     merged = {**fixed_params, **params}
     attention = merged.get("model.attention", defaults.model.attention)
     seed = merged.get("seed", defaults.seed)
@@ -89,6 +93,29 @@ def plan_trial(args: Sequence[str], fixed: Sequence[str], defaults: DictConfig) 
     return Trial(name, label, tuple(overrides), tuple(evaluated), key)
 
 
+def parameter_overrides(key: str, value: object) -> list[str]:
+    """The config overrides one sweep parameter stands for: an alias's keys, a condition set's, or itself."""
+    expanded = expand_conditions({key: str(value)})
+    return [f"{target}={v}" for k, v in expanded.items() for target in ALIASES.get(k, (k,))]
+
+
+def expand_conditions(params: Mapping[str, str]) -> dict[str, str]:
+    """A `conditions` parameter (`mask+sketch`, or `text`) as the config keys it stands for, in its place."""
+    expanded: dict[str, str] = {}
+    for key, value in params.items():
+        if key != CONDITIONS:
+            expanded[key] = "none" if key == "model.attention" and params.get(CONDITIONS) == TEXT_ONLY else value
+        elif value == TEXT_ONLY:  # whatever strategy the grid pairs it with
+            expanded["model.attention"] = "none"
+        else:
+            try:
+                names = check_conditions(value.split("+"))
+            except UnknownConditionError as err:
+                raise ConfigError(f"sweep parameter conditions={value}: {err} (or {TEXT_ONLY!r}: text only)") from None
+            expanded["model.conditions"] = f"[{','.join(names)}]"
+    return expanded
+
+
 def _leaves(overrides: Sequence[str]) -> list[str]:
     """`eval.x=v` -> `x=v`: the overrides of the eval section itself."""
     return [item.removeprefix(EVALUATED) for item in overrides]
@@ -99,6 +126,11 @@ def _name_parts(params: Mapping[str, str]) -> list[str]:
     keys = [key for key in params if key not in NOT_IN_NAME]
     leaves = [key.rsplit(".", 1)[-1] for key in keys]
     return [
-        f"{leaf if leaves.count(leaf) == 1 else key.replace('.', '_')}{params[key]}"
+        f"{leaf if leaves.count(leaf) == 1 else key.replace('.', '_')}{_name_value(params[key])}"
         for key, leaf in sorted(zip(keys, leaves))
     ]
+
+
+def _name_value(value: str) -> str:
+    """A value as a run name shows it: a list `[mask,sketch]` as `mask+sketch`."""
+    return "+".join(v.strip() for v in value[1:-1].split(",")) if value.startswith("[") else value

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from mdit.config import ConfigError, load_config
-from mdit.sweep.params import ALIASES, is_evaluated
+from mdit.sweep.params import is_evaluated, parameter_overrides
 
 ENTRY = ("${env}", "${interpreter}", "-m", "mdit.cli", "sweep-run")
 ARGS_MACRO = "${args_no_hyphens}"
@@ -128,9 +128,8 @@ def _check_parameters(config: dict, stem: str) -> list[str]:
             continue
         bounds = [parameter[key] for key in ("min", "max") if key in parameter]
         for value in _grid_values(parameter) or bounds:
-            overrides = [f"{target}={value}" for target in ALIASES.get(key, (key,))]
             try:
-                load_config(None, overrides)
+                load_config(None, parameter_overrides(key, value))
             except ConfigError as err:
                 problems.append(f"parameter {key}={value}: {err}")
         if is_evaluated(key) and "values" not in parameter and "value" not in parameter:

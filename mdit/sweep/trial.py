@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 
 from mdit.config import ConfigError, load_config
 from mdit.evaluation import evaluate
+from mdit.judges.landmark_training import ensure_landmark_judge
 from mdit.judges.training import ensure_judges
 from mdit.pretraining import backbone_dir
 from mdit.run import train
@@ -81,6 +82,8 @@ def prepare(config_files: Sequence[str], fixed: Sequence[str] = (), log: Log = p
     # The embedded judges fill in whatever has no local file, on SynthFaces only (real data needs real judges).
     if cfg.data.name == "synthfaces" and not (j.parser and j.clip and j.inception):
         log(f"judges: {ensure_judges(cfg)}")
+    if cfg.data.name == "synthfaces" and not j.landmarks:
+        log(f"landmark judge: {ensure_landmark_judge(cfg)}")
 
 
 def check_same_config(folder: Path, cfg: DictConfig) -> None:

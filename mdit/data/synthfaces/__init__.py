@@ -1,8 +1,9 @@
 """SynthFaces: procedural faces with 19-class CelebAMask-HQ label maps and 10 MM-CelebA-HQ-style captions each.
 
 A face is drawn from its seed alone: attributes (attributes.py) -> shapes (layout.py) rasterised into a label map
-(raster.py) -> colours and shading (shading.py); captions describe the same attributes (captions.py). The dataset
-and its train/val/test seed ranges are in dataset.py, the on-disk cache of rendered faces in render_cache.py.
+(raster.py) -> colours and shading (shading.py); captions describe the same attributes (captions.py), the sketch
+(sketch.py) and the keypoints (landmarks.py) the same shapes. The dataset and its train/val/test seed ranges are in
+dataset.py, the on-disk cache of rendered faces in render_cache.py.
 """
 
 from .attributes import FaceAttributes, sample_attributes

@@ -116,6 +116,8 @@ class Pair:
     other_mask: np.ndarray  # the mask at the other value
     caption_image: np.ndarray  # the face drawn at the caption's value
     other_image: np.ndarray
+    caption_conditions: dict[str, np.ndarray]  # sketch and keypoints of the face at the caption's value
+    other_conditions: dict[str, np.ndarray]
 
     @property
     def contested(self) -> np.ndarray:
@@ -155,6 +157,8 @@ def make_pair(index: int, resolution: int) -> Pair:
                 other_mask=shown.mask,
                 caption_image=told.image,
                 other_image=shown.image,
+                caption_conditions=told.conditions,
+                other_conditions=shown.conditions,
             )
     raise RuntimeError(f"no seed in {first}..{first + TRIES - 1} gives conflict pair {index} ({attribute.name})")
 
@@ -162,8 +166,9 @@ def make_pair(index: int, resolution: int) -> Pair:
 class ConflictSet(Dataset):
     """`conflict` or `agree`, pair by pair, in the sample format (plus what the following judge needs).
 
-    A sample is the sample format of mdit.data.faces with "image" the face drawn to its mask, and
-    "caption_mask" / "other_mask" (the masks at the caption's and the other value), "attribute" and "pair".
+    A sample is the sample format of mdit.data.faces with "image", "sketch" and "keypoints" those of the face drawn
+    to its mask, and "caption_mask" / "other_mask" (the masks at the caption's and the other value), "attribute"
+    and "pair".
     """
 
     def __init__(self, which: str, resolution: int, size: int = PAIRS) -> None:
@@ -184,8 +189,13 @@ class ConflictSet(Dataset):
     def __getitem__(self, index: int) -> dict:
         p = self.pair(index)
         agree = self.which == "agree"
-        mask, image = (p.caption_mask, p.caption_image) if agree else (p.other_mask, p.other_image)
-        sample = to_sample(image, mask, p.caption, p.seed, p.caption_index, f"synthfaces-{self.which}")
+        mask, image, conditions = (
+            (p.caption_mask, p.caption_image, p.caption_conditions)
+            if agree
+            else (p.other_mask, p.other_image, p.other_conditions)
+        )
+        source = f"synthfaces-{self.which}"
+        sample = to_sample(image, mask, p.caption, p.seed, p.caption_index, source, conditions)
         sample["caption_mask"] = torch.from_numpy(p.caption_mask.astype(np.int64))
         sample["other_mask"] = torch.from_numpy(p.other_mask.astype(np.int64))
         sample["attribute"] = p.attribute

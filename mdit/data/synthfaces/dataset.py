@@ -1,4 +1,6 @@
-"""SynthFaces as a dataset: faces for a range of seeds, rendered or read from the render cache, and the splits."""
+"""SynthFaces as a dataset: faces for a range of seeds, rendered or read from the render cache, and the splits.
+
+Every sample holds the face's sketch and keypoints beside its mask (the SynthFaces renderer draws all three)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import numpy as np
 from mdit.data.faces import FaceDataset
 
 from .face import SynthFaces
-from .render_cache import RenderCache, slot_bytes
+from .render_cache import CachedFace, RenderCache, slot_bytes
 
 TRAIN_START, VAL_START, TEST_START = 0, 1_000_000, 2_000_000
 TRAIN_MAX = 100_000
@@ -52,19 +54,34 @@ class SynthFacesDataset(FaceDataset):
     def captions_of(self, index: int) -> list[str]:
         seed = self.seed_of(index)
         held = self.cache.get(seed) if self.cache is not None else None
-        return list(held[2] if held is not None else self.generator.captions(seed))
+        return list(held.captions if held is not None else self.generator.captions(seed))
 
-    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.load_with_captions(index)[:2]
-
-    def load_with_captions(self, index: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    def face(self, index: int) -> CachedFace:
+        """Everything of the face at ``index``: read from the render cache when held, else rendered (and stored)."""
         seed = self.seed_of(index)
         if self.cache is not None and (held := self.cache.get(seed)) is not None:
-            return held[0], held[1], list(held[2])
+            return held
         face = self.generator.render(seed)
         if self.cache is not None:
-            self.cache.put(seed, face.image, face.mask, face.captions)
+            self.cache.put(seed, face)
+        return CachedFace(face.image, face.mask, face.captions, face.sketch, face.keypoints)
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        face = self.face(index)
+        return face.image, face.mask
+
+    def load_with_captions(self, index: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        face = self.face(index)
         return face.image, face.mask, list(face.captions)
+
+    def load_conditions(self, index: int) -> dict[str, np.ndarray]:
+        """The face's sketch (float32 [R, R], 1 = line) and keypoints (float32 [20, 3]), unflipped."""
+        face = self.face(index)
+        return {"sketch": face.sketch, "keypoints": face.keypoints}
+
+    def load_with_conditions(self, index: int) -> tuple[np.ndarray, np.ndarray, list[str], dict[str, np.ndarray]]:
+        face = self.face(index)
+        return face.image, face.mask, list(face.captions), {"sketch": face.sketch, "keypoints": face.keypoints}
 
 
 def render_cache_within(

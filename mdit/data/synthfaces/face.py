@@ -4,6 +4,7 @@
 each from its own stream of one seeded PCG64 ``SeedSequence``, so the same
 (seed, resolution) gives identical bytes in any process. Shapes (mask) and
 colours (captions only) are sampled independently, so generation needs both.
+The sketch (sketch.py) and keypoints (landmarks.py) come from the same shapes.
 Left/right: labels 4/6/8 (l_eye, l_brow, l_ear) are the subject's left, drawn
 on the IMAGE's right, as in CelebAMask-HQ.
 """
@@ -18,9 +19,11 @@ import numpy as np
 
 from .attributes import FaceAttributes, sample_attributes
 from .captions import make_captions
-from .layout import hair_crown, layout
+from .landmarks import face_landmarks
+from .layout import Part, hair_crown, layout
 from .raster import Canvas
 from .shading import colourise
+from .sketch import contour_sketch
 
 MIN_RESOLUTION, MAX_RESOLUTION = 32, 512
 _ATTRIBUTES, _PIXELS, _CAPTIONS = 0, 1, 2  # stream tags under one seed
@@ -28,12 +31,20 @@ _ATTRIBUTES, _PIXELS, _CAPTIONS = 0, 1, 2  # stream tags under one seed
 
 @dataclass(frozen=True)
 class SynthFace:
-    """One rendered face: uint8 [H, W, 3] image, int64 [H, W] official label map, factors and 10 captions."""
+    """One rendered face: uint8 [H, W, 3] image, int64 [H, W] official label map, factors and 10 captions, and
+    its spatial conditions: the sketch (float32 [H, W] in {0, 1}, 1 = line) and keypoints (float32 [20, 3])."""
 
     image: np.ndarray
     mask: np.ndarray
     attributes: FaceAttributes
     captions: tuple[str, ...]
+    sketch: np.ndarray
+    keypoints: np.ndarray
+
+    @property
+    def conditions(self) -> dict[str, np.ndarray]:
+        """The sketch and keypoints as a dataset's ``load_conditions`` returns them."""
+        return {"sketch": self.sketch, "keypoints": self.keypoints}
 
 
 def _generator(seed: int, stream: int) -> np.random.Generator:
@@ -47,18 +58,26 @@ def _check(seed: int, resolution: int) -> None:
         raise ValueError(f"resolution must be in {MIN_RESOLUTION}..{MAX_RESOLUTION}, got {resolution}")
 
 
+def _paint(parts: list[Part], resolution: int) -> Canvas:
+    canvas = Canvas(resolution)
+    for shape, label, material in parts:
+        canvas.paint(shape, label, material)
+    return canvas
+
+
+def _colourise(canvas: Canvas, attributes: FaceAttributes, seed: int) -> np.ndarray:
+    crown = hair_crown(attributes.shape)
+    return colourise(canvas.labels, canvas.materials, attributes.colours, crown, _generator(seed, _PIXELS))
+
+
 def draw(attributes: FaceAttributes, resolution: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Rasterise a face: (uint8 image [H, W, 3], int64 mask [H, W]).
 
     The mask depends on ``attributes.shape`` and the resolution only; ``seed`` drives pixel noise and texture.
     """
     _check(seed, resolution)
-    canvas = Canvas(resolution)
-    for shape, label, material in layout(attributes.shape):
-        canvas.paint(shape, label, material)
-    crown = hair_crown(attributes.shape)
-    image = colourise(canvas.labels, canvas.materials, attributes.colours, crown, _generator(seed, _PIXELS))
-    return image, canvas.labels.astype(np.int64)
+    canvas = _paint(layout(attributes.shape), resolution)
+    return _colourise(canvas, attributes, seed), canvas.labels.astype(np.int64)
 
 
 def sample(seed: int, overrides: dict[str, Any] | None = None) -> FaceAttributes:
@@ -72,9 +91,16 @@ def render(seed: int, resolution: int = 64, overrides: dict[str, Any] | None = N
     """Render face ``seed`` at ``resolution`` (32..512); identical bytes for identical arguments."""
     _check(seed, resolution)
     attributes = sample(seed, overrides)
-    image, mask = draw(attributes, resolution, seed)
-    captions = make_captions(attributes, _generator(seed, _CAPTIONS))
-    return SynthFace(image=image, mask=mask, attributes=attributes, captions=captions)
+    parts = layout(attributes.shape)
+    canvas = _paint(parts, resolution)
+    return SynthFace(
+        image=_colourise(canvas, attributes, seed),
+        mask=canvas.labels.astype(np.int64),
+        attributes=attributes,
+        captions=make_captions(attributes, _generator(seed, _CAPTIONS)),
+        sketch=contour_sketch(canvas, parts),
+        keypoints=face_landmarks(attributes.shape, parts, resolution),
+    )
 
 
 @dataclass(frozen=True)

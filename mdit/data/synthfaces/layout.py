@@ -15,7 +15,19 @@ from enum import IntEnum
 import numpy as np
 
 from .attributes import EYE_SIZES, ShapeAttributes
-from .raster import Pose, Shape, above, above_curve, below, capsule, ellipse, lens, polygon, superellipse, wavy_ellipse
+from .raster import (
+    Lens,
+    Pose,
+    Shape,
+    above,
+    above_curve,
+    below,
+    capsule,
+    ellipse,
+    polygon,
+    superellipse,
+    wavy_ellipse,
+)
 
 FACE_HALF_WIDTH = 0.36  # image units at head_scale 1
 JAW_TAPER = {"oval": 0.18, "round": 0.08, "long": 0.12}
@@ -46,6 +58,7 @@ class Material(IntEnum):
 
 
 Part = tuple[Shape, int, Material]
+Ellipse = tuple[float, float, float, float]  # cx, cy, rx, ry
 
 
 def head_pose(shape: ShapeAttributes) -> Pose:
@@ -58,11 +71,15 @@ def hair_crown(shape: ShapeAttributes) -> tuple[float, float]:
     return head_pose(shape).point(0.0, -0.75 * shape.face_aspect)
 
 
+def face_half_width(yn: np.ndarray, taper: float) -> np.ndarray:
+    """Half-width of the face outline at yn = y / face_aspect (-1 top, 1 chin): an ellipse tapering to the jaw."""
+    return np.sqrt(np.clip(1.0 - yn * yn, 0.0, None)) * (1.0 - taper * np.clip(yn, 0.0, None))
+
+
 def _face(h: float, taper: float) -> Shape:
     def inside(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         yn = y / h
-        width = np.sqrt(np.clip(1.0 - yn * yn, 0.0, None)) * (1.0 - taper * np.clip(yn, 0.0, None))
-        return (np.abs(yn) <= 1.0) & (np.abs(x) <= width)
+        return (np.abs(yn) <= 1.0) & (np.abs(x) <= face_half_width(yn, taper))
 
     return Shape((-1.0, -h, 1.0, h), inside)
 
@@ -111,39 +128,56 @@ def _hair_front(s: ShapeAttributes) -> list[Shape]:
     return parts
 
 
-def _eyes(s: ShapeAttributes) -> list[Part]:
+def eye_lens(s: ShapeAttributes, side: int) -> Lens:
+    """The eye (white) of ``side`` (+1 subject's left, -1 right): its corners are the ends of the lens."""
     h, k = s.face_aspect, EYE_SIZES[s.eye_size]
-    ey = s.eye_height * h
+    cx, ey = side * s.eye_spacing, s.eye_height * h
+    if s.eye_shape == "almond":
+        return Lens(cx, ey, 0.19 * k, 0.085 * k, 0.06 * k, tilt=-0.025 * side, power=0.9)
+    return Lens(cx, ey, 0.17 * k, 0.10 * k, 0.09 * k, power=0.5)
+
+
+def iris_centre(s: ShapeAttributes, side: int) -> tuple[float, float]:
+    """Centre of the iris (and pupil) of ``side``."""
+    return side * s.eye_spacing, s.eye_height * s.face_aspect + 0.005
+
+
+def _eyes(s: ShapeAttributes) -> list[Part]:
+    k = EYE_SIZES[s.eye_size]
     parts: list[Part] = []
     for side, label in zip(SIDES, (4, 5), strict=True):
-        cx = side * s.eye_spacing
-        if s.eye_shape == "almond":
-            eye = lens(cx, ey, 0.19 * k, 0.085 * k, 0.06 * k, tilt=-0.025 * side, power=0.9)
-        else:
-            eye = lens(cx, ey, 0.17 * k, 0.10 * k, 0.09 * k, power=0.5)
+        eye = eye_lens(s, side).shape
+        cx, cy = iris_centre(s, side)
         iris_r = 0.08 * k
         parts += [
             (eye, label, Material.EYE_WHITE),
-            (eye & ellipse(cx, ey + 0.005, iris_r, iris_r), label, Material.IRIS),
-            (eye & ellipse(cx, ey + 0.005, 0.45 * iris_r, 0.45 * iris_r), label, Material.PUPIL),
+            (eye & ellipse(cx, cy, iris_r, iris_r), label, Material.IRIS),
+            (eye & ellipse(cx, cy, 0.45 * iris_r, 0.45 * iris_r), label, Material.PUPIL),
         ]
     return parts
 
 
-def _brows(s: ShapeAttributes) -> list[Part]:
-    h = s.face_aspect
-    by = s.eye_height * h - s.brow_gap
+def brow_lens(s: ShapeAttributes, side: int) -> Lens:
+    """The eyebrow of ``side``: its inner and outer ends are the ends of the lens."""
+    by = s.eye_height * s.face_aspect - s.brow_gap
     thickness = 0.035 if s.brow_thickness == "thin" else 0.055
-    parts: list[Part] = []
-    for side, label in zip(SIDES, (6, 7), strict=True):
-        cx = side * (s.eye_spacing + 0.02)
-        bend, tilt, lift = {
-            "straight": (0.0, 0.0, 0.0),
-            "arched": (0.07, 0.0, 0.035),
-            "angled": (0.05, -0.04 * side, 0.03),
-        }[s.brow_shape]
-        parts.append((lens(cx, by - lift, 0.22, thickness, thickness, bend, tilt, power=0.35), label, Material.BROW))
-    return parts
+    bend, tilt, lift = {
+        "straight": (0.0, 0.0, 0.0),
+        "arched": (0.07, 0.0, 0.035),
+        "angled": (0.05, -0.04 * side, 0.03),
+    }[s.brow_shape]
+    return Lens(side * (s.eye_spacing + 0.02), by - lift, 0.22, thickness, thickness, bend, tilt, power=0.35)
+
+
+def _brows(s: ShapeAttributes) -> list[Part]:
+    return [(brow_lens(s, side).shape, label, Material.BROW) for side, label in zip(SIDES, (6, 7), strict=True)]
+
+
+def nose_tip_ellipse(s: ShapeAttributes) -> Ellipse:
+    """The round tip at the bottom of the nose; its lowest point is the nose tip landmark."""
+    width = 0.15 if s.nose_size == "small" else 0.22
+    bottom = s.nose_length * s.face_aspect + 0.06
+    return 0.0, bottom - 0.05, 1.05 * width, 0.07
 
 
 def _nose(s: ShapeAttributes) -> Shape:
@@ -151,25 +185,35 @@ def _nose(s: ShapeAttributes) -> Shape:
     top, bottom = s.eye_height * h + 0.02, s.nose_length * h + 0.06
     width = 0.15 if s.nose_size == "small" else 0.22
     ridge = polygon([(-0.05, top), (0.05, top), (width, bottom - 0.02), (-width, bottom - 0.02)])
-    return ridge | ellipse(0.0, bottom - 0.05, 1.05 * width, 0.07)
+    return ridge | ellipse(*nose_tip_ellipse(s))
 
 
-def _mouth(s: ShapeAttributes) -> list[Part]:
+def mouth_lenses(s: ShapeAttributes) -> dict[str, Lens]:
+    """The lenses of the mouth, in paint order: "upper" and "lower" lips, and for an open mouth its "inside" and
+    "teeth" painted over the lips' inner edges. All share one centre line, so the lips' ends are the corners."""
     h, w = s.face_aspect, s.mouth_width
     my = s.mouth_height * h
     upper, lower = 0.055 * s.lip_fullness, 0.075 * s.lip_fullness
     bend = {"closed": 0.0, "smiling": -0.07, "open": -0.04}[s.mouth]
     gap_up, gap_down = (0.03, 0.07) if s.mouth == "open" else (0.0, 0.0)
-    parts: list[Part] = [
-        (lens(0.0, my, w, gap_up + upper, 0.0, bend, power=0.6), 11, Material.LIPS),
-        (lens(0.0, my, w, 0.0, gap_down + lower, bend, power=0.7), 12, Material.LIPS),
-    ]
+    lenses = {
+        "upper": Lens(0.0, my, w, gap_up + upper, 0.0, bend, power=0.6),
+        "lower": Lens(0.0, my, w, 0.0, gap_down + lower, bend, power=0.7),
+    }
     if s.mouth == "open":
-        parts += [
-            (lens(0.0, my, w, gap_up, gap_down, bend, power=0.8), 10, Material.MOUTH),
-            (lens(0.0, my, w, gap_up, 0.3 * gap_down, bend, power=0.8), 10, Material.TEETH),
-        ]
-    return parts
+        lenses["inside"] = Lens(0.0, my, w, gap_up, gap_down, bend, power=0.8)
+        lenses["teeth"] = Lens(0.0, my, w, gap_up, 0.3 * gap_down, bend, power=0.8)
+    return lenses
+
+
+def _mouth(s: ShapeAttributes) -> list[Part]:
+    roles = {
+        "upper": (11, Material.LIPS),
+        "lower": (12, Material.LIPS),
+        "inside": (10, Material.MOUTH),
+        "teeth": (10, Material.TEETH),
+    }
+    return [(piece.shape, *roles[name]) for name, piece in mouth_lenses(s).items()]
 
 
 def _glasses(s: ShapeAttributes) -> tuple[list[Shape], list[Shape]]:
@@ -191,12 +235,14 @@ def _glasses(s: ShapeAttributes) -> tuple[list[Shape], list[Shape]]:
     return [*outer, bridge, *sticks], inner
 
 
-def _ears(s: ShapeAttributes) -> list[Part]:
+def ear_ellipse(s: ShapeAttributes, side: int) -> Ellipse:
+    """The ear of ``side``; the face, painted after it, covers its inner part."""
     ey, size = s.eye_height * s.face_aspect, s.ear_size
-    return [
-        (ellipse(side * 0.97, ey + 0.2, 0.17 * size, 0.3 * size), label, Material.EAR)
-        for side, label in zip(SIDES, (8, 9), strict=True)
-    ]
+    return side * 0.97, ey + 0.2, 0.17 * size, 0.3 * size
+
+
+def _ears(s: ShapeAttributes) -> list[Part]:
+    return [(ellipse(*ear_ellipse(s, side)), label, Material.EAR) for side, label in zip(SIDES, (8, 9), strict=True)]
 
 
 def _earrings(s: ShapeAttributes) -> list[Shape]:

@@ -118,6 +118,29 @@ def lens(
     return Shape((cx - rx, cy - up - extent, cx + rx, cy + down + extent), inside)
 
 
+@dataclass(frozen=True)
+class Lens:
+    """The parameters of a `lens`, kept so that points can be read off the region it draws (landmarks)."""
+
+    cx: float
+    cy: float
+    rx: float
+    up: float
+    down: float
+    bend: float = 0.0
+    tilt: float = 0.0
+    power: float = 1.0
+
+    @property
+    def shape(self) -> Shape:
+        """The region: ``lens(...)`` with these parameters."""
+        return lens(self.cx, self.cy, self.rx, self.up, self.down, self.bend, self.tilt, self.power)
+
+    def centre_line(self, t: float) -> tuple[float, float]:
+        """The centre-line point at t = (x - cx) / rx; t = -1 and 1 are the two ends, where the arcs meet."""
+        return self.cx + self.rx * t, self.cy + self.bend * t * t + self.tilt * t
+
+
 def polygon(points: Sequence[tuple[float, float]]) -> Shape:
     """Filled polygon (even-odd rule), one vectorised test per edge."""
     xs = [p[0] for p in points]

@@ -2,7 +2,10 @@
 
 One file per (renderer version, resolution, first seed of a split), a fixed-size slot per seed:
 
-    [crc32 u32][caption bytes u32][image R*R*3 uint8][label map R*R uint8][captions, utf-8, "\n"-joined]
+    [crc32 u32][caption bytes u32][image R*R*3 uint8][label map R*R uint8][sketch R*R uint8, ink * 255]
+    [keypoints 20*3 float32 little-endian][captions, utf-8, "\n"-joined]
+
+The sketch is stored as 255 levels of ink: exact for SynthFaces' binary sketches.
 
 The CRC covers the seed, the resolution and the rest of the slot, so a slot never written (a hole of the sparse
 file), half written by a killed process, cut short by a truncated file or read at another seed's offset reads as
@@ -23,34 +26,71 @@ import struct
 import zlib
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from mdit import labels
+from mdit import keypoints, labels
+from mdit.keypoints import NUM_KEYPOINTS
 
 log = logging.getLogger(__name__)
 
-LAYOUT = 1  # the slot layout above: part of the folder's digest
+LAYOUT = 2  # the slot layout above: part of the folder's digest
 _U32 = struct.Struct("<I")
 _KEY = struct.Struct("<QI")  # seed, resolution: hashed into each slot's CRC, not stored
 _HEADER = 2 * _U32.size
+_KEYPOINT_BYTES = NUM_KEYPOINTS * 3 * 4
+_KEYPOINT_DTYPE = np.dtype("<f4")
 CAPTION_BYTES = 4096  # room for a face's 10 captions (about 1.6 KB on average, 2.2 KB at most in 3,000 faces)
-_RENDERER = ("attributes.py", "captions.py", "layout.py", "raster.py", "shading.py", "face.py")
-Face = tuple[np.ndarray, np.ndarray, tuple[str, ...]]
+_RENDERER = (
+    "attributes.py",
+    "captions.py",
+    "layout.py",
+    "raster.py",
+    "shading.py",
+    "sketch.py",
+    "landmarks.py",
+    "face.py",
+)
+
+
+class CachedFace(NamedTuple):
+    """What the cache holds of a face: the rendered SynthFace less its attributes."""
+
+    image: np.ndarray  # uint8 [R, R, 3]
+    mask: np.ndarray  # int64 [R, R]
+    captions: tuple[str, ...]
+    sketch: np.ndarray  # float32 [R, R] in [0, 1]
+    keypoints: np.ndarray  # float32 [20, 3]
+
+
+class Storable(Protocol):
+    """A face to store: a SynthFace or a CachedFace."""
+
+    image: np.ndarray
+    mask: np.ndarray
+    captions: tuple[str, ...]
+    sketch: np.ndarray
+    keypoints: np.ndarray
 
 
 @cache
 def renderer_digest() -> str:
     """Digest of the SynthFaces renderer's source, the cache layout and numpy's version: what decides the bytes."""
     digest = hashlib.sha256(f"{np.__version__} {LAYOUT}".encode())
-    for path in [*(Path(__file__).parent / name for name in _RENDERER), Path(labels.__file__)]:
+    sources = [*(Path(__file__).parent / name for name in _RENDERER), Path(labels.__file__), Path(keypoints.__file__)]
+    for path in sources:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
 
+def _pixel_bytes(resolution: int) -> int:
+    return resolution * resolution * 5  # image, label map, sketch
+
+
 def slot_bytes(resolution: int) -> int:
     """Bytes one face takes in the cache file at ``resolution``."""
-    return _HEADER + resolution * resolution * 4 + CAPTION_BYTES
+    return _HEADER + _pixel_bytes(resolution) + _KEYPOINT_BYTES + CAPTION_BYTES
 
 
 def cache_file(folder: str | Path, resolution: int, start: int) -> Path:
@@ -103,8 +143,8 @@ class RenderCache:
     def _crc(self, seed: int, body: bytes | memoryview) -> int:
         return zlib.crc32(body, zlib.crc32(_KEY.pack(seed, self.resolution)))
 
-    def get(self, seed: int) -> Face | None:
-        """(image [R, R, 3] uint8, label map [R, R] int64, captions) of ``seed``, or None if not (validly) held."""
+    def get(self, seed: int) -> CachedFace | None:
+        """The face of ``seed`` as it was rendered, or None if not (validly) held."""
         offset = self._offset(seed)
         if not self.readable:
             return None
@@ -117,25 +157,40 @@ class RenderCache:
         if len(data) < _HEADER:
             return None
         (crc,), (caption_bytes,) = _U32.unpack_from(data), _U32.unpack_from(data, _U32.size)
-        end = _HEADER + self.resolution * self.resolution * 4 + caption_bytes
+        fixed = _HEADER + _pixel_bytes(self.resolution) + _KEYPOINT_BYTES
+        end = fixed + caption_bytes
         if caption_bytes > CAPTION_BYTES or len(data) < end:
             return None
         if self._crc(seed, memoryview(data)[_U32.size : end]) != crc:
             return None
         side, pixels = self.resolution, self.resolution * self.resolution
-        body = np.frombuffer(data, np.uint8, count=pixels * 4, offset=_HEADER)
-        image = body[: pixels * 3].reshape(side, side, 3).copy()
-        mask = body[pixels * 3 :].reshape(side, side).astype(np.int64)
-        captions = tuple(data[end - caption_bytes : end].decode().split("\n"))
-        return image, mask, captions
+        body = np.frombuffer(data, np.uint8, count=pixels * 5, offset=_HEADER)
+        keypoint_values = np.frombuffer(data, _KEYPOINT_DTYPE, count=NUM_KEYPOINTS * 3, offset=_HEADER + pixels * 5)
+        return CachedFace(
+            image=body[: pixels * 3].reshape(side, side, 3).copy(),
+            mask=body[pixels * 3 : pixels * 4].reshape(side, side).astype(np.int64),
+            captions=tuple(data[fixed:end].decode().split("\n")),
+            sketch=body[pixels * 4 :].reshape(side, side).astype(np.float32) / np.float32(255.0),
+            keypoints=keypoint_values.reshape(NUM_KEYPOINTS, 3).astype(np.float32),
+        )
 
-    def put(self, seed: int, image: np.ndarray, mask: np.ndarray, captions: tuple[str, ...]) -> None:
+    def put(self, seed: int, face: Storable) -> None:
         """Store one rendered face; a face whose captions overflow their room stays uncached (rendered each time)."""
-        text = "\n".join(captions).encode()
+        text = "\n".join(face.captions).encode()
         offset = self._offset(seed)
         if not self.writable or len(text) > CAPTION_BYTES:
             return
-        body = _U32.pack(len(text)) + image.tobytes() + mask.astype(np.uint8).tobytes() + text
+        ink = np.rint(np.asarray(face.sketch, dtype=np.float32) * np.float32(255.0)).astype(np.uint8)
+        body = b"".join(
+            (
+                _U32.pack(len(text)),
+                np.ascontiguousarray(face.image, dtype=np.uint8).tobytes(),
+                np.asarray(face.mask).astype(np.uint8).tobytes(),
+                ink.tobytes(),
+                np.asarray(face.keypoints, dtype=_KEYPOINT_DTYPE).tobytes(),
+                text,
+            )
+        )
         slot = _U32.pack(self._crc(seed, body)) + body
         try:
             if os.pwrite(self._descriptor(), slot, offset) != len(slot):
