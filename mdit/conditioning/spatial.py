@@ -13,6 +13,7 @@ import torch
 
 from mdit.conditions import UnknownConditionError
 from mdit.keypoints import COLOURS, NUM_KEYPOINTS, KeypointError, validate_keypoints
+from mdit.labels import MaskError
 
 from .autoencoders import Autoencoder
 from .mask import mask_to_image
@@ -26,7 +27,7 @@ class SketchError(ValueError):
 
 
 def keypoint_radius(size: int) -> int:
-    """Disc radius of a drawn landmark in pixels: one pixel up to 127 px, then a pixel more per 128 px."""
+    """Disc radius of a drawn landmark in pixels: 0 (a single pixel) below 128 px, then one more per 128 px."""
     return size // 128
 
 
@@ -66,8 +67,6 @@ def render_keypoints(keypoints: torch.Tensor, size: tuple[int, int]) -> torch.Te
 def render_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Label maps [B, H, W] -> palette images [B, 3, H, W] in [-1, 1] (mask.py), checked against the image size."""
     if mask.ndim == 3 and tuple(mask.shape[-2:]) != tuple(size):
-        from mdit.labels import MaskError
-
         raise MaskError(f"mask batch must be [B, {size[0]}, {size[1]}] (the image's size), got {tuple(mask.shape)}")
     return mask_to_image(mask)
 
